@@ -1,0 +1,72 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import nx from '@nx/eslint-plugin';
+import prettier from 'eslint-config-prettier';
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '.nx/**',
+      '.ci/.cache/**',
+      'coverage/**',
+      'bench/results/**',
+      'libs/contracts/src/generated/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  prettier,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'off',
+      // DESIGN.md §2: the dependency direction is enforced here and fails the build.
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            // nothing imports an application (services never import each other)
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+            // libs/fl and libs/model import no lib of ours
+            { sourceTag: 'scope:pure', notDependOnLibsWithTags: ['type:lib', 'type:app'] },
+            // the device runtime uses only edge-safe libs and no NestJS, Kafka or Vault package
+            {
+              sourceTag: 'scope:device',
+              onlyDependOnLibsWithTags: ['runtime:edge'],
+              bannedExternalImports: ['@nestjs/*', 'kafkajs', 'node-vault', '@confluentinc/*'],
+            },
+            // edge-safe libs stay edge-safe
+            {
+              sourceTag: 'runtime:edge',
+              onlyDependOnLibsWithTags: ['runtime:edge'],
+              bannedExternalImports: ['@nestjs/*', 'kafkajs', '@confluentinc/*'],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // the Vault adapter is the one place of libs/keys allowed to pull node-vault
+    files: ['libs/keys/src/**/*.ts'],
+    ignores: ['libs/keys/src/vault/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: ['node-vault'] }] },
+  },
+  {
+    files: ['libs/device-sdk/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['@edgefl/keys/vault', '@nestjs/*'] }] },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
+  },
+);

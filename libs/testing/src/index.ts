@@ -1,0 +1,3 @@
+export * from './ports.js';
+export * from './external.js';
+export * from './temp.js';
