@@ -1,0 +1,31 @@
+import { Command, CommanderError } from 'commander';
+import { commandGroups } from './commands/index.js';
+import { UsageError } from './usage-error.js';
+
+export function buildProgram(): Command {
+  const program = new Command('edgefl')
+    .description('edgefl: federated learning, signed staged OTA releases and tiered inference for edge fleets')
+    .exitOverride()
+    .configureOutput({ outputError: (message, write) => write(message) });
+  for (const register of commandGroups) register(program);
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code: 0 ok, 2 bad input (one-line reason on stderr), 1 failure. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0; // --help, --version
+      return 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`edgefl: ${error.message.replace(/\s+/g, ' ')}\n`);
+      return 2;
+    }
+    process.stderr.write(`edgefl: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,4 @@
+/** Bad input on the command line or in a file it names: the CLI prints the message in one line and exits with 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
