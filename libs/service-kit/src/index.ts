@@ -1,1 +1,10 @@
-export {};
+export * from './config/index.js';
+export * from './logging/index.js';
+export * from './metrics/index.js';
+export * from './health/index.js';
+export * from './http/index.js';
+export * from './lifecycle/index.js';
+export * from './tokens.js';
+export * from './service-kit.module.js';
+export * from './bootstrap.js';
+export * from './entry.js';

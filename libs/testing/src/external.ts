@@ -48,7 +48,10 @@ export function dockerEngineAnswers(timeoutMs = 1_500): Promise<boolean> {
 export async function kafkaFromEnv(): Promise<EngineTarget<{ brokers: string[] }>> {
   const raw = process.env['KAFKA_BROKERS'];
   if (!raw) return { available: false, why: 'KAFKA_BROKERS is not set' };
-  const brokers = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = raw
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   for (const broker of brokers) {
     const [host, port] = splitHostPort(broker, 9092);
     if (await tcpReachable(host, port)) return { available: true, target: { brokers }, via: 'KAFKA_BROKERS' };
@@ -65,7 +68,8 @@ export async function vaultFromEnv(): Promise<EngineTarget<{ endpoint: string; t
   try {
     const res = await fetch(new URL('/v1/sys/health', endpoint), { signal: AbortSignal.timeout(2_000) });
     await res.body?.cancel();
-    if (res.status !== 200) return { available: false, why: `Vault at ${endpoint} is not ready (HTTP ${res.status})` };
+    if (res.status !== 200)
+      return { available: false, why: `Vault at ${endpoint} is not ready (HTTP ${res.status})` };
     return { available: true, target: { endpoint, token }, via: 'VAULT_ADDR' };
   } catch (error) {
     return { available: false, why: `Vault at ${endpoint} does not answer (${(error as Error).message})` };
@@ -77,7 +81,11 @@ export async function postgresFromEnv(): Promise<EngineTarget<{ url: string }>> 
   const url = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
   const parsed = new URL(url);
   if (await tcpReachable(parsed.hostname, Number(parsed.port || 5432))) {
-    return { available: true, target: { url }, via: url === process.env['TEST_DATABASE_URL'] ? 'TEST_DATABASE_URL' : 'local default' };
+    return {
+      available: true,
+      target: { url },
+      via: url === process.env['TEST_DATABASE_URL'] ? 'TEST_DATABASE_URL' : 'local default',
+    };
   }
   return { available: false, why: `PostgreSQL at ${parsed.host} does not accept connections` };
 }

@@ -1,0 +1,57 @@
+import 'reflect-metadata';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Logger } from 'pino';
+import { ConfigError } from './config/config.js';
+import type { BaseConfig } from './config/service-config.js';
+import { JsonLogger } from './logging/logger.js';
+
+export interface RunningService {
+  name: string;
+  app: INestApplication;
+  /** Base URL of the HTTP listener, e.g. http://127.0.0.1:7101 */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates and starts one service: JSON logs, shutdown hooks for an orderly drain, the HTTP listener on the
+ * configured host and port. Resolves once the app listens; readiness (/health/ready) follows its adapters.
+ */
+export async function startService(options: {
+  config: BaseConfig;
+  logger: Logger;
+  module: DynamicModule;
+  /** Off when several services share one process (the launcher handles signals once for all). */
+  shutdownHooks?: boolean;
+  bodyLimit?: string;
+}): Promise<RunningService> {
+  const { config, logger } = options;
+  const app = await NestFactory.create<NestExpressApplication>(options.module, {
+    logger: new JsonLogger(logger),
+    bufferLogs: false,
+    abortOnError: false,
+    rawBody: false,
+    bodyParser: false,
+  });
+  app.useBodyParser('json', { limit: options.bodyLimit ?? '1mb' });
+  if (options.shutdownHooks ?? true) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  await app.listen(config.http.port, config.http.host);
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
+  logger.info({ url, bus: config.bus.adapter, keys: config.keys.kind }, 'listening');
+  return { name: config.service, app, url, close: () => app.close() };
+}
+
+/** For `main.ts`: a config error is one line on stderr and exit code 1; anything else logs its stack. */
+export function exitOnBootError(service: string): (error: unknown) => never {
+  return (error: unknown) => {
+    if (error instanceof ConfigError) process.stderr.write(`edgefl-${service}: ${error.message}\n`);
+    else
+      process.stderr.write(
+        `edgefl-${service}: failed to start: ${(error as Error).stack ?? String(error)}\n`,
+      );
+    process.exit(1);
+  };
+}

@@ -1,0 +1,1 @@
+export * from './problem-details.filter.js';

@@ -1,0 +1,55 @@
+import {
+  Global,
+  Module,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+  type Provider,
+} from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import type { Logger } from 'pino';
+import type { BaseConfig } from './config/service-config.js';
+import { HealthController } from './health/health.controller.js';
+import { ReadinessRegistry } from './health/readiness.js';
+import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { LifecycleService } from './lifecycle/lifecycle.service.js';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { createMetricsRegistry } from './metrics/metrics.js';
+import { LOGGER, METRICS_REGISTRY, SERVICE_CONFIG } from './tokens.js';
+
+export interface ServiceKitOptions {
+  config: BaseConfig;
+  logger: Logger;
+  /** Adapter modules chosen by config (bus, keys, stores); they register readiness checks and drain on shutdown. */
+  adapters?: DynamicModule[];
+}
+
+/** What every service shares: config, logger, metrics, health, problem+json errors, lifecycle. */
+@Global()
+@Module({})
+export class ServiceKitModule implements NestModule {
+  static forRoot(options: ServiceKitOptions): DynamicModule {
+    const providers: Provider[] = [
+      { provide: SERVICE_CONFIG, useValue: options.config },
+      { provide: LOGGER, useValue: options.logger },
+      { provide: METRICS_REGISTRY, useFactory: () => createMetricsRegistry(options.config.service) },
+      { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+      ReadinessRegistry,
+      LifecycleService,
+    ];
+    const adapters = options.adapters ?? [];
+    return {
+      module: ServiceKitModule,
+      imports: [TerminusModule.forRoot({ logger: false }), ...adapters],
+      controllers: [HealthController, MetricsController],
+      providers,
+      exports: [SERVICE_CONFIG, LOGGER, METRICS_REGISTRY, ReadinessRegistry, ...adapters],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
+  }
+}

@@ -1,0 +1,15 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
+import type { Logger } from 'pino';
+import type { RegistryConfig } from './config.js';
+
+/** The registry: model versions, signatures, deltas, staged rollouts. */
+@Module({})
+export class RegistryAppModule {
+  static forRoot(config: RegistryConfig, logger: Logger): DynamicModule {
+    return {
+      module: RegistryAppModule,
+      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger })],
+    };
+  }
+}

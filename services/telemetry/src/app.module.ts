@@ -1,0 +1,15 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
+import type { Logger } from 'pino';
+import type { TelemetryConfig } from './config.js';
+
+/** The telemetry: SLIs, drift and rollout gates from device telemetry. */
+@Module({})
+export class TelemetryAppModule {
+  static forRoot(config: TelemetryConfig, logger: Logger): DynamicModule {
+    return {
+      module: TelemetryAppModule,
+      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger })],
+    };
+  }
+}
