@@ -4,7 +4,9 @@ import { UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
   const program = new Command('edgefl')
-    .description('edgefl: federated learning, signed staged OTA releases and tiered inference for edge fleets')
+    .description(
+      'edgefl: federated learning, signed staged OTA releases and tiered inference for edge fleets',
+    )
     .exitOverride()
     .configureOutput({ outputError: (message, write) => write(message) });
   for (const register of commandGroups) register(program);
@@ -25,7 +27,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`edgefl: ${error.message.replace(/\s+/g, ' ')}\n`);
       return 2;
     }
-    process.stderr.write(`edgefl: ${(error as Error).stack ?? String(error)}\n`);
+    // system errors (a port in use, a missing file) are the environment's, not a bug: one line, no stack
+    const systemError = error as NodeJS.ErrnoException;
+    const line =
+      typeof systemError.syscall === 'string' ? systemError.message : (systemError.stack ?? String(error));
+    process.stderr.write(`edgefl: ${line}\n`);
     return 1;
   }
 }
