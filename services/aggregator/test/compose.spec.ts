@@ -1,0 +1,4 @@
+import { runComposeConfigSuite } from '@edgefl/testing';
+import { aggregatorConfig } from '../src/config.js';
+
+runComposeConfigSuite('aggregator', aggregatorConfig);

@@ -1,0 +1,4 @@
+import { runComposeConfigSuite } from '@edgefl/testing';
+import { registryConfig } from '../src/config.js';
+
+runComposeConfigSuite('registry', registryConfig);

@@ -1,0 +1,4 @@
+import { runComposeConfigSuite } from '@edgefl/testing';
+import { telemetryConfig } from '../src/config.js';
+
+runComposeConfigSuite('telemetry', telemetryConfig);
