@@ -15,7 +15,9 @@ if (!existsSync(entry)) {
     env: { ...process.env, NX_DAEMON: 'false' },
   }).status;
   if (status !== 0) {
-    console.error('edgefl: the CLI is not built and `nx run cli:build` failed; run `npm run build` to see why');
+    console.error(
+      'edgefl: the CLI is not built and `nx run cli:build` failed; run `npm run build` to see why',
+    );
     process.exit(1);
   }
 }

@@ -22,11 +22,19 @@ export function secret<T extends z.ZodType>(schema: T): T {
 export type EnvSchema = z.ZodObject<Record<string, z.ZodType>>;
 
 function describeExpected(issue: z.core.$ZodIssue): string {
+  // a message written in our schemas ("a postgres:// URL", "set (…)") says it best
+  if (!/^(Invalid|Too (big|small))/.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}`;
     case 'invalid_type':
-      return issue.expected === 'undefined' ? 'not to be set' : `a value (${issue.message})`;
+      return `${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
+    case 'too_big':
+      return `at most ${String(issue.maximum)}`;
+    case 'too_small':
+      return `at least ${String(issue.minimum)}`;
+    case 'invalid_format':
+      return `a valid ${issue.format}`;
     default:
       return issue.message.replace(/^Invalid input: /, '');
   }
