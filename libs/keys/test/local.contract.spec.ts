@@ -1,0 +1,22 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createKeyProvider } from '../src/index.js';
+// Test-only import (libs/testing is never shipped to devices); the runtime:edge rule is about shipped code.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { tempDir } from '@edgefl/testing';
+import { keyProviderContract } from './key-provider.contract.js';
+
+keyProviderContract('local keyring', async () => {
+  const dir = await tempDir('edgefl-keys-contract-');
+  const path = join(dir.path, 'keys', 'keyring.json');
+  return {
+    open: () => createKeyProvider({ kind: 'local', path }),
+    async secrets() {
+      const doc = JSON.parse(await readFile(path, 'utf8')) as {
+        keys: Record<string, { versions: { secret: string }[] }>;
+      };
+      return Object.values(doc.keys).flatMap((k) => k.versions.map((v) => v.secret));
+    },
+    cleanup: dir.remove,
+  };
+});
