@@ -26,9 +26,14 @@ export function decodeJsonDeadLetter(bytes: Buffer): DeadLetterInfo {
  * tenant and trace id of the original, and an event id derived from where the original was, so publishing the
  * same dead letter twice (a crash between publish and commit) dedupes downstream.
  */
-export async function deadLetterRecord(info: DeadLetterInfo, encode: DeadLetterEncoder): Promise<OutgoingRecord> {
+export async function deadLetterRecord(
+  info: DeadLetterInfo,
+  encode: DeadLetterEncoder,
+): Promise<OutgoingRecord> {
   const eventId = createHash('sha256')
-    .update(`${info.consumerGroup}\0${info.originalTopic}\0${info.partition}\0${info.offset}\0${info.eventId}`)
+    .update(
+      `${info.consumerGroup}\0${info.originalTopic}\0${info.partition}\0${info.offset}\0${info.eventId}`,
+    )
     .digest('hex')
     .slice(0, 32);
   const headers: Record<string, string> = {

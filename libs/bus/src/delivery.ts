@@ -40,7 +40,13 @@ function describe(error: unknown): { reason: string; code: string; immediate: bo
   return { reason: message.slice(0, 2_000), code: immediate ? error.code : 'handler_failed', immediate };
 }
 
-function deadLetterOf(record: BusRecord, group: string, reason: string, errorCode: string, attempts: number): DeadLetterInfo {
+function deadLetterOf(
+  record: BusRecord,
+  group: string,
+  reason: string,
+  errorCode: string,
+  attempts: number,
+): DeadLetterInfo {
   return {
     eventId: record.eventId,
     tenant: record.headers[HEADER_TENANT] ?? null,
@@ -62,13 +68,19 @@ function deadLetterOf(record: BusRecord, group: string, reason: string, errorCod
 export async function deliver(ctx: DeliveryContext, records: readonly BusRecord[]): Promise<number> {
   const { options, observer } = ctx;
   const group = options.group;
-  const seen = ctx.dedupe ? ctx.dedupe.seen(group, records.map((r) => r.eventId)) : new Set<string>();
+  const seen = ctx.dedupe
+    ? ctx.dedupe.seen(
+        group,
+        records.map((r) => r.eventId),
+      )
+    : new Set<string>();
   const processed: string[] = [];
   let done = 0;
   try {
     if (options.batchHandler) {
       const fresh = records.filter((r) => !seen.has(r.eventId));
-      if (records.length > fresh.length) observer.consumed?.(records[0]!.topic, group, 'duplicate', records.length - fresh.length);
+      if (records.length > fresh.length)
+        observer.consumed?.(records[0]!.topic, group, 'duplicate', records.length - fresh.length);
       if (fresh.length > 0 && !(await runBatch(ctx, fresh))) return 0;
       processed.push(...fresh.map((r) => r.eventId));
       return (done = records.length);
@@ -130,7 +142,8 @@ async function runBatch(ctx: DeliveryContext, records: BusRecord[]): Promise<boo
       const { reason, code, immediate } = describe(error);
       if (immediate || attempt >= options.maxAttempts) {
         // The batch as a whole failed: each of its records is dead-lettered with the reason.
-        for (const record of records) await ctx.deadLetter(deadLetterOf(record, options.group, reason, code, attempt));
+        for (const record of records)
+          await ctx.deadLetter(deadLetterOf(record, options.group, reason, code, attempt));
         observer.consumed?.(topic, options.group, 'dead_letter', records.length);
         for (let i = 0; i < records.length; i++) observer.deadLettered?.(topic, options.group, code);
         return true;

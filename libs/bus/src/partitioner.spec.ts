@@ -3,18 +3,40 @@ import { describe, expect, it } from 'vitest';
 import { murmur2, partitionForKey } from './partitioner.js';
 
 const require = createRequire(import.meta.url);
-type KafkaPartitioner = (args: { topic: string; partitionMetadata: Array<{ partitionId: number; leader: number }>; message: { key: string } }) => number;
-const { Partitioners } = require('kafkajs') as { Partitioners: { DefaultPartitioner: () => KafkaPartitioner } };
+type KafkaPartitioner = (args: {
+  topic: string;
+  partitionMetadata: Array<{ partitionId: number; leader: number }>;
+  message: { key: string };
+}) => number;
+const { Partitioners } = require('kafkajs') as {
+  Partitioners: { DefaultPartitioner: () => KafkaPartitioner };
+};
 
 describe('partitioner', () => {
   it('matches kafkajs DefaultPartitioner (Java-compatible murmur2) for many keys and partition counts', () => {
     const kafka = Partitioners.DefaultPartitioner();
-    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'device-0001', 'round-42', 'model/fraud', 'ünïcödé-键', 'x'.repeat(257)];
+    const keys = [
+      '',
+      'a',
+      'ab',
+      'abc',
+      'abcd',
+      'device-0001',
+      'round-42',
+      'model/fraud',
+      'ünïcödé-键',
+      'x'.repeat(257),
+    ];
     for (let i = 0; i < 200; i++) keys.push(`tenant-${i % 7}/device-${(i * 7919) % 100_003}`);
     for (const partitions of [1, 2, 3, 6, 12, 50]) {
-      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 }));
+      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+      }));
       for (const key of keys) {
-        expect(partitionForKey(key, partitions)).toBe(kafka({ topic: 't', partitionMetadata, message: { key } }));
+        expect(partitionForKey(key, partitions)).toBe(
+          kafka({ topic: 't', partitionMetadata, message: { key } }),
+        );
       }
     }
   });

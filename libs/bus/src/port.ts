@@ -145,7 +145,12 @@ export type DeadLetterEncoder = (deadLetter: DeadLetterInfo) => Promise<Buffer> 
 /** Observes what the bus does (metrics hook). All methods optional. */
 export interface BusObserver {
   published?(topic: string, count: number): void;
-  consumed?(topic: string, group: string, outcome: 'ok' | 'retry' | 'dead_letter' | 'duplicate', count: number): void;
+  consumed?(
+    topic: string,
+    group: string,
+    outcome: 'ok' | 'retry' | 'dead_letter' | 'duplicate',
+    count: number,
+  ): void;
   deadLettered?(topic: string, group: string, reasonCode: string): void;
   handlerDuration?(topic: string, group: string, seconds: number): void;
 }

@@ -28,12 +28,17 @@ export class ProcessedEventStore implements ProcessedEvents {
     this.ownsDb = typeof target === 'string';
     try {
       this.db = typeof target === 'string' ? new DatabaseSync(target) : target;
-      if (this.ownsDb) this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;');
+      if (this.ownsDb)
+        this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;');
       this.db.exec(`CREATE TABLE IF NOT EXISTS bus_processed_events (
         grp TEXT NOT NULL, event_id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (grp, event_id)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS bus_processed_events_at ON bus_processed_events (grp, at);`);
     } catch (error) {
-      throw new BusError('store_unavailable', `cannot open the processed-events store: ${(error as Error).message}`, { cause: error });
+      throw new BusError(
+        'store_unavailable',
+        `cannot open the processed-events store: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     this.maxAgeMs = options.maxAgeMs ?? 7 * 24 * 3600_000;
     this.maxEntries = options.maxEntriesPerGroup ?? 1_000_000;
@@ -46,7 +51,9 @@ export class ProcessedEventStore implements ProcessedEvents {
     const unique = [...new Set(eventIds)];
     // json_each keeps this one statement whatever the batch size.
     const rows = this.db
-      .prepare('SELECT event_id FROM bus_processed_events WHERE grp = ? AND event_id IN (SELECT value FROM json_each(?))')
+      .prepare(
+        'SELECT event_id FROM bus_processed_events WHERE grp = ? AND event_id IN (SELECT value FROM json_each(?))',
+      )
       .all(group, JSON.stringify(unique)) as Array<{ event_id: string }>;
     for (const row of rows) found.add(row.event_id);
     return found;
@@ -55,7 +62,9 @@ export class ProcessedEventStore implements ProcessedEvents {
   markProcessed(group: string, eventIds: readonly string[]): void {
     if (eventIds.length === 0) return;
     this.db
-      .prepare('INSERT OR REPLACE INTO bus_processed_events (grp, event_id, at) SELECT ?, value, ? FROM json_each(?)')
+      .prepare(
+        'INSERT OR REPLACE INTO bus_processed_events (grp, event_id, at) SELECT ?, value, ? FROM json_each(?)',
+      )
       .run(group, Date.now(), JSON.stringify(eventIds));
     this.sinceLastPrune += eventIds.length;
     if (this.sinceLastPrune >= this.pruneEvery) this.prune();
@@ -65,7 +74,9 @@ export class ProcessedEventStore implements ProcessedEvents {
   prune(now = Date.now()): void {
     this.sinceLastPrune = 0;
     this.db.prepare('DELETE FROM bus_processed_events WHERE at < ?').run(now - this.maxAgeMs);
-    const groups = this.db.prepare('SELECT grp, COUNT(*) AS n FROM bus_processed_events GROUP BY grp').all() as Array<{ grp: string; n: number }>;
+    const groups = this.db
+      .prepare('SELECT grp, COUNT(*) AS n FROM bus_processed_events GROUP BY grp')
+      .all() as Array<{ grp: string; n: number }>;
     for (const { grp, n } of groups) {
       if (n <= this.maxEntries) continue;
       this.db

@@ -31,7 +31,8 @@ export interface NormalisedRecord {
 }
 
 export function normaliseRecord(record: OutgoingRecord, index: number): NormalisedRecord {
-  if (record === null || typeof record !== 'object') throw new BusError('invalid_record', `record ${index} is not an object`);
+  if (record === null || typeof record !== 'object')
+    throw new BusError('invalid_record', `record ${index} is not an object`);
   assertTopicName(record.topic);
   const { key } = record;
   if (key !== null && (typeof key !== 'string' || key.length > 4096)) {
@@ -50,7 +51,10 @@ export function normaliseRecord(record: OutgoingRecord, index: number): Normalis
     }
     for (const [name, v] of Object.entries(record.headers)) {
       if (name.length === 0 || typeof v !== 'string') {
-        throw new BusError('invalid_headers', `record ${index}: header ${JSON.stringify(name)} must be a non-empty name with a string value`);
+        throw new BusError(
+          'invalid_headers',
+          `record ${index}: header ${JSON.stringify(name)} must be a non-empty name with a string value`,
+        );
       }
       headers[name] = v;
     }
@@ -71,7 +75,10 @@ export function normaliseRecord(record: OutgoingRecord, index: number): Normalis
 
 function assertId(value: unknown, what: string, index: number): asserts value is string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
-    throw new BusError('invalid_record', `record ${index}: ${what} must be a non-empty string of at most ${MAX_ID_LENGTH} chars`);
+    throw new BusError(
+      'invalid_record',
+      `record ${index}: ${what} must be a non-empty string of at most ${MAX_ID_LENGTH} chars`,
+    );
   }
 }
 
@@ -80,11 +87,23 @@ export function assertTopicSpec(spec: TopicSpec): void {
   if (!Number.isInteger(spec.partitions) || spec.partitions < 1 || spec.partitions > 10_000) {
     throw new BusError('invalid_topic', `topic ${spec.name}: partitions must be an integer in 1..10000`);
   }
-  if (spec.retentionMs !== undefined && !(Number.isInteger(spec.retentionMs) && (spec.retentionMs > 0 || spec.retentionMs === -1))) {
-    throw new BusError('invalid_topic', `topic ${spec.name}: retentionMs must be a positive integer or -1 (forever)`);
+  if (
+    spec.retentionMs !== undefined &&
+    !(Number.isInteger(spec.retentionMs) && (spec.retentionMs > 0 || spec.retentionMs === -1))
+  ) {
+    throw new BusError(
+      'invalid_topic',
+      `topic ${spec.name}: retentionMs must be a positive integer or -1 (forever)`,
+    );
   }
-  if (spec.cleanupPolicy !== undefined && !['delete', 'compact', 'compact,delete'].includes(spec.cleanupPolicy)) {
-    throw new BusError('invalid_topic', `topic ${spec.name}: unknown cleanupPolicy ${String(spec.cleanupPolicy)}`);
+  if (
+    spec.cleanupPolicy !== undefined &&
+    !['delete', 'compact', 'compact,delete'].includes(spec.cleanupPolicy)
+  ) {
+    throw new BusError(
+      'invalid_topic',
+      `topic ${spec.name}: unknown cleanupPolicy ${String(spec.cleanupPolicy)}`,
+    );
   }
 }
 
@@ -99,7 +118,8 @@ export interface ResolvedSubscribeOptions extends SubscribeOptions {
 }
 
 export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOptions {
-  if (options === null || typeof options !== 'object') throw new BusError('invalid_subscription', 'subscribe options are required');
+  if (options === null || typeof options !== 'object')
+    throw new BusError('invalid_subscription', 'subscribe options are required');
   if (typeof options.group !== 'string' || options.group.length === 0 || options.group.length > 249) {
     throw new BusError('invalid_subscription', 'group must be a non-empty string');
   }
@@ -111,13 +131,15 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
     throw new BusError('invalid_subscription', 'give exactly one of handler or batchHandler');
   }
   const maxAttempts = options.maxAttempts ?? 5;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new BusError('invalid_subscription', 'maxAttempts must be an integer >= 1');
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
+    throw new BusError('invalid_subscription', 'maxAttempts must be an integer >= 1');
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   if (!(backoff.initialMs >= 0 && backoff.maxMs >= backoff.initialMs && backoff.factor >= 1)) {
     throw new BusError('invalid_subscription', 'backoff needs 0 <= initialMs <= maxMs and factor >= 1');
   }
   const maxBatchSize = options.maxBatchSize ?? 500;
-  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new BusError('invalid_subscription', 'maxBatchSize must be an integer >= 1');
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
+    throw new BusError('invalid_subscription', 'maxBatchSize must be an integer >= 1');
   return { ...options, maxAttempts, backoff, fromBeginning: options.fromBeginning ?? false, maxBatchSize };
 }
 

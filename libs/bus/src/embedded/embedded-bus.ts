@@ -27,7 +27,14 @@ import {
   type TopicSpec,
 } from '../port.js';
 import { ProcessedEventStore, type ProcessedEventStoreOptions } from '../processed-events.js';
-import { assertTopicName, assertTopicSpec, normaliseRecord, resolveSubscribeOptions, type NormalisedRecord, type ResolvedSubscribeOptions } from '../validation.js';
+import {
+  assertTopicName,
+  assertTopicSpec,
+  normaliseRecord,
+  resolveSubscribeOptions,
+  type NormalisedRecord,
+  type ResolvedSubscribeOptions,
+} from '../validation.js';
 import { announcePublish, onPublish } from './wake.js';
 
 export interface EmbeddedBusOptions {
@@ -72,7 +79,9 @@ const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 export class EmbeddedBus implements EventBus {
   readonly path: string;
   private readonly db: DatabaseSync;
-  private readonly options: Required<Omit<EmbeddedBusOptions, 'observer' | 'deadLetterEncoder' | 'processedEvents' | 'synchronous'>>;
+  private readonly options: Required<
+    Omit<EmbeddedBusOptions, 'observer' | 'deadLetterEncoder' | 'processedEvents' | 'synchronous'>
+  >;
   readonly observer: BusObserver;
   private readonly deadLetterEncoder: DeadLetterEncoder;
   private readonly statements = new Map<string, StatementSync>();
@@ -109,11 +118,14 @@ export class EmbeddedBus implements EventBus {
     this.processedOptions = options.processedEvents ?? {};
     try {
       this.db = new DatabaseSync(options.path);
-      this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'};
+      this.db
+        .exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'};
         PRAGMA busy_timeout=15000;`);
       this.db.exec(SCHEMA);
     } catch (error) {
-      throw new BusError('store_unavailable', `cannot open the bus file: ${(error as Error).message}`, { cause: error });
+      throw new BusError('store_unavailable', `cannot open the bus file: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     const interval = this.options.retentionCheckIntervalMs;
     this.retentionTimer = interval > 0 ? setInterval(() => this.safeTrim(), interval).unref() : null;
@@ -150,15 +162,23 @@ export class EmbeddedBus implements EventBus {
   partitionsOf(topic: string, create: boolean): number {
     const cached = this.partitionCounts.get(topic);
     if (cached !== undefined) return cached;
-    const row = this.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(topic) as { partitions: number } | undefined;
+    const row = this.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(topic) as
+      { partitions: number } | undefined;
     if (row) {
       this.partitionCounts.set(topic, row.partitions);
       return row.partitions;
     }
-    if (!create || !this.options.autoCreateTopics) throw new BusError('unknown_topic', `topic ${topic} does not exist`);
+    if (!create || !this.options.autoCreateTopics)
+      throw new BusError('unknown_topic', `topic ${topic} does not exist`);
     const partitions = topic === DEAD_LETTER_TOPIC ? 1 : this.options.defaultPartitions;
-    this.stmt('INSERT OR IGNORE INTO bus_topics (name, partitions, retention_ms, cleanup_policy) VALUES (?, ?, NULL, ?)').run(topic, partitions, 'delete');
-    for (let p = 0; p < partitions; p++) this.stmt('INSERT OR IGNORE INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)').run(topic, p);
+    this.stmt(
+      'INSERT OR IGNORE INTO bus_topics (name, partitions, retention_ms, cleanup_policy) VALUES (?, ?, NULL, ?)',
+    ).run(topic, partitions, 'delete');
+    for (let p = 0; p < partitions; p++)
+      this.stmt('INSERT OR IGNORE INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)').run(
+        topic,
+        p,
+      );
     return this.partitionsOf(topic, false);
   }
 
@@ -168,7 +188,8 @@ export class EmbeddedBus implements EventBus {
     for (const spec of topics) assertTopicSpec(spec);
     this.tx(() => {
       for (const spec of topics) {
-        const existing = this.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(spec.name) as { partitions: number } | undefined;
+        const existing = this.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(spec.name) as
+          { partitions: number } | undefined;
         // Like Kafka: partitions only grow (shrinking would move keys and lose order).
         const partitions = Math.max(existing?.partitions ?? 0, spec.partitions);
         const retention = spec.retentionMs === undefined || spec.retentionMs === -1 ? null : spec.retentionMs;
@@ -177,7 +198,11 @@ export class EmbeddedBus implements EventBus {
            ON CONFLICT (name) DO UPDATE SET partitions = excluded.partitions, retention_ms = excluded.retention_ms,
            cleanup_policy = excluded.cleanup_policy`,
         ).run(spec.name, partitions, retention, spec.cleanupPolicy ?? 'delete');
-        for (let p = 0; p < partitions; p++) this.stmt('INSERT OR IGNORE INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)').run(spec.name, p);
+        for (let p = 0; p < partitions; p++)
+          this.stmt('INSERT OR IGNORE INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)').run(
+            spec.name,
+            p,
+          );
         this.partitionCounts.set(spec.name, partitions);
       }
     });
@@ -193,7 +218,12 @@ export class EmbeddedBus implements EventBus {
       this.pending.push({ records: normalised, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        this.flushing = new Promise((done) => setImmediate(() => { this.flush(); done(); }));
+        this.flushing = new Promise((done) =>
+          setImmediate(() => {
+            this.flush();
+            done();
+          }),
+        );
       }
     });
   }
@@ -208,15 +238,21 @@ export class EmbeddedBus implements EventBus {
       const results = this.tx(() => {
         const now = Date.now();
         const next = new Map<string, { topic: string; partition: number; off: number }>();
-        const insert = this.stmt('INSERT INTO bus_records (topic, part, off, rkey, val, headers, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+        const insert = this.stmt(
+          'INSERT INTO bus_records (topic, part, off, rkey, val, headers, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        );
         const out = batch.map(({ records }) =>
           records.map((r) => {
             const partitions = this.partitionsOf(r.topic, true);
-            const partition = r.key === null ? this.nextRoundRobin(r.topic, partitions) : partitionForKey(r.key, partitions);
+            const partition =
+              r.key === null ? this.nextRoundRobin(r.topic, partitions) : partitionForKey(r.key, partitions);
             const k = tpKey(r.topic, partition);
             let head = next.get(k);
             if (!head) {
-              const row = this.stmt('SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?').get(r.topic, partition) as { next_off: number } | undefined;
+              const row = this.stmt('SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?').get(
+                r.topic,
+                partition,
+              ) as { next_off: number } | undefined;
               head = { topic: r.topic, partition, off: row?.next_off ?? 0 };
               next.set(k, head);
             }
@@ -234,7 +270,10 @@ export class EmbeddedBus implements EventBus {
       });
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (error) {
-      const failure = error instanceof BusError ? error : new BusError('publish_failed', `publish failed: ${(error as Error).message}`, { cause: error });
+      const failure =
+        error instanceof BusError
+          ? error
+          : new BusError('publish_failed', `publish failed: ${(error as Error).message}`, { cause: error });
       for (const p of batch) p.reject(failure);
       return;
     }
@@ -302,7 +341,12 @@ export class EmbeddedBus implements EventBus {
            (SELECT MIN(off) FROM bus_records r WHERE r.topic = p.topic AND r.part = p.part) AS first_off
          FROM bus_partitions p LEFT JOIN bus_offsets o ON o.grp = ? AND o.topic = p.topic AND o.part = p.part
          WHERE p.topic = ? ORDER BY p.part`,
-      ).all(group, topic) as Array<{ part: number; next_off: number; committed: number | null; first_off: number | null }>;
+      ).all(group, topic) as Array<{
+        part: number;
+        next_off: number;
+        committed: number | null;
+        first_off: number | null;
+      }>;
       for (const r of rows) {
         const from = Math.max(r.committed ?? 0, r.first_off ?? r.next_off);
         lags.push({ topic, partition: r.part, lag: Math.max(0, r.next_off - from) });
@@ -326,7 +370,9 @@ export class EmbeddedBus implements EventBus {
         cleanup_policy: string;
       }>;
       for (const t of topics) {
-        const parts = this.stmt('SELECT part FROM bus_partitions WHERE topic = ?').all(t.name) as Array<{ part: number }>;
+        const parts = this.stmt('SELECT part FROM bus_partitions WHERE topic = ?').all(t.name) as Array<{
+          part: number;
+        }>;
         for (const { part } of parts) {
           const guard = this.stmt(
             `SELECT MIN(committed) AS m FROM bus_offsets WHERE topic = ? AND part = ?
@@ -335,7 +381,12 @@ export class EmbeddedBus implements EventBus {
           const below = guard.m ?? Number.MAX_SAFE_INTEGER;
           if (t.retention_ms !== null && t.cleanup_policy.includes('delete')) {
             removed += Number(
-              this.stmt('DELETE FROM bus_records WHERE topic = ? AND part = ? AND ts < ? AND off < ?').run(t.name, part, now - t.retention_ms, below).changes,
+              this.stmt('DELETE FROM bus_records WHERE topic = ? AND part = ? AND ts < ? AND off < ?').run(
+                t.name,
+                part,
+                now - t.retention_ms,
+                below,
+              ).changes,
             );
           }
           if (t.cleanup_policy.includes('compact')) {
@@ -422,7 +473,12 @@ class EmbeddedSubscription implements Subscription {
   private closeWaiters = new Set<() => void>();
   private nextRebalanceAt = 0;
 
-  constructor(bus: EmbeddedBus, options: ResolvedSubscribeOptions, dedupe: ProcessedEvents | null, timings: Timings) {
+  constructor(
+    bus: EmbeddedBus,
+    options: ResolvedSubscribeOptions,
+    dedupe: ProcessedEvents | null,
+    timings: Timings,
+  ) {
     this.bus = bus;
     this.options = options;
     this.group = options.group;
@@ -457,7 +513,9 @@ class EmbeddedSubscription implements Subscription {
             .run(this.group, topic, p, this.options.fromBeginning ? 1 : 0, topic, p);
         }
       }
-      this.bus.stmt('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)').run(this.group, this.memberId, topicsJson, Date.now());
+      this.bus
+        .stmt('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)')
+        .run(this.group, this.memberId, topicsJson, Date.now());
     });
     this.rebalance();
     this.unlisten = onPublish(this.bus.path, (topics) => {
@@ -504,9 +562,15 @@ class EmbeddedSubscription implements Subscription {
     try {
       const now = Date.now();
       const mine = this.bus.tx(() => {
-        this.bus.stmt('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)').run(this.group, this.memberId, JSON.stringify(this.topics), now);
-        this.bus.stmt('UPDATE bus_leases SET expires_at = ? WHERE grp = ? AND member = ?').run(now + this.timings.sessionTimeoutMs, this.group, this.memberId);
-        return this.bus.stmt('SELECT topic, part FROM bus_leases WHERE grp = ? AND member = ?').all(this.group, this.memberId) as Array<{ topic: string; part: number }>;
+        this.bus
+          .stmt('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)')
+          .run(this.group, this.memberId, JSON.stringify(this.topics), now);
+        this.bus
+          .stmt('UPDATE bus_leases SET expires_at = ? WHERE grp = ? AND member = ?')
+          .run(now + this.timings.sessionTimeoutMs, this.group, this.memberId);
+        return this.bus
+          .stmt('SELECT topic, part FROM bus_leases WHERE grp = ? AND member = ?')
+          .all(this.group, this.memberId) as Array<{ topic: string; part: number }>;
       });
       const still = new Set(mine.map((l) => tpKey(l.topic, l.part)));
       for (const k of [...this.owned.keys()]) if (!still.has(k)) this.owned.delete(k); // lost while we were silent
@@ -522,34 +586,64 @@ class EmbeddedSubscription implements Subscription {
     const { sessionTimeoutMs } = this.timings;
     this.owned = this.bus.tx(() => {
       const s = (sql: string) => this.bus.stmt(sql);
-      s('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)').run(this.group, this.memberId, JSON.stringify(this.topics), now);
+      s('INSERT OR REPLACE INTO bus_members (grp, member, topics, heartbeat_at) VALUES (?, ?, ?, ?)').run(
+        this.group,
+        this.memberId,
+        JSON.stringify(this.topics),
+        now,
+      );
       s('DELETE FROM bus_members WHERE grp = ? AND heartbeat_at < ?').run(this.group, now - sessionTimeoutMs);
-      s('DELETE FROM bus_leases WHERE grp = ? AND (expires_at < ? OR member NOT IN (SELECT member FROM bus_members WHERE grp = ?))').run(this.group, now, this.group);
-      const members = s('SELECT member, topics FROM bus_members WHERE grp = ? ORDER BY member').all(this.group) as Array<{ member: string; topics: string }>;
+      s(
+        'DELETE FROM bus_leases WHERE grp = ? AND (expires_at < ? OR member NOT IN (SELECT member FROM bus_members WHERE grp = ?))',
+      ).run(this.group, now, this.group);
+      const members = s('SELECT member, topics FROM bus_members WHERE grp = ? ORDER BY member').all(
+        this.group,
+      ) as Array<{ member: string; topics: string }>;
       const desired = new Map<string, { topic: string; partition: number }>();
       for (const topic of this.topics) {
         const subscribed = members.filter((m) => safeTopics(m.topics).includes(topic)).map((m) => m.member);
         const index = subscribed.indexOf(this.memberId);
         if (index < 0) continue;
         const partitions = this.bus.partitionsOf(topic, true);
-        for (let p = 0; p < partitions; p++) if (p % subscribed.length === index) desired.set(tpKey(topic, p), { topic, partition: p });
+        for (let p = 0; p < partitions; p++)
+          if (p % subscribed.length === index) desired.set(tpKey(topic, p), { topic, partition: p });
       }
-      const leases = s('SELECT topic, part, member FROM bus_leases WHERE grp = ?').all(this.group) as Array<{ topic: string; part: number; member: string }>;
+      const leases = s('SELECT topic, part, member FROM bus_leases WHERE grp = ?').all(this.group) as Array<{
+        topic: string;
+        part: number;
+        member: string;
+      }>;
       const holder = new Map(leases.map((l) => [tpKey(l.topic, l.part), l.member]));
       for (const l of leases) {
         if (l.member === this.memberId && !desired.has(tpKey(l.topic, l.part))) {
-          s('DELETE FROM bus_leases WHERE grp = ? AND topic = ? AND part = ? AND member = ?').run(this.group, l.topic, l.part, this.memberId);
+          s('DELETE FROM bus_leases WHERE grp = ? AND topic = ? AND part = ? AND member = ?').run(
+            this.group,
+            l.topic,
+            l.part,
+            this.memberId,
+          );
         }
       }
       const owned = new Map<string, { topic: string; partition: number }>();
       for (const [k, tp] of desired) {
         const h = holder.get(k);
         if (h === undefined) {
-          s('INSERT INTO bus_leases (grp, topic, part, member, expires_at) VALUES (?, ?, ?, ?, ?)').run(this.group, tp.topic, tp.partition, this.memberId, now + sessionTimeoutMs);
+          s('INSERT INTO bus_leases (grp, topic, part, member, expires_at) VALUES (?, ?, ?, ?, ?)').run(
+            this.group,
+            tp.topic,
+            tp.partition,
+            this.memberId,
+            now + sessionTimeoutMs,
+          );
         } else if (h !== this.memberId) {
           continue; // still held by its previous owner: it releases at its next rebalance, or its lease expires
         } else {
-          s('UPDATE bus_leases SET expires_at = ? WHERE grp = ? AND topic = ? AND part = ?').run(now + sessionTimeoutMs, this.group, tp.topic, tp.partition);
+          s('UPDATE bus_leases SET expires_at = ? WHERE grp = ? AND topic = ? AND part = ?').run(
+            now + sessionTimeoutMs,
+            this.group,
+            tp.topic,
+            tp.partition,
+          );
         }
         owned.set(k, tp);
       }
@@ -568,10 +662,14 @@ class EmbeddedSubscription implements Subscription {
           continue;
         }
         this.dirty = false;
-        const worked = await Promise.all([...this.owned.values()].map((tp) => this.processPartition(tp.topic, tp.partition)));
+        const worked = await Promise.all(
+          [...this.owned.values()].map((tp) => this.processPartition(tp.topic, tp.partition)),
+        );
         this.lastError = null;
         if (!worked.some(Boolean)) {
-          await this.wait(Math.max(1, Math.min(this.timings.pollIntervalMs, this.nextRebalanceAt - Date.now())));
+          await this.wait(
+            Math.max(1, Math.min(this.timings.pollIntervalMs, this.nextRebalanceAt - Date.now())),
+          );
         }
       } catch (error) {
         if (this.bus.isClosed) return;
@@ -583,9 +681,16 @@ class EmbeddedSubscription implements Subscription {
 
   private async processPartition(topic: string, partition: number): Promise<boolean> {
     const k = tpKey(topic, partition);
-    const committed = (this.bus.stmt('SELECT committed FROM bus_offsets WHERE grp = ? AND topic = ? AND part = ?').get(this.group, topic, partition) as { committed: number } | undefined)?.committed ?? 0;
+    const committed =
+      (
+        this.bus
+          .stmt('SELECT committed FROM bus_offsets WHERE grp = ? AND topic = ? AND part = ?')
+          .get(this.group, topic, partition) as { committed: number } | undefined
+      )?.committed ?? 0;
     const rows = this.bus
-      .stmt('SELECT off, rkey, val, headers, event_id, ts FROM bus_records WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?')
+      .stmt(
+        'SELECT off, rkey, val, headers, event_id, ts FROM bus_records WHERE topic = ? AND part = ? AND off >= ? ORDER BY off LIMIT ?',
+      )
       .all(topic, partition, committed, this.options.maxBatchSize) as unknown as RecordRow[];
     if (rows.length === 0) return false;
     const records: BusRecord[] = rows.map((r) => ({
@@ -599,7 +704,10 @@ class EmbeddedSubscription implements Subscription {
       timestamp: r.ts,
       attempt: 1,
     }));
-    const done = await deliver({ ...this.delivery, shouldStop: () => this.closing || this.isPaused || !this.owned.has(k) }, records);
+    const done = await deliver(
+      { ...this.delivery, shouldStop: () => this.closing || this.isPaused || !this.owned.has(k) },
+      records,
+    );
     if (done > 0) this.commit(topic, partition, rows[done - 1]!.off + 1);
     return done > 0;
   }
@@ -608,10 +716,14 @@ class EmbeddedSubscription implements Subscription {
   private commit(topic: string, partition: number, next: number): void {
     if (this.bus.isClosed) return;
     const kept = this.bus.tx(() => {
-      const lease = this.bus.stmt('SELECT member FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?').get(this.group, topic, partition) as { member: string } | undefined;
+      const lease = this.bus
+        .stmt('SELECT member FROM bus_leases WHERE grp = ? AND topic = ? AND part = ?')
+        .get(this.group, topic, partition) as { member: string } | undefined;
       if (lease?.member !== this.memberId) return false;
       this.bus
-        .stmt('INSERT INTO bus_offsets (grp, topic, part, committed) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, part) DO UPDATE SET committed = excluded.committed')
+        .stmt(
+          'INSERT INTO bus_offsets (grp, topic, part, committed) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, part) DO UPDATE SET committed = excluded.committed',
+        )
         .run(this.group, topic, partition, next);
       return true;
     });
@@ -633,7 +745,9 @@ class EmbeddedSubscription implements Subscription {
         // Leave the group at once so the others take over without waiting for the session timeout.
         this.bus.tx(() => {
           this.bus.stmt('DELETE FROM bus_leases WHERE grp = ? AND member = ?').run(this.group, this.memberId);
-          this.bus.stmt('DELETE FROM bus_members WHERE grp = ? AND member = ?').run(this.group, this.memberId);
+          this.bus
+            .stmt('DELETE FROM bus_members WHERE grp = ? AND member = ?')
+            .run(this.group, this.memberId);
         });
       } catch {
         // The lease expires on its own.
