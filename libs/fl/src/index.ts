@@ -1,1 +1,12 @@
-export {};
+export * from './types.js';
+export * from './errors.js';
+export * from './validate.js';
+export * from './fedavg.js';
+export * from './robust.js';
+export * from './rules.js';
+export * from './rng.js';
+export * from './dp.js';
+export * from './rdp.js';
+export * from './budget.js';
+export * from './compress.js';
+export * from './optim.js';
