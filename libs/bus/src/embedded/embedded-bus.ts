@@ -358,10 +358,11 @@ export class EmbeddedBus implements EventBus {
   /**
    * Deletes records older than their topic's retention, except records an active group (one with a live member)
    * has not committed yet; compacts `compact` topics (keeps the newest record per key). Returns records removed.
+   * `now` dates the records (tests pass a later time); group liveness always uses the real clock.
    */
   trimNow(now = Date.now()): number {
     this.assertOpen();
-    const liveSince = now - this.options.sessionTimeoutMs;
+    const liveSince = Date.now() - this.options.sessionTimeoutMs;
     return this.tx(() => {
       let removed = 0;
       const topics = this.stmt('SELECT name, retention_ms, cleanup_policy FROM bus_topics').all() as Array<{

@@ -1,0 +1,217 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '@edgefl/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../contract/bus-contract-suite.js';
+import { BusError, type BusRecord } from '../port.js';
+import { ProcessedEventStore } from '../processed-events.js';
+import { EmbeddedBus } from './embedded-bus.js';
+
+let dir: { path: string; remove: () => Promise<void> };
+let path: string;
+const buses: EmbeddedBus[] = [];
+const open = (extra: Partial<ConstructorParameters<typeof EmbeddedBus>[0]> = {}) => {
+  const bus = new EmbeddedBus({
+    path,
+    heartbeatIntervalMs: 200,
+    sessionTimeoutMs: 1_500,
+    pollIntervalMs: 20,
+    retentionCheckIntervalMs: 0,
+    ...extra,
+  });
+  buses.push(bus);
+  return bus;
+};
+
+beforeEach(async () => {
+  dir = await tempDir('edgefl-bus-');
+  path = join(dir.path, 'bus.sqlite');
+});
+afterEach(async () => {
+  await Promise.allSettled(buses.splice(0).map((b) => b.close()));
+  await dir.remove();
+});
+
+describe('EmbeddedBus input checks', () => {
+  it('rejects bad records with a typed error and stays usable', async () => {
+    const bus = open();
+    const bad: unknown[] = [
+      { topic: 'bad topic!', key: 'k', value: Buffer.from('x') },
+      { topic: 't', key: 42, value: Buffer.from('x') },
+      { topic: 't', key: 'k', value: 'not bytes' },
+      { topic: 't', key: 'k', value: Buffer.from('x'), headers: { h: 1 } },
+      { topic: 't', key: 'k', value: Buffer.from('x'), eventId: '' },
+      null,
+    ];
+    for (const record of bad) {
+      await expect(bus.publish([record as never])).rejects.toBeInstanceOf(BusError);
+    }
+    await expect(bus.publish('nope' as never)).rejects.toMatchObject({ code: 'invalid_record' });
+    await expect(bus.subscribe({ group: '', topics: ['t'], handler: () => {} })).rejects.toMatchObject({
+      code: 'invalid_subscription',
+    });
+    await expect(bus.subscribe({ group: 'g', topics: ['t'] })).rejects.toMatchObject({
+      code: 'invalid_subscription',
+    });
+    await expect(bus.ensureTopics([{ name: 't', partitions: 0 }])).rejects.toMatchObject({
+      code: 'invalid_topic',
+    });
+    const [ok] = await bus.publish([{ topic: 't', key: 'k', value: Buffer.from('fine') }]);
+    expect(ok).toMatchObject({ topic: 't', offset: '0' });
+    await bus.close();
+    await expect(bus.publish([{ topic: 't', key: 'k', value: Buffer.from('late') }])).rejects.toMatchObject({
+      code: 'closed',
+    });
+  });
+
+  it('refuses an unknown topic when auto-creation is off', async () => {
+    const bus = open({ autoCreateTopics: false });
+    await expect(
+      bus.publish([{ topic: 'nowhere', key: null, value: Buffer.from('x') }]),
+    ).rejects.toMatchObject({ code: 'unknown_topic' });
+  });
+
+  it('groups concurrent publish calls and numbers offsets densely per partition', async () => {
+    const bus = open();
+    await bus.ensureTopics([{ name: 'dense', partitions: 1 }]);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        bus.publish([{ topic: 'dense', key: `k${i}`, value: Buffer.from(String(i)) }]),
+      ),
+    );
+    expect(results.map((r) => r[0]!.offset).sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 50 }, (_, i) => String(i)),
+    );
+    expect(await bus.consumerLag('nobody', ['dense'])).toEqual([{ topic: 'dense', partition: 0, lag: 50 }]);
+  });
+});
+
+describe('EmbeddedBus retention', () => {
+  it('trims records older than retention, but never what an active group has not committed', async () => {
+    const bus = open();
+    await bus.ensureTopics([{ name: 'short', partitions: 1, retentionMs: 60_000 }]);
+    await bus.publish(
+      Array.from({ length: 6 }, (_, i) => ({ topic: 'short', key: 'k', value: Buffer.from(`r${i}`) })),
+    );
+    // An active group that has handled the first 3 records and is stuck on the 4th.
+    const seen: string[] = [];
+    const sub = await bus.subscribe({
+      group: 'slow',
+      topics: ['short'],
+      fromBeginning: true,
+      maxBatchSize: 1,
+      maxAttempts: 1_000,
+      backoff: { initialMs: 50, maxMs: 50, factor: 1 },
+      handler: (r) => {
+        if (r.value.toString() === 'r3') throw new Error('stuck');
+        seen.push(r.value.toString());
+      },
+    });
+    await eventually('3 records handled', () => seen.length === 3, 10_000);
+    let lag = -1;
+    await eventually(
+      'offset 3 committed',
+      () => (void bus.consumerLag('slow', ['short']).then((l) => (lag = l[0]!.lag)), lag === 3),
+      10_000,
+    );
+    // Younger than retention: nothing goes.
+    expect(bus.trimNow(Date.now())).toBe(0);
+    // Everything is older than retention now: only the committed prefix may go.
+    expect(bus.trimNow(Date.now() + 120_000)).toBe(3);
+    await sub.close();
+    // The group is no longer active: the rest can go too.
+    expect(bus.trimNow(Date.now() + 120_000)).toBe(3);
+    // Offsets keep growing after a trim (never reused).
+    const [next] = await bus.publish([{ topic: 'short', key: 'k', value: Buffer.from('r6') }]);
+    expect(next!.offset).toBe('6');
+  });
+
+  it('compacts a compact topic to the newest record per key', async () => {
+    const bus = open();
+    await bus.ensureTopics([{ name: 'latest', partitions: 1, cleanupPolicy: 'compact' }]);
+    await bus.publish(
+      ['a', 'b', 'a', 'a', 'b', 'c'].map((key, i) => ({
+        topic: 'latest',
+        key,
+        value: Buffer.from(`${key}${i}`),
+      })),
+    );
+    expect(bus.trimNow()).toBe(3);
+    const got: string[] = [];
+    const sub = await bus.subscribe({
+      group: 'reader',
+      topics: ['latest'],
+      fromBeginning: true,
+      handler: (r) => void got.push(r.value.toString()),
+    });
+    await eventually('compacted records', () => got.length === 3, 10_000);
+    await sub.close();
+    expect(got).toEqual(['a3', 'b4', 'c5']);
+  });
+});
+
+describe('EmbeddedBus shared by several processes', () => {
+  it('takes concurrent writes from two processes and a consumer here sees them all, in order per key', async () => {
+    const bus = open();
+    await bus.ensureTopics([{ name: 'shared', partitions: 3 }]);
+    const got: BusRecord[] = [];
+    const sub = await bus.subscribe({
+      group: 'g',
+      topics: ['shared'],
+      fromBeginning: true,
+      handler: (r) => void got.push(r),
+    });
+    const hooks = fileURLToPath(new URL('../contract/ts-hooks.mjs', import.meta.url));
+    const child = fileURLToPath(new URL('./test-support/publish-child.ts', import.meta.url));
+    const run = (who: string) =>
+      new Promise<void>((resolve, reject) => {
+        const p = spawn(
+          process.execPath,
+          ['--no-warnings', '--import', hooks, child, path, 'shared', who, '300'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let err = '';
+        p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        p.on('exit', (code) =>
+          code === 0 ? resolve() : reject(new Error(`publisher ${who} failed (${code}): ${err}`)),
+        );
+      });
+    await Promise.all([run('p1'), run('p2')]);
+    await eventually('600 records from two processes', () => got.length >= 600, 30_000);
+    await sub.close();
+    expect(got).toHaveLength(600);
+    for (const key of ['p1-0', 'p1-1', 'p1-2', 'p1-3', 'p2-0', 'p2-1', 'p2-2', 'p2-3']) {
+      const ns = got.filter((r) => r.key === key).map((r) => Number(r.value.toString().split(':')[1]));
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+      expect(ns).toHaveLength(75);
+    }
+  });
+});
+
+describe('ProcessedEventStore', () => {
+  it('remembers per group, across reopen, bounded by count and age', async () => {
+    const file = join(dir.path, 'processed.sqlite');
+    const store = new ProcessedEventStore(file, {
+      maxEntriesPerGroup: 3,
+      maxAgeMs: 60_000,
+      pruneEvery: 1_000_000,
+    });
+    store.markProcessed('g1', ['a', 'b']);
+    expect(store.seen('g1', ['a', 'b', 'c'])).toEqual(new Set(['a', 'b']));
+    expect(store.seen('g2', ['a'])).toEqual(new Set());
+    store.close();
+    const reopened = new ProcessedEventStore(file, {
+      maxEntriesPerGroup: 3,
+      maxAgeMs: 60_000,
+      pruneEvery: 1_000_000,
+    });
+    expect(reopened.seen('g1', ['a'])).toEqual(new Set(['a']));
+    reopened.markProcessed('g1', ['c', 'd', 'e']);
+    reopened.prune();
+    expect(reopened.seen('g1', ['a', 'b', 'c', 'd', 'e']).size).toBe(3);
+    reopened.prune(Date.now() + 120_000);
+    expect(reopened.seen('g1', ['c', 'd', 'e']).size).toBe(0);
+    reopened.close();
+  });
+});
