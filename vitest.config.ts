@@ -14,7 +14,8 @@ const alias = Object.entries(compilerOptions.paths)
 
 export default defineConfig({
   // SWC, not the default transform: NestJS needs decorator metadata.
-  plugins: [swc.vite({
+  plugins: [
+    swc.vite({
       swcrc: false,
       tsconfigFile: false,
       jsc: {
@@ -23,11 +24,16 @@ export default defineConfig({
         target: 'es2024',
         keepClassNames: true,
       },
-    }),],
+    }),
+  ],
   oxc: false,
   resolve: { alias },
   test: {
-    include: ['{libs,services,tools}/*/{src,test}/**/*.spec.ts', 'infra/**/*.spec.ts', 'scripts/**/*.spec.ts'],
+    include: [
+      '{libs,services,tools}/*/{src,test}/**/*.spec.ts',
+      'infra/**/*.spec.ts',
+      'scripts/**/*.spec.ts',
+    ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     pool: 'forks',
     testTimeout: 60_000,

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args, env = {}) =>
-  spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NX_DAEMON: 'false', ...env } }).status ?? 1;
+  spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NX_DAEMON: 'false', ...env } })
+    .status ?? 1;
 
 let passed = 0;
 let failed = 0;
@@ -28,20 +29,36 @@ check('nx project graph', 'npx', ['nx', 'show', 'projects']);
 check('typecheck (tsc --noEmit)', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 check('lint (eslint, module boundaries)', 'npx', ['eslint', '.', '--max-warnings=0']);
 check('format (prettier --check)', 'npx', ['prettier', '--check', '.', '--log-level', 'warn']);
-check('build (swc, every project)', 'npx', ['nx', 'run-many', '-t', 'build', '--output-style=static', '--skip-nx-cache']);
+check('build (swc, every project)', 'npx', [
+  'nx',
+  'run-many',
+  '-t',
+  'build',
+  '--output-style=static',
+  '--skip-nx-cache',
+]);
 
 console.log('\n### vitest');
 const out = join(root, 'tmp', 'vitest-report.json');
 mkdirSync(dirname(out), { recursive: true });
 rmSync(out, { force: true });
-const vitestStatus = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)]);
+const vitestStatus = run('npx', [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${out}`,
+  ...process.argv.slice(2),
+]);
 if (existsSync(out)) {
   const report = JSON.parse(readFileSync(out, 'utf8'));
   passed += report.numPassedTests;
   failed += report.numFailedTests;
   skipped += report.numPendingTests + report.numTodoTests;
   // a file that fails to load has no tests but is a failure
-  const brokenFiles = report.testResults.filter((r) => r.status === 'failed' && r.assertionResults.length === 0);
+  const brokenFiles = report.testResults.filter(
+    (r) => r.status === 'failed' && r.assertionResults.length === 0,
+  );
   failed += brokenFiles.length;
   if (report.numFailedTests > 0 || brokenFiles.length > 0) failures.push('vitest');
 } else if (vitestStatus !== 0) {

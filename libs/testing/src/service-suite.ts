@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './ports.js';
 import { tempDir } from './temp.js';
@@ -10,16 +9,11 @@ export type ServiceBootstrap = (options: {
   logDestination: { write(line: string): void };
 }) => Promise<{ url: string; close(): Promise<void> }>;
 
-/** Collects a service's JSON log lines in memory. */
-export class LogSink extends Writable {
+/** Collects a service's JSON log lines in memory (a pino destination). */
+export class LogSink {
   readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    callback();
-  }
-  write(chunk: string | Buffer): boolean {
-    this.lines.push(...chunk.toString().split('\n').filter(Boolean));
-    return true;
+  write(chunk: string): void {
+    this.lines.push(...chunk.split('\n').filter(Boolean));
   }
   records(): Array<Record<string, unknown>> {
     return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
