@@ -6,3 +6,4 @@ export { ProcessedEventStore, type ProcessedEventStoreOptions } from './processe
 export { EmbeddedBus, type EmbeddedBusOptions } from './embedded/embedded-bus.js';
 export { createBus, type BusConfig } from './config.js';
 export type { KafkaBusOptions } from './kafka/kafka-bus.js';
+export * from './typed/typed-bus.js';

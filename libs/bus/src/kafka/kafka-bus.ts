@@ -33,11 +33,18 @@ import {
   type ResolvedSubscribeOptions,
 } from '../validation.js';
 
+/** SASL credentials (never logged: kafkajs logs are off below ERROR and errors carry no config). */
+export interface KafkaSasl {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
 export interface KafkaBusOptions {
   brokers: string[];
   clientId: string;
   ssl?: boolean | ConnectionOptions;
-  sasl?: SASLOptions;
+  sasl?: KafkaSasl;
   /** An already built client (e.g. @confluentinc/kafka-javascript's KafkaJS-compatible `Kafka`). */
   kafka?: Kafka;
   /** Partitions for a topic created on first publish when it is not in the catalog (default 3). */
@@ -95,7 +102,7 @@ export class KafkaBus implements EventBus {
         clientId: options.clientId,
         brokers: options.brokers,
         ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
-        ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+        ...(options.sasl !== undefined ? { sasl: options.sasl as SASLOptions } : {}),
         logLevel: LOG_LEVELS[options.logLevel ?? 'error'],
       });
   }
