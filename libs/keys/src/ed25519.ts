@@ -18,6 +18,11 @@ export const ED25519_SIGNATURE_BYTES = 64;
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
+// DER prefix of an Ed25519 PKCS#8 PrivateKeyInfo (RFC 8410 §7) followed by the 32-byte seed.
+const PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+
 /** A public key as raw 32 bytes, SPKI DER bytes, a PEM string, or an already imported KeyObject. */
 export type Ed25519PublicKeyInput = Uint8Array | string | KeyObject;
 
@@ -129,6 +134,14 @@ export class Ed25519SigningKey {
     if (key.asymmetricKeyType !== 'ed25519')
       throw new KeyError('BAD_PRIVATE_KEY', 'expected an Ed25519 private key');
     return new Ed25519SigningKey(key);
+  }
+
+  /** From the raw 32-byte seed (RFC 8032 "private key"). */
+  static fromSeed(seed: Uint8Array): Ed25519SigningKey {
+    if (!(seed instanceof Uint8Array) || seed.byteLength !== 32) {
+      throw new KeyError('BAD_PRIVATE_KEY', 'an Ed25519 seed is 32 bytes');
+    }
+    return Ed25519SigningKey.fromPkcs8(Buffer.concat([PKCS8_PREFIX, seed]));
   }
 
   /** From a PKCS#8 PEM string. */

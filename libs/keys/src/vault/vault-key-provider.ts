@@ -131,6 +131,7 @@ export class VaultKeyProvider implements KeyProvider {
 
   async sign(name: string, data: BytesLike): Promise<SignatureResult> {
     assertKeyName(name);
+    await this.#assertKind(name, 'signing');
     const answer = signSchema.safeParse(
       await this.#call(
         `sign with "${name}"`,
@@ -190,7 +191,18 @@ export class VaultKeyProvider implements KeyProvider {
 
   async rotate(name: string): Promise<KeyVersionInfo> {
     assertKeyName(name);
-    const before = await this.#readTransitKey(name);
+    let before: TransitKey;
+    try {
+      before = await this.#readTransitKey(name);
+    } catch (error) {
+      if (error instanceof KeyError && error.code === 'UNKNOWN_KEY' && (await this.#isSealKey(name))) {
+        throw new KeyError(
+          'KEY_TYPE_MISMATCH',
+          `key "${name}" is a seal key; create a new seal key instead of rotating`,
+        );
+      }
+      throw error;
+    }
     const kind = kindOf(name, before.type);
     await this.#call(`rotate "${name}"`, (c) => c.write(`${this.transitMount}/keys/${name}/rotate`, {}));
     const after = await this.#readTransitKey(name, kind);
@@ -273,6 +285,7 @@ export class VaultKeyProvider implements KeyProvider {
 
   async generateDataKey(kekName: string): Promise<DataKey> {
     assertKeyName(kekName);
+    await this.#assertKind(kekName, 'kek');
     const answer = dataKeySchema.safeParse(
       await this.#call(
         `generate a data key under "${kekName}"`,
@@ -390,12 +403,26 @@ export class VaultKeyProvider implements KeyProvider {
     }
   }
 
+  /** Transit key types by name: a type never changes, so one read per name answers every later type check. */
+  readonly #types = new Map<string, string>();
+  async #assertKind(name: string, kind: 'signing' | 'kek'): Promise<void> {
+    const type = this.#types.get(name);
+    if (type === undefined) await this.#readTransitKey(name, kind);
+    else if (type !== TRANSIT_TYPE[kind]) {
+      throw new KeyError(
+        'KEY_TYPE_MISMATCH',
+        `key "${name}" is a ${kindOf(name, type)} key, not a ${kind} key`,
+      );
+    }
+  }
+
   async #readTransitKey(name: string, kind?: 'signing' | 'kek'): Promise<TransitKey> {
     assertKeyName(name);
     const answer = transitKeySchema.safeParse(
       await this.#call(`read key "${name}"`, (c) => c.read(`${this.transitMount}/keys/${name}`)),
     );
     if (!answer.success) throw malformed('keys');
+    this.#types.set(name, answer.data.data.type);
     if (kind !== undefined && answer.data.data.type !== TRANSIT_TYPE[kind]) {
       throw new KeyError(
         'KEY_TYPE_MISMATCH',
@@ -449,6 +476,15 @@ export class VaultKeyProvider implements KeyProvider {
       if (publicKey) keyId = keyIdOf(publicKey);
     }
     return { name, kind, version, keyId, createdAt };
+  }
+
+  async #isSealKey(name: string): Promise<boolean> {
+    try {
+      await this.#sealKey(name);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #sealKey(name: string): Promise<{ key: SealPrivateKey; createdAt: string }> {

@@ -1,0 +1,85 @@
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyProvider, KeyError } from '../src/index.js';
+import { VaultKeyProvider } from '../src/vault/index.js';
+import { keyProviderContract } from './key-provider.contract.js';
+import { startFakeVault, type FakeVault } from './fake-vault.js';
+
+// The adapter's HTTP plumbing against an in-process stand-in of the Vault API (see fake-vault.ts).
+// The same contract against a real Vault is vault.contract.spec.ts.
+keyProviderContract('vault adapter against a fake of the Vault HTTP API', async () => {
+  const fake = await startFakeVault();
+  return {
+    open: () => createKeyProvider({ kind: 'vault', endpoint: fake.endpoint, token: fake.token }),
+    secrets: async () => fake.secrets(),
+    cleanup: fake.close,
+  };
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; text: string }> {
+  try {
+    await promise;
+    return { code: 'no error', text: '' };
+  } catch (error) {
+    if (!(error instanceof KeyError)) return { code: 'not a KeyError', text: String(error) };
+    return { code: error.code, text: [error.message, JSON.stringify(error), inspect(error)].join('\n') };
+  }
+}
+
+describe('vault adapter failure handling (fake Vault)', () => {
+  let fake: FakeVault;
+  beforeAll(async () => {
+    fake = await startFakeVault();
+  });
+  afterAll(() => fake.close());
+
+  it('maps an unavailable Vault to BACKEND_UNAVAILABLE and an unhealthy health()', async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    await keys.createSigningKey('svc');
+    fake.failNext(1);
+    const failed = await codeOf(keys.sign('svc', 'x'));
+    expect(failed.code).toBe('BACKEND_UNAVAILABLE');
+    expect(failed.text).toContain('503');
+    expect((await keys.sign('svc', 'x')).version).toBe(1); // recovers
+    fake.failNext(1);
+    expect((await keys.health()).ok).toBe(false);
+    expect((await keys.health()).ok).toBe(true);
+    await keys.close();
+  });
+
+  it('reports a refused token without echoing it', async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: 'hvs.wrong-token-value' });
+    const failed = await codeOf(keys.createSigningKey('svc'));
+    expect(failed.code).toBe('BACKEND_UNAVAILABLE');
+    expect(failed.text).toContain('permission denied');
+    expect(failed.text).not.toContain('wrong-token-value');
+    const health = await keys.health();
+    expect(health.ok).toBe(false);
+    expect(health.detail).not.toContain('wrong-token-value');
+  });
+
+  it('reports an unreachable Vault without leaking the token or request', async () => {
+    const keys = await VaultKeyProvider.connect({
+      endpoint: 'http://127.0.0.1:9',
+      token: fake.token,
+      requestTimeoutMs: 2_000,
+    });
+    const failed = await codeOf(keys.sign('svc', 'plaintext-that-must-not-leak'));
+    expect(failed.code).toBe('BACKEND_UNAVAILABLE');
+    expect(failed.text).not.toContain(fake.token);
+    expect(failed.text).not.toContain('plaintext-that-must-not-leak');
+    expect(JSON.stringify(keys)).not.toContain(fake.token);
+    expect(inspect(keys, { showHidden: true, depth: 10 })).not.toContain(fake.token);
+  });
+
+  it('serves opens of one round key from one KV read, and forgets it on delete', async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    const round = await keys.createSealKey('round-7');
+    const other = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    // A second aggregator replica racing to create the same round key gets the same key (KV check-and-set).
+    expect((await other.createSealKey('round-7')).keyId).toBe(round.keyId);
+    await keys.deleteSealKey('round-7');
+    expect((await codeOf(keys.sealPublicKey('round-7'))).code).toBe('UNKNOWN_KEY');
+    await Promise.all([keys.close(), other.close()]);
+  });
+});
