@@ -8,3 +8,4 @@ export * from './tokens.js';
 export * from './service-kit.module.js';
 export * from './bootstrap.js';
 export * from './entry.js';
+export * from './keys/keys.module.js';

@@ -10,6 +10,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Logger } from 'pino';
 import type { BaseConfig } from './config/service-config.js';
+import { KeysModule } from './keys/keys.module.js';
 import { HealthController } from './health/health.controller.js';
 import { ReadinessRegistry } from './health/readiness.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
@@ -22,7 +23,9 @@ import { LOGGER, METRICS_REGISTRY, SERVICE_CONFIG } from './tokens.js';
 export interface ServiceKitOptions {
   config: BaseConfig;
   logger: Logger;
-  /** Adapter modules chosen by config (bus, keys, stores); they register readiness checks and drain on shutdown. */
+  /** Open the KeyProvider chosen by EDGEFL_KEYS (services that sign, verify or open sealed updates). */
+  keys?: boolean;
+  /** Further adapter modules (stores, brokers); they register readiness checks and drain on shutdown. */
   adapters?: DynamicModule[];
 }
 
@@ -39,7 +42,10 @@ export class ServiceKitModule implements NestModule {
       ReadinessRegistry,
       LifecycleService,
     ];
-    const adapters = options.adapters ?? [];
+    const adapters = [
+      ...(options.keys ? [KeysModule.forRoot(options.config.keys)] : []),
+      ...(options.adapters ?? []),
+    ];
     return {
       module: ServiceKitModule,
       imports: [TerminusModule.forRoot({ logger: false }), ...adapters],

@@ -51,7 +51,12 @@ export async function startTestService(
  * What every service must do, run against the real app on a free port: liveness, readiness once its adapters
  * are connected, Prometheus metrics, problem+json for unknown routes, config errors at boot naming the variable.
  */
-export function runServiceBasicsSuite(name: string, bootstrap: ServiceBootstrap): void {
+export function runServiceBasicsSuite(
+  name: string,
+  bootstrap: ServiceBootstrap,
+  /** The readiness checks this service must report (its adapters), besides `lifecycle`. */
+  adapters: string[] = [],
+): void {
   describe(`${name} service basics`, () => {
     let service: Awaited<ReturnType<typeof startTestService>>;
     beforeAll(async () => {
@@ -71,7 +76,7 @@ export function runServiceBasicsSuite(name: string, bootstrap: ServiceBootstrap)
       const res = await fetch(`${service.url}/health/ready`);
       const body = (await res.json()) as { status: string; info: Record<string, unknown> };
       expect(res.status, JSON.stringify(body)).toBe(200);
-      expect(body.info).toHaveProperty('lifecycle');
+      expect(Object.keys(body.info).sort()).toEqual(['lifecycle', ...adapters].sort());
     });
 
     it('exposes Prometheus metrics, including its HTTP traffic', async () => {

@@ -9,7 +9,7 @@ export class AggregatorAppModule {
   static forRoot(config: AggregatorConfig, logger: Logger): DynamicModule {
     return {
       module: AggregatorAppModule,
-      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger })],
+      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true })],
     };
   }
 }

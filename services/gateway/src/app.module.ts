@@ -9,7 +9,7 @@ export class GatewayAppModule {
   static forRoot(config: GatewayConfig, logger: Logger): DynamicModule {
     return {
       module: GatewayAppModule,
-      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger })],
+      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true })],
     };
   }
 }

@@ -9,7 +9,7 @@ export class RegistryAppModule {
   static forRoot(config: RegistryConfig, logger: Logger): DynamicModule {
     return {
       module: RegistryAppModule,
-      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger })],
+      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true })],
     };
   }
 }
