@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { register as up } from './up.js';
+import { register as fl } from './fl.js';
+import { register as dp } from './dp.js';
 
 /** Each subcommand group registers itself on the root program. */
-export const commandGroups: Array<(program: Command) => void> = [up];
+export const commandGroups: Array<(program: Command) => void> = [up, fl, dp];
