@@ -7,3 +7,9 @@ export { EmbeddedBus, type EmbeddedBusOptions } from './embedded/embedded-bus.js
 export { createBus, type BusConfig } from './config.js';
 export type { KafkaBusOptions } from './kafka/kafka-bus.js';
 export * from './typed/typed-bus.js';
+export { createBusMetrics, type BusMetrics } from './metrics.js';
+export { BusModule, type BusModuleAsyncOptions } from './nest/bus.module.js';
+export type { BusModuleOptions, AnyValueCodec } from './nest/bus-module-options.js';
+export { OnEvent, type OnEventOptions } from './nest/on-event.decorator.js';
+export { EVENT_BUS, TYPED_BUS, BUS_METRICS, BUS_MODULE_OPTIONS } from './nest/tokens.js';
+export { BusLifecycle } from './nest/bus-lifecycle.js';
