@@ -1,10 +1,15 @@
 /** Bytes, or a string taken as UTF-8. */
 export type BytesLike = Uint8Array | string;
 
+import { KeyError } from './errors.js';
+
 const encoder = new TextEncoder();
 
+/** Bytes of a BytesLike; KeyError BAD_FORMAT for anything else (callers may pass untyped input). */
 export function toBytes(value: BytesLike): Uint8Array {
-  return typeof value === 'string' ? encoder.encode(value) : value;
+  if (typeof value === 'string') return encoder.encode(value);
+  if (value instanceof Uint8Array) return value;
+  throw new KeyError('BAD_FORMAT', 'expected bytes (Uint8Array) or a string');
 }
 
 /** A copy that owns its own ArrayBuffer (WebCrypto and Buffer views can share pooled memory). */

@@ -63,14 +63,17 @@ export async function seal(
   if (!(recipientPublicKey instanceof Uint8Array) || recipientPublicKey.byteLength !== X25519_KEY_BYTES) {
     throw new KeyError('BAD_PUBLIC_KEY', `an X25519 public key is ${X25519_KEY_BYTES} bytes`);
   }
+  const pt = ownBytes(toBytes(plaintext));
+  const info = ownBytes(toBytes(options.info ?? ''));
+  const aad = ownBytes(toBytes(options.aad ?? ''));
   const s = suite();
   try {
     const recipientKey = await s.kem.deserializePublicKey(ownBytes(recipientPublicKey));
     const sender = await s.createSenderContext({
       recipientPublicKey: recipientKey,
-      info: ownBytes(toBytes(options.info ?? '')),
+      info,
     });
-    const ciphertext = await sender.seal(ownBytes(toBytes(plaintext)), ownBytes(toBytes(options.aad ?? '')));
+    const ciphertext = await sender.seal(pt, aad);
     return { enc: ownBytes(sender.enc), ciphertext: ownBytes(ciphertext) };
   } catch (error) {
     if (error instanceof DeserializeError || error instanceof EncapError) {
@@ -168,6 +171,8 @@ export class SealPrivateKey {
   /** Decrypts a message sealed to this key. TAMPERED when ciphertext, enc, info or aad differ from the sender's. */
   async open(sealed: Sealed | Uint8Array, options: SealOptions = {}): Promise<Uint8Array> {
     const message = asSealed(sealed);
+    const info = ownBytes(toBytes(options.info ?? ''));
+    const aad = ownBytes(toBytes(options.aad ?? ''));
     const s = suite();
     this.#imported ??= s.kem.deserializePrivateKey(ownBytes(this.#raw));
     let recipient;
@@ -175,7 +180,7 @@ export class SealPrivateKey {
       recipient = await s.createRecipientContext({
         recipientKey: await this.#imported,
         enc: ownBytes(message.enc),
-        info: ownBytes(toBytes(options.info ?? '')),
+        info,
       });
     } catch (error) {
       if (error instanceof DecapError || error instanceof DeserializeError) {
@@ -184,9 +189,7 @@ export class SealPrivateKey {
       throw new KeyError('DECRYPT_FAILED', 'HPKE open failed');
     }
     try {
-      return ownBytes(
-        await recipient.open(ownBytes(message.ciphertext), ownBytes(toBytes(options.aad ?? ''))),
-      );
+      return ownBytes(await recipient.open(ownBytes(message.ciphertext), aad));
     } catch (error) {
       if (error instanceof OpenError) {
         throw new KeyError(

@@ -104,6 +104,10 @@ export function keyProviderContract(
       expect(
         await codeOf(keys.verify(n('release'), bytes('payload'), 'not bytes' as unknown as Uint8Array)),
       ).toBe('BAD_SIGNATURE_FORMAT');
+      expect(await codeOf(keys.sign(n('release'), 42 as unknown as string))).toBe('BAD_FORMAT');
+      expect(await codeOf(keys.verify(n('release'), { length: 3 } as unknown as string, signature))).toBe(
+        'BAD_FORMAT',
+      );
     });
 
     it('reports unknown keys, unknown versions, bad names and wrong key kinds', async () => {
@@ -155,6 +159,12 @@ export function keyProviderContract(
         await codeOf(keys.open(n('round-1'), { enc, ciphertext: sealed.ciphertext }, info, 'device-7')),
       );
       expect(await codeOf(keys.open(n('round-1'), encoded.subarray(0, 20), info, 'device-7'))).toBe(
+        'BAD_FORMAT',
+      );
+      expect(await codeOf(keys.open(n('round-1'), sealed, 7 as unknown as string, 'device-7'))).toBe(
+        'BAD_FORMAT',
+      );
+      expect(await codeOf(keys.open(n('round-1'), { enc: 1 } as unknown as Uint8Array, info))).toBe(
         'BAD_FORMAT',
       );
       const wrongVersion = encoded.slice();

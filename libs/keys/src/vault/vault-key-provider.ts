@@ -506,7 +506,9 @@ export class VaultKeyProvider implements KeyProvider {
       })();
       this.#sealKeys.set(name, pending);
       // A failed read must not stick: the next call asks Vault again.
-      pending.catch(() => this.#sealKeys.delete(name));
+      pending.catch(() => {
+        if (this.#sealKeys.get(name) === pending) this.#sealKeys.delete(name);
+      });
     }
     return pending;
   }
