@@ -71,7 +71,11 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
     const client = await this.#clientOnce();
     const { SchemaType } = await import('@kafkajs/confluent-schema-registry');
     try {
-      const { id } = await client.register({ type: SchemaType.AVRO, schema: schemaJson }, { subject });
+      const { id } = await client.register(
+        { type: SchemaType.AVRO, schema: schemaJson },
+        // Never rewrite the registry's compatibility config; the registry's own (BACKWARD by default) decides.
+        { subject, updateConfig: false },
+      );
       return id;
     } catch (error) {
       const status = statusOf(error);
