@@ -6,14 +6,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Ed25519SigningKey, verifyEd25519 } from '../src/index.js';
 
 type TransitKey =
-  | { type: 'ed25519'; versions: Map<number, { key: Ed25519SigningKey; created: string }> }
-  | { type: 'aes256-gcm96'; versions: Map<number, { key: Buffer; created: number }> };
+  | { type: 'ed25519'; min: number; versions: Map<number, { key: Ed25519SigningKey; created: string }> }
+  | { type: 'aes256-gcm96'; min: number; versions: Map<number, { key: Buffer; created: number }> };
+
+const TOO_OLD = 'ciphertext or signature version is disallowed by policy (too old)';
 
 export interface FakeVault {
   endpoint: string;
   token: string;
   /** Every secret the fake holds (private keys, KV payloads), for leak checks. */
   secrets(): string[];
+  /** Like `POST transit/keys/<name>/config {min_decryption_version}`. */
+  setMinDecryptionVersion(name: string, version: number): void;
   /** Makes the next N requests fail with HTTP 503 (an unavailable Vault). */
   failNext(count: number): void;
   close(): Promise<void>;
@@ -59,6 +63,7 @@ export async function startFakeVault(): Promise<FakeVault> {
           if (type === 'ed25519') {
             transit.set(name, {
               type,
+              min: 1,
               versions: new Map([
                 [1, { key: Ed25519SigningKey.generate(), created: new Date().toISOString() }],
               ]),
@@ -66,6 +71,7 @@ export async function startFakeVault(): Promise<FakeVault> {
           } else if (type === 'aes256-gcm96') {
             transit.set(name, {
               type,
+              min: 1,
               versions: new Map([[1, { key: randomBytes(32), created: Math.floor(Date.now() / 1000) }]]),
             });
           } else return error(res, 400, `unknown key type: ${String(type)}`);
@@ -87,7 +93,13 @@ export async function startFakeVault(): Promise<FakeVault> {
         for (const [v, { created }] of key.versions) keys[v] = created;
       }
       return reply(res, 200, {
-        data: { name, type: key.type, latest_version: key.versions.size, min_decryption_version: 1, keys },
+        data: {
+          name,
+          type: key.type,
+          latest_version: key.versions.size,
+          min_decryption_version: key.min,
+          keys,
+        },
       });
     }
     if ((m = /^transit\/keys\/([^/]+)\/rotate$/.exec(path))) {
@@ -111,13 +123,14 @@ export async function startFakeVault(): Promise<FakeVault> {
     }
     if ((m = /^transit\/verify\/([^/]+)$/.exec(path))) {
       const key = transit.get(m[1]!);
-      if (!key) return error(res, 400, 'signature verification key not found');
+      if (!key) return error(res, 400, 'encryption key not found');
       if (key.type !== 'ed25519')
         return error(res, 400, `key type ${key.type} does not support verification`);
       const sig = /^vault:v(\d+):(.+)$/.exec(String(body['signature']));
       if (!sig) return error(res, 400, 'invalid signature: no prefix');
       const version = key.versions.get(Number(sig[1]));
-      if (!version) return error(res, 400, 'invalid key version');
+      if (!version) return error(res, 400, 'invalid signature: version is too new');
+      if (Number(sig[1]) < key.min) return error(res, 400, TOO_OLD);
       const valid = verifyEd25519(
         version.key.publicKey,
         Buffer.from(String(body['input']), 'base64'),
@@ -151,7 +164,8 @@ export async function startFakeVault(): Promise<FakeVault> {
       const parts = /^vault:v(\d+):(.+)$/.exec(String(body['ciphertext']));
       if (!parts) return error(res, 400, 'invalid ciphertext: no prefix');
       const version = key.versions.get(Number(parts[1]));
-      if (!version) return error(res, 400, 'invalid key version');
+      if (!version) return error(res, 400, 'invalid ciphertext: version is too new');
+      if (Number(parts[1]) < key.min) return error(res, 400, TOO_OLD);
       const raw = Buffer.from(parts[2]!, 'base64');
       try {
         const decipher = createDecipheriv('aes-256-gcm', version.key, raw.subarray(0, 12));
@@ -162,7 +176,7 @@ export async function startFakeVault(): Promise<FakeVault> {
         ]);
         return reply(res, 200, { data: { plaintext: plaintext.toString('base64') } });
       } catch {
-        return error(res, 400, 'cipher: message authentication failed');
+        return error(res, 400, 'invalid ciphertext: unable to decrypt');
       }
     }
     if ((m = /^secret\/data\/(.+)$/.exec(path))) {
@@ -209,6 +223,10 @@ export async function startFakeVault(): Promise<FakeVault> {
       for (const { data } of kv.values())
         if (typeof data['privateKey'] === 'string') out.push(data['privateKey']);
       return out;
+    },
+    setMinDecryptionVersion(name, version) {
+      const key = transit.get(name);
+      if (key) key.min = version;
     },
     failNext(count) {
       failures = count;

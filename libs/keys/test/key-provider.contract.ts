@@ -212,6 +212,9 @@ export function keyProviderContract(
       raw[raw.length - 1]! ^= 0x01;
       const altered = `${dk1.wrapped.slice(0, dk1.wrapped.lastIndexOf(':') + 1)}${raw.toString('base64')}`;
       expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), altered))).toBe('TAMPERED');
+      expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), dk1.wrapped.replace(/:v1:/, ':v9:')))).toBe(
+        'UNKNOWN_KEY',
+      );
       expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), 'garbage'))).toBe('BAD_FORMAT');
       expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), 42 as unknown as string))).toBe('BAD_FORMAT');
     });

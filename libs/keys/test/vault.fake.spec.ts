@@ -72,6 +72,22 @@ describe('vault adapter failure handling (fake Vault)', () => {
     expect(inspect(keys, { showHidden: true, depth: 10 })).not.toContain(fake.token);
   });
 
+  it("maps versions below the key's minimum to KEY_DISABLED and skips them when no version is given", async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    await keys.createSigningKey('retiring');
+    const old = await keys.sign('retiring', 'm');
+    await keys.rotate('retiring');
+    await keys.createKeyEncryptionKey('retiring-kek');
+    const dk = await keys.generateDataKey('retiring-kek');
+    await keys.rotate('retiring-kek');
+    fake.setMinDecryptionVersion('retiring', 2);
+    fake.setMinDecryptionVersion('retiring-kek', 2);
+    expect((await codeOf(keys.verify('retiring', 'm', old.signature, 1))).code).toBe('KEY_DISABLED');
+    expect(await keys.verify('retiring', 'm', old.signature)).toBe(false);
+    expect((await codeOf(keys.unwrapDataKey('retiring-kek', dk.wrapped))).code).toBe('KEY_DISABLED');
+    await keys.close();
+  });
+
   it('serves opens of one round key from one KV read, and forgets it on delete', async () => {
     const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
     const round = await keys.createSealKey('round-7');

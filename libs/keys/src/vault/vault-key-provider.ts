@@ -568,12 +568,19 @@ function mapVaultError(
   if (status === 404 || (status === 400 && /not found/i.test(text))) {
     return new KeyError('UNKNOWN_KEY', `cannot ${what}: no such ${kind === 'seal' ? 'seal key' : 'key'}`);
   }
-  if (status === 400 && /invalid key version|key version .*not found|version .*does not exist/i.test(text)) {
+  if (
+    status === 400 &&
+    /invalid key version|larger than the latest|too new|key version .*not found|version .*does not exist/i.test(
+      text,
+    )
+  ) {
     return new KeyError('UNKNOWN_KEY', `cannot ${what}: no such key version`);
   }
   if (
     status === 400 &&
-    /less than the minimum|min(imum)?[_ ]decryption|has been archived|below min/i.test(text)
+    /too old|disallowed by policy|less than the minimum|min(imum)?[_ ]decryption|has been archived/i.test(
+      text,
+    )
   ) {
     return new KeyError('KEY_DISABLED', `cannot ${what}: that key version is no longer allowed${detail}`);
   }
