@@ -22,8 +22,8 @@ export function decodeJsonDeadLetter(bytes: Buffer): DeadLetterInfo {
 }
 
 /**
- * The record published on the dead-letter topic: same key (so it lands beside its entity's other failures), the
- * tenant and trace id of the original, and an event id derived from where the original was, so publishing the
+ * The record published on the dead-letter topic, keyed by the original topic (the catalog's keyField for
+ * edgefl.bus.deadletter.v1, so one topic's failures stay in order), with the tenant and trace id of the original, and an event id derived from where the original was, so publishing the
  * same dead letter twice (a crash between publish and commit) dedupes downstream.
  */
 export async function deadLetterRecord(
@@ -46,7 +46,7 @@ export async function deadLetterRecord(
   const traceId = info.headers[HEADER_TRACE_ID];
   return {
     topic: DEAD_LETTER_TOPIC,
-    key: info.key,
+    key: info.originalTopic,
     value: await encode(info),
     headers,
     eventId,

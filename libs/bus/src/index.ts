@@ -13,3 +13,4 @@ export type { BusModuleOptions, AnyValueCodec } from './nest/bus-module-options.
 export { OnEvent, type OnEventOptions } from './nest/on-event.decorator.js';
 export { EVENT_BUS, TYPED_BUS, BUS_METRICS, BUS_MODULE_OPTIONS } from './nest/tokens.js';
 export { BusLifecycle } from './nest/bus-lifecycle.js';
+export * from './typed/contracts.js';

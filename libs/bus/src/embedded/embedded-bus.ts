@@ -10,7 +10,6 @@ import { deliver, type DeliveryContext } from '../delivery.js';
 import { partitionForKey } from '../partitioner.js';
 import {
   BusError,
-  DEAD_LETTER_TOPIC,
   type BusHealth,
   type BusObserver,
   type BusRecord,
@@ -170,7 +169,7 @@ export class EmbeddedBus implements EventBus {
     }
     if (!create || !this.options.autoCreateTopics)
       throw new BusError('unknown_topic', `topic ${topic} does not exist`);
-    const partitions = topic === DEAD_LETTER_TOPIC ? 1 : this.options.defaultPartitions;
+    const partitions = this.options.defaultPartitions;
     this.stmt(
       'INSERT OR IGNORE INTO bus_topics (name, partitions, retention_ms, cleanup_policy) VALUES (?, ?, NULL, ?)',
     ).run(topic, partitions, 'delete');

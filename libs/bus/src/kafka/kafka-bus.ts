@@ -9,7 +9,6 @@ import { deliver, type DeliveryContext } from '../delivery.js';
 import { partitionForKey } from '../partitioner.js';
 import {
   BusError,
-  DEAD_LETTER_TOPIC,
   type BusHealth,
   type BusObserver,
   type BusRecord,
@@ -153,9 +152,7 @@ export class KafkaBus implements EventBus {
     if (!existing.has(topic)) {
       if (this.options.autoCreateTopics === false)
         throw new BusError('unknown_topic', `topic ${topic} does not exist`);
-      await this.ensureTopics([
-        { name: topic, partitions: topic === DEAD_LETTER_TOPIC ? 1 : (this.options.defaultPartitions ?? 3) },
-      ]);
+      await this.ensureTopics([{ name: topic, partitions: this.options.defaultPartitions ?? 3 }]);
     }
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const count = metadata.topics[0]?.partitions.length ?? 0;

@@ -9,6 +9,7 @@ import {
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { BusMetrics } from '../metrics.js';
 import { BusError, type BusRecord, type EventBus, type Subscription } from '../port.js';
+import { catalogTopics } from '../typed/contracts.js';
 import type { TypedBus } from '../typed/typed-bus.js';
 import type { BusModuleOptions } from './bus-module-options.js';
 import type { OnEventMetadata } from './on-event.decorator.js';
@@ -33,8 +34,8 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
   ) {}
 
   async onModuleInit(): Promise<void> {
-    if (this.options.topics && this.options.topics.length > 0)
-      await this.bus.ensureTopics(this.options.topics);
+    const topics = this.options.topics === 'catalog' ? catalogTopics() : this.options.topics;
+    if (topics && topics.length > 0) await this.bus.ensureTopics(topics);
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { BusConfig } from '../config.js';
 import type { SubscribeOptions, TopicSpec } from '../port.js';
+import type { SchemaRegistryConfig } from '../typed/contracts.js';
 import type { ValueCodec } from '../typed/typed-bus.js';
 
 /** Any topic codec (libs/contracts' TopicCodec fits). */
@@ -15,10 +16,16 @@ export interface BusModuleOptions {
    * receive raw records and dead letters are JSON.
    */
   codec?: AnyValueCodec | ((bus: BusConfig) => AnyValueCodec | Promise<AnyValueCodec>);
-  /** Record key of a value (libs/contracts' kafkaKey). */
+  /**
+   * The usual way to get a codec: libs/contracts' TopicCodec over this registry (`{ kind: 'embedded' }` keeps schema
+   * ids in the embedded bus file; `{ kind: 'remote', url }` for a Confluent-compatible registry). Ignored when
+   * `codec` is given. Keys then default to the catalog's keyField.
+   */
+  schemaRegistry?: SchemaRegistryConfig;
+  /** Record key of a value (default with schemaRegistry: libs/contracts' kafkaKey). */
   keyOf?: (topic: string, value: unknown) => string | null;
-  /** Topics created/updated at init (libs/contracts' KAFKA_TOPICS entries fit). */
-  topics?: readonly TopicSpec[];
+  /** Topics created/updated at init: a list, or 'catalog' for every topic of libs/contracts' KAFKA_TOPICS. */
+  topics?: readonly TopicSpec[] | 'catalog';
   /** Registry the bus metrics go to (the service's /metrics registry). */
   metricsRegistry?: Registry;
   /** Defaults for every @OnEvent (maxAttempts, backoff, ...). */

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { createBus } from '../config.js';
+import { catalogKeyOf, contractsCodec, createSchemaRegistry } from '../typed/contracts.js';
 import { createBusMetrics, type BusMetrics } from '../metrics.js';
 import type { EventBus } from '../port.js';
 import {
@@ -30,8 +31,12 @@ const providers: Provider[] = [
   {
     provide: CODEC,
     inject: [BUS_MODULE_OPTIONS],
-    useFactory: async (o: BusModuleOptions): Promise<AnyValueCodec | null> =>
-      o.codec === undefined ? null : typeof o.codec === 'function' ? await o.codec(o.bus) : o.codec,
+    useFactory: async (o: BusModuleOptions): Promise<AnyValueCodec | null> => {
+      if (o.codec !== undefined) return typeof o.codec === 'function' ? await o.codec(o.bus) : o.codec;
+      if (o.schemaRegistry)
+        return contractsCodec(createSchemaRegistry(o.schemaRegistry, o.bus)) as unknown as AnyValueCodec;
+      return null;
+    },
   },
   {
     provide: BUS_METRICS,
@@ -66,7 +71,11 @@ const providers: Provider[] = [
     provide: TYPED_BUS,
     inject: [EVENT_BUS, CODEC, BUS_MODULE_OPTIONS],
     useFactory: (bus: EventBus, codec: AnyValueCodec | null, o: BusModuleOptions) =>
-      codec ? new TypedBus(bus, codec, o.keyOf ? { keyOf: o.keyOf } : {}) : null,
+      codec
+        ? new TypedBus(bus, codec, {
+            keyOf: o.keyOf ?? (o.schemaRegistry && !o.codec ? catalogKeyOf : () => null),
+          })
+        : null,
   },
   BusLifecycle,
 ];
