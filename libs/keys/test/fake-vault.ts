@@ -25,8 +25,15 @@ export interface FakeVault {
 
 export async function startFakeVault(): Promise<FakeVault> {
   const token = `hvs.${randomBytes(18).toString('base64url')}`;
-  const transit = new Map<string, TransitKey>();
-  const kv = new Map<string, { data: Record<string, unknown>; version: number }>();
+  type KvStore = Map<string, { data: Record<string, unknown>; version: number }>;
+  // Mounts like a dev server: transit/ (enabled by hand there) and secret/ (KV v2); sys/mounts adds more.
+  const mounts = new Map<
+    string,
+    { type: 'transit'; store: Map<string, TransitKey> } | { type: 'kv'; store: KvStore }
+  >([
+    ['transit', { type: 'transit', store: new Map() }],
+    ['secret', { type: 'kv', store: new Map() }],
+  ]);
   let failures = 0;
 
   const reply = (res: ServerResponse, status: number, body?: unknown) => {
@@ -53,7 +60,32 @@ export async function startFakeVault(): Promise<FakeVault> {
       return reply(res, 200, { initialized: true, sealed: false, standby: false, version: '1.17.0-fake' });
     if (req.headers['x-vault-token'] !== token) return error(res, 403, 'permission denied');
     if (path === 'auth/token/lookup-self') return reply(res, 200, { data: { policies: ['root'] } });
+    let m: RegExpExecArray | null;
+    if ((m = /^sys\/mounts\/(.+)$/.exec(path))) {
+      if (req.method === 'DELETE') mounts.delete(m[1]!);
+      else if (mounts.has(m[1]!)) return error(res, 400, `path is already in use at ${m[1]}/`);
+      else if (body['type'] === 'transit') mounts.set(m[1]!, { type: 'transit', store: new Map() });
+      else if (body['type'] === 'kv') mounts.set(m[1]!, { type: 'kv', store: new Map() });
+      else return error(res, 400, 'unsupported mount type');
+      return reply(res, 204);
+    }
+    const mount = [...mounts.keys()]
+      .filter((p) => path.startsWith(`${p}/`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (mount === undefined) return error(res, 404, `no handler for route "${path}"`);
+    const mounted = mounts.get(mount)!;
+    const rest = path.slice(mount.length + 1);
+    if (mounted.type === 'transit') return handleTransit(mounted.store, `transit/${rest}`, req, res, body);
+    return handleKv(mounted.store, `secret/${rest}`, url, req, res, body);
+  }
 
+  async function handleTransit(
+    transit: Map<string, TransitKey>,
+    path: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+  ): Promise<void> {
     let m: RegExpExecArray | null;
     if ((m = /^transit\/keys\/([^/]+)$/.exec(path))) {
       const name = m[1]!;
@@ -179,6 +211,27 @@ export async function startFakeVault(): Promise<FakeVault> {
         return error(res, 400, 'invalid ciphertext: unable to decrypt');
       }
     }
+    return error(res, 404);
+  }
+
+  async function handleKv(
+    kv: KvStore,
+    path: string,
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+  ): Promise<void> {
+    let m: RegExpExecArray | null;
+    if (
+      (m = /^secret\/metadata\/(.+?)\/?$/.exec(path)) &&
+      req.method === 'GET' &&
+      url.searchParams.get('list') === 'true'
+    ) {
+      const prefix = `${m[1]}/`;
+      const keys = [...kv.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+      return keys.length ? reply(res, 200, { data: { keys } }) : error(res, 404);
+    }
     if ((m = /^secret\/data\/(.+)$/.exec(path))) {
       const entry = kv.get(m[1]!);
       if (req.method === 'GET') {
@@ -211,21 +264,27 @@ export async function startFakeVault(): Promise<FakeVault> {
     token,
     secrets() {
       const out: string[] = [token];
-      for (const key of transit.values()) {
-        for (const { key: k } of key.versions.values()) {
-          out.push(
-            k instanceof Ed25519SigningKey
-              ? Buffer.from(k.exportPkcs8()).toString('base64')
-              : k.toString('base64'),
-          );
+      for (const mounted of mounts.values()) {
+        if (mounted.type === 'transit') {
+          for (const key of mounted.store.values()) {
+            for (const { key: k } of key.versions.values()) {
+              out.push(
+                k instanceof Ed25519SigningKey
+                  ? Buffer.from(k.exportPkcs8()).toString('base64')
+                  : k.toString('base64'),
+              );
+            }
+          }
+        } else {
+          for (const { data } of mounted.store.values())
+            if (typeof data['privateKey'] === 'string') out.push(data['privateKey']);
         }
       }
-      for (const { data } of kv.values())
-        if (typeof data['privateKey'] === 'string') out.push(data['privateKey']);
       return out;
     },
     setMinDecryptionVersion(name, version) {
-      const key = transit.get(name);
+      const mounted = mounts.get('transit');
+      const key = mounted?.type === 'transit' ? mounted.store.get(name) : undefined;
       if (key) key.min = version;
     },
     failNext(count) {

@@ -41,7 +41,7 @@ keyProviderContract(
     } else {
       const { VaultContainer } = await import('@testcontainers/vault');
       token = `root-${randomBytes(8).toString('hex')}`;
-      const container = await new VaultContainer('hashicorp/vault:1.17').withVaultToken(token).start();
+      const container = await new VaultContainer('hashicorp/vault:1.17.6').withVaultToken(token).start();
       endpoint = container.getAddress();
       stopContainer = async () => {
         await container.stop();
@@ -68,7 +68,7 @@ keyProviderContract(
       open: () => createKeyProvider({ kind: 'vault', endpoint, token, transitMount, kvMount }),
       async secrets() {
         const out = [token];
-        const list = await vaultApi(endpoint, token, 'LIST', `${kvMount}/metadata/edgefl/hpke`);
+        const list = await vaultApi(endpoint, token, 'GET', `${kvMount}/metadata/edgefl/hpke?list=true`);
         const names = list.ok ? ((await list.json()) as { data: { keys: string[] } }).data.keys : [];
         for (const name of names) {
           const res = await vaultApi(endpoint, token, 'GET', `${kvMount}/data/edgefl/hpke/${name}`);
