@@ -13,7 +13,15 @@ import { catalogTopics } from '../typed/contracts.js';
 import type { TypedBus } from '../typed/typed-bus.js';
 import type { BusModuleOptions } from './bus-module-options.js';
 import type { OnEventMetadata } from './on-event.decorator.js';
-import { BUS_METRICS, BUS_MODULE_OPTIONS, EVENT_BUS, ON_EVENT_METADATA, TYPED_BUS } from './tokens.js';
+import {
+  BUS_METRICS,
+  BUS_MODULE_OPTIONS,
+  EVENT_BUS,
+  ON_EVENT_METADATA,
+  OWNED_RESOURCES,
+  TYPED_BUS,
+  type OwnedResources,
+} from './tokens.js';
 
 type Handler = (record: unknown) => Promise<void> | void;
 
@@ -31,6 +39,7 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
     @Inject(TYPED_BUS) private readonly typed: TypedBus<Record<string, unknown>> | null,
     @Inject(BUS_MODULE_OPTIONS) private readonly options: BusModuleOptions,
     @Inject(BUS_METRICS) private readonly metrics: BusMetrics | null,
+    @Inject(OWNED_RESOURCES) private readonly owned: OwnedResources,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -95,5 +104,6 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
     await Promise.allSettled(this.subscriptions.map((s) => s.close()));
     this.subscriptions.length = 0;
     await this.bus.close();
+    await Promise.allSettled(this.owned.closers.map(async (close) => close()));
   }
 }

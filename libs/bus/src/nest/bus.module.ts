@@ -18,7 +18,14 @@ import {
 } from '../typed/typed-bus.js';
 import type { AnyValueCodec, BusModuleOptions } from './bus-module-options.js';
 import { BusLifecycle } from './bus-lifecycle.js';
-import { BUS_METRICS, BUS_MODULE_OPTIONS, EVENT_BUS, TYPED_BUS } from './tokens.js';
+import {
+  BUS_METRICS,
+  BUS_MODULE_OPTIONS,
+  EVENT_BUS,
+  OWNED_RESOURCES,
+  TYPED_BUS,
+  type OwnedResources,
+} from './tokens.js';
 
 const CODEC = Symbol.for('edgefl.bus.codec');
 
@@ -29,12 +36,19 @@ export interface BusModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
 
 const providers: Provider[] = [
   {
+    provide: OWNED_RESOURCES,
+    useFactory: (): OwnedResources => ({ closers: [] }),
+  },
+  {
     provide: CODEC,
-    inject: [BUS_MODULE_OPTIONS],
-    useFactory: async (o: BusModuleOptions): Promise<AnyValueCodec | null> => {
+    inject: [BUS_MODULE_OPTIONS, OWNED_RESOURCES],
+    useFactory: async (o: BusModuleOptions, owned: OwnedResources): Promise<AnyValueCodec | null> => {
       if (o.codec !== undefined) return typeof o.codec === 'function' ? await o.codec(o.bus) : o.codec;
-      if (o.schemaRegistry)
-        return contractsCodec(createSchemaRegistry(o.schemaRegistry, o.bus)) as unknown as AnyValueCodec;
+      if (o.schemaRegistry) {
+        const registry = createSchemaRegistry(o.schemaRegistry, o.bus);
+        owned.closers.push(() => registry.close());
+        return contractsCodec(registry) as unknown as AnyValueCodec;
+      }
       return null;
     },
   },

@@ -8,3 +8,8 @@ export const BUS_MODULE_OPTIONS = Symbol.for('edgefl.bus.module-options');
 export const BUS_METRICS = Symbol.for('edgefl.bus.metrics');
 /** Metadata key of @OnEvent. */
 export const ON_EVENT_METADATA = 'edgefl.bus.on-event';
+/** @internal What the module opened itself (the schema registry) and closes after the bus. */
+export const OWNED_RESOURCES = Symbol.for('edgefl.bus.owned-resources');
+export interface OwnedResources {
+  closers: Array<() => unknown>;
+}
