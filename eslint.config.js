@@ -4,6 +4,39 @@ import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 
+/**
+ * The dependency rules of DESIGN.md §2. Tests (`*.spec.ts`, `test/`) may also use the test harness
+ * (libs/testing, tagged kind:testing) from pure and edge-safe libs; production code may not.
+ */
+function moduleBoundaries(tests) {
+  const harness = tests ? ['kind:testing'] : [];
+  return {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: [
+      // nothing imports an application (services never import each other)
+      { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+      { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+      // libs/fl and libs/model import no lib of ours
+      tests
+        ? { sourceTag: 'scope:pure', onlyDependOnLibsWithTags: harness }
+        : { sourceTag: 'scope:pure', notDependOnLibsWithTags: ['type:lib', 'type:app'] },
+      // the device runtime uses only edge-safe libs and no NestJS, Kafka or Vault package
+      {
+        sourceTag: 'scope:device',
+        onlyDependOnLibsWithTags: ['runtime:edge', ...harness],
+        bannedExternalImports: ['@nestjs/*', 'kafkajs', 'node-vault', '@confluentinc/*'],
+      },
+      // edge-safe libs stay edge-safe
+      {
+        sourceTag: 'runtime:edge',
+        onlyDependOnLibsWithTags: ['runtime:edge', ...harness],
+        bannedExternalImports: ['@nestjs/*', 'kafkajs', '@confluentinc/*'],
+      },
+    ],
+  };
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -27,33 +60,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'off',
       // DESIGN.md §2: the dependency direction is enforced here and fails the build.
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            // nothing imports an application (services never import each other)
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
-            // libs/fl and libs/model import no lib of ours
-            { sourceTag: 'scope:pure', notDependOnLibsWithTags: ['type:lib', 'type:app'] },
-            // the device runtime uses only edge-safe libs and no NestJS, Kafka or Vault package
-            {
-              sourceTag: 'scope:device',
-              onlyDependOnLibsWithTags: ['runtime:edge'],
-              bannedExternalImports: ['@nestjs/*', 'kafkajs', 'node-vault', '@confluentinc/*'],
-            },
-            // edge-safe libs stay edge-safe
-            {
-              sourceTag: 'runtime:edge',
-              onlyDependOnLibsWithTags: ['runtime:edge'],
-              bannedExternalImports: ['@nestjs/*', 'kafkajs', '@confluentinc/*'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', moduleBoundaries(false)],
     },
+  },
+  {
+    files: ['**/*.spec.ts', '**/test/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', moduleBoundaries(true)] },
   },
   {
     // the Vault adapter is the one place of libs/keys allowed to pull node-vault

@@ -95,6 +95,15 @@ describe('module boundaries fail the lint', () => {
     ).not.toHaveLength(0);
   });
 
+  it('lets tests of pure and edge-safe libs use the test harness, and nothing else of ours', async () => {
+    const harness = "import { tempDir } from '@edgefl/testing';\nexport const t = tempDir;\n";
+    expect(await violations('libs/fl/src/boundary-probe.spec.ts', harness)).toHaveLength(0);
+    expect(await violations('libs/keys/test/boundary-probe.spec.ts', harness)).toHaveLength(0);
+    expect(await violations('libs/fl/src/boundary-probe.ts', harness)).not.toHaveLength(0);
+    const bus = "import { EmbeddedBus } from '@edgefl/bus';\nexport const b = EmbeddedBus;\n";
+    expect(await violations('libs/fl/src/boundary-probe.spec.ts', bus)).not.toHaveLength(0);
+  });
+
   it('allows what the design allows: a service importing libs', async () => {
     expect(
       await violations(

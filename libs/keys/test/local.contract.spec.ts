@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKeyProvider } from '../src/index.js';
-// Test-only import (libs/testing is never shipped to devices); the runtime:edge rule is about shipped code.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { tempDir } from '@edgefl/testing';
 import { keyProviderContract } from './key-provider.contract.js';
 

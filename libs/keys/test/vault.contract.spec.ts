@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 // Test-only import (libs/testing is never shipped to devices); the runtime:edge rule is about shipped code.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { announceSkip, dockerEngineAnswers, vaultFromEnv } from '@edgefl/testing';
 import { createKeyProvider } from '../src/index.js';
 import { keyProviderContract } from './key-provider.contract.js';

@@ -1,8 +1,6 @@
 import { chmod, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-// Test-only import (libs/testing is never shipped to devices); the runtime:edge rule is about shipped code.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { tempDir } from '@edgefl/testing';
 import { KeyError } from '../errors.js';
 import { createKeyProvider } from '../factory.js';
