@@ -460,8 +460,9 @@ class KafkaSubscription implements Subscription {
         await heartbeat().catch(() => undefined);
       }
     };
-    for (let i = 0; i < all.length && !shouldStop(); i += this.options.maxBatchSize) {
-      const chunk = all.slice(i, i + this.options.maxBatchSize);
+    let next = 0; // index of the first record not done
+    while (next < all.length && !shouldStop()) {
+      const chunk = all.slice(next, next + this.options.maxBatchSize);
       const done = await deliver({ ...this.delivery, shouldStop, sleep }, chunk);
       if (done > 0) {
         const last = chunk[done - 1]!.offset;
@@ -470,8 +471,14 @@ class KafkaSubscription implements Subscription {
           { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
         ]);
       }
-      if (done < chunk.length) return; // the rest is fetched again from the committed offset
+      next += done;
+      if (done < chunk.length) break;
       await heartbeat();
+    }
+    // Stopped early by pause: seek back so prefetched batches are dropped and the consumer refetches from the first
+    // unhandled record on resume. (On close or rebalance the next owner starts at the committed offset.)
+    if (next < all.length && this.isPaused && !this.closing && isRunning() && !isStale()) {
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
     }
   }
 
