@@ -19,7 +19,11 @@ export function parseSchema(schema: JsonValue | string): AvroType {
   }
   try {
     // A fresh registry per schema: named types of one schema never leak into another.
-    return avro.Type.forSchema(json as avro.Schema, { wrapUnions: 'auto', registry: {} });
+    return avro.Type.forSchema(json as avro.Schema, {
+      wrapUnions: 'auto',
+      registry: {},
+      typeHook: guardedTypes,
+    });
   } catch (cause) {
     throw new ContractError('MALFORMED', `not a valid Avro schema: ${(cause as Error).message}`, { cause });
   }
@@ -28,7 +32,7 @@ export function parseSchema(schema: JsonValue | string): AvroType {
 /** Every named type a schema defines (records, enums, fixed), by full name. */
 export function namedTypes(schema: JsonValue): Map<string, AvroType> {
   const registry: Record<string, AvroType> = {};
-  avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto', registry });
+  avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto', registry, typeHook: guardedTypes });
   return new Map(Object.entries(registry));
 }
 
@@ -99,211 +103,123 @@ export function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+// One scratch buffer for all encodes (encoding is synchronous, so it is never shared by two at once): avsc's own
+// toBuffer() allocates and copies more than needed, and the header would need another concat.
+const SCRATCH_BYTES = 64 * 1024;
+let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+
+/** `header` followed by the Avro binary of `value` (already validated), in one right-sized buffer. */
+export function encodeWithHeader(type: AvroType, header: Buffer, value: unknown): Buffer {
+  header.copy(scratch, 0);
+  const end = type.encode(value, scratch, header.length);
+  if (end >= 0) {
+    const out = Buffer.allocUnsafe(end);
+    scratch.copy(out, 0, 0, end);
+    return out;
+  }
+  // Larger than the scratch buffer (e.g. a model update): encode once more into a buffer of the exact size, and
+  // keep the scratch buffer small.
+  const out = Buffer.allocUnsafe(scratch.length - end);
+  header.copy(out, 0);
+  if (type.encode(value, out, header.length) !== out.length)
+    throw new Error('avsc encoded a different length twice');
+  scratch = scratch.length === SCRATCH_BYTES ? scratch : Buffer.allocUnsafe(SCRATCH_BYTES);
+  return out;
+}
+
 /**
- * Decodes Avro binary at `bytes[offset..]` written with `writer`, read as `reader`.
- * Untrusted input: a bounds-checking walk runs first (see framingCheck), then avsc decodes; any avsc failure
- * becomes a ContractError, never anything else.
+ * Decodes Avro binary at `bytes[offset..]` as `reader` (through `resolver` when another schema wrote it).
+ * Untrusted input: any avsc failure becomes a ContractError (TRUNCATED or MALFORMED), never anything else, and
+ * hostile block counts are refused by the guarded array/map types below.
  */
 export function decodeBody(
   bytes: Buffer,
   offset: number,
-  writer: AvroType,
   reader: AvroType,
   resolver?: AvroResolver,
 ): unknown {
-  framingCheck(writer)(bytes, offset);
   const body = offset === 0 ? bytes : bytes.subarray(offset);
   try {
     return resolver ? reader.fromBuffer(body, resolver) : reader.fromBuffer(body);
   } catch (cause) {
-    const message = (cause as Error).message ?? String(cause);
-    if (/truncated/.test(message))
+    const message = (cause as Error)?.message ?? String(cause);
+    if (message === 'truncated buffer')
       throw new ContractError('TRUNCATED', 'input ends inside a value', { cause });
+    if (message === 'trailing data')
+      throw new ContractError('MALFORMED', 'trailing bytes after the value', { cause });
     throw new ContractError('MALFORMED', `cannot decode ${reader.name ?? reader.typeName}: ${message}`, {
       cause,
     });
   }
 }
 
-// ---- framing check ----
-// Written by hand because avsc trusts what it reads: an array or map block count of 2^40 taken from hostile bytes
-// makes it allocate and loop long past the end of the buffer. This walk follows the writer schema with every
-// length, count and index checked against the bytes that remain, in one linear pass, and rejects trailing bytes.
+// ---- guarded arrays and maps ----
+// avsc trusts the block counts it reads: a count of 2^31 taken from hostile bytes makes it loop (and allocate) long
+// past the end of the buffer before it notices the truncation. These subclasses read exactly as avsc does, but give
+// up on a block that claims more items than there are bytes left (each item of a non-empty type takes at least one
+// byte). Blocks of up to MAX_ZERO_WIDTH_BLOCK items pass regardless, for arrays of zero-width items (null, empty
+// records), which are valid and cost no bytes. Resolvers reuse these _read methods (avsc copies them), so data of
+// older writers is guarded too. Written by hand: avsc has no option for this.
 
-type Skip = (buf: Buffer, pos: number) => number;
-const checks = new WeakMap<AvroType, (buf: Buffer, offset: number) => void>();
+const MAX_ZERO_WIDTH_BLOCK = 65_536;
 
-function truncated(): never {
-  throw new ContractError('TRUNCATED', 'input ends inside a value');
+interface Tap {
+  buf: Buffer;
+  pos: number;
+  readLong(): number;
+  skipLong(): void;
+  readString(): string;
+  _invalidate(): void;
 }
-function malformed(what: string): never {
-  throw new ContractError('MALFORMED', `malformed Avro binary: ${what}`);
+interface Reads {
+  _read(tap: Tap): unknown;
 }
 
-/** Reads a zig-zag varint; huge magnitudes come back as ±Infinity (never valid as a length, count or index). */
-function readLong(buf: Buffer, pos: number, out: { v: number }): number {
-  let result = 0;
-  let scale = 1;
-  let byte: number;
-  let i = 0;
-  do {
-    if (pos >= buf.length) truncated();
-    byte = buf[pos++]!;
-    if (++i > 10) malformed('varint longer than 10 bytes');
-    result += (byte & 0x7f) * scale;
-    scale *= 128;
-  } while (byte & 0x80);
-  if (!Number.isSafeInteger(result)) {
-    out.v = result % 2 === 0 ? Infinity : -Infinity;
-  } else {
-    out.v = result % 2 === 0 ? result / 2 : -(result + 1) / 2;
+/** The item count of the next block (0 at the end), or -1 when the block cannot be honest. */
+function blockCount(tap: Tap): number {
+  let n = tap.readLong();
+  if (n < 0) {
+    n = -n;
+    tap.skipLong(); // block size in bytes
   }
-  return pos;
-}
-
-interface AvroTypeShape {
-  typeName: string;
-  fields?: Array<{ type: AvroType }>;
-  itemsType?: AvroType;
-  valuesType?: AvroType;
-  types?: AvroType[];
-  symbols?: string[];
-  size?: number;
-  underlyingType?: AvroType;
-}
-
-function minSize(type: AvroType, seen = new Set<AvroType>()): number {
-  const t = type as unknown as AvroTypeShape;
-  if (t.typeName === 'null') return 0;
-  if (t.typeName === 'fixed') return t.size ?? 0;
-  if (t.typeName === 'record' || t.typeName === 'error') {
-    if (seen.has(type)) return 1;
-    seen.add(type);
-    return (t.fields ?? []).reduce((n, f) => n + minSize(f.type, seen), 0);
+  if (n > tap.buf.length - tap.pos && n > MAX_ZERO_WIDTH_BLOCK) {
+    tap._invalidate(); // fromBuffer then reports a truncated buffer
+    return -1;
   }
-  if (t.underlyingType) return minSize(t.underlyingType, seen);
-  return 1;
+  return n;
 }
 
-function compileSkip(type: AvroType, memo: Map<AvroType, Skip>): Skip {
-  const known = memo.get(type);
-  if (known) return known;
-  let impl: Skip = () => 0;
-  const indirect: Skip = (buf, pos) => impl(buf, pos);
-  memo.set(type, indirect); // recursive schemas refer back through the indirection
-  const t = type as unknown as AvroTypeShape;
-  const n = { v: 0 };
-  const fixedWidth =
-    (width: number): Skip =>
-    (buf, pos) =>
-      pos + width > buf.length ? truncated() : pos + width;
-  switch (t.typeName) {
-    case 'null':
-      impl = (_buf, pos) => pos;
-      break;
-    case 'boolean':
-      impl = (buf, pos) => {
-        if (pos >= buf.length) truncated();
-        if (buf[pos]! > 1) malformed('boolean byte is neither 0 nor 1');
-        return pos + 1;
-      };
-      break;
-    case 'int':
-    case 'long':
-      impl = (buf, pos) => readLong(buf, pos, n);
-      break;
-    case 'float':
-      impl = fixedWidth(4);
-      break;
-    case 'double':
-      impl = fixedWidth(8);
-      break;
-    case 'fixed':
-      impl = fixedWidth(t.size ?? 0);
-      break;
-    case 'bytes':
-    case 'string':
-      impl = (buf, pos) => {
-        pos = readLong(buf, pos, n);
-        if (n.v < 0) malformed('negative length');
-        if (n.v > buf.length - pos) truncated();
-        return pos + n.v;
-      };
-      break;
-    case 'enum': {
-      const count = t.symbols?.length ?? 0;
-      impl = (buf, pos) => {
-        pos = readLong(buf, pos, n);
-        if (n.v < 0 || n.v >= count) malformed('enum index out of range');
-        return pos;
-      };
-      break;
+class GuardedArrayType extends avro.types.ArrayType {
+  _read(this: { itemsType: Reads }, tap: Tap): unknown[] {
+    const items = this.itemsType;
+    const value: unknown[] = [];
+    let n: number;
+    while ((n = blockCount(tap)) > 0) {
+      while (n--) value.push(items._read(tap));
     }
-    case 'array':
-    case 'map': {
-      const item = compileSkip((t.itemsType ?? t.valuesType)!, memo);
-      const key = t.typeName === 'map' ? compileSkip(avro.Type.forSchema('string'), memo) : undefined;
-      const itemMin = minSize((t.itemsType ?? t.valuesType)!) + (key ? 1 : 0);
-      impl = (buf, pos) => {
-        for (;;) {
-          pos = readLong(buf, pos, n);
-          let count = n.v;
-          if (count === 0) return pos;
-          if (count < 0) {
-            count = -count;
-            pos = readLong(buf, pos, n); // block size in bytes
-            if (n.v < 0) malformed('negative block size');
-            if (n.v > buf.length - pos) truncated();
-          }
-          if (itemMin > 0 ? count * itemMin > buf.length - pos : count > 1_000_000) {
-            if (itemMin > 0) truncated();
-            malformed('block count too large');
-          }
-          for (let i = 0; i < count; i++) {
-            if (key) pos = key(buf, pos);
-            pos = item(buf, pos);
-          }
-        }
-      };
-      break;
-    }
-    case 'record':
-    case 'error': {
-      const fields = (t.fields ?? []).map((f) => compileSkip(f.type, memo));
-      impl = (buf, pos) => {
-        for (const field of fields) pos = field(buf, pos);
-        return pos;
-      };
-      break;
-    }
-    case 'union:wrapped':
-    case 'union:unwrapped': {
-      const branches = (t.types ?? []).map((b) => compileSkip(b, memo));
-      impl = (buf, pos) => {
-        pos = readLong(buf, pos, n);
-        const branch = branches[n.v];
-        if (branch === undefined) malformed('union branch index out of range');
-        return branch(buf, pos);
-      };
-      break;
-    }
-    default:
-      if (t.underlyingType) impl = compileSkip(t.underlyingType, memo);
-      else throw new ContractError('MALFORMED', `unsupported Avro type ${t.typeName}`);
+    return value;
   }
-  return indirect;
 }
 
-/** The bounds-checking walk for a writer type (compiled once per type). */
-export function framingCheck(type: AvroType): (buf: Buffer, offset: number) => void {
-  let check = checks.get(type);
-  if (!check) {
-    const skip = compileSkip(type, new Map());
-    check = (buf, offset) => {
-      const end = skip(buf, offset);
-      if (end !== buf.length) malformed(`${buf.length - end} trailing byte(s)`);
-    };
-    checks.set(type, check);
+class GuardedMapType extends avro.types.MapType {
+  _read(this: { valuesType: Reads }, tap: Tap): Record<string, unknown> {
+    const values = this.valuesType;
+    const value: Record<string, unknown> = {};
+    let n: number;
+    while ((n = blockCount(tap)) > 0) {
+      while (n--) {
+        const key = tap.readString();
+        value[key] = values._read(tap);
+      }
+    }
+    return value;
   }
-  return check;
+}
+
+function guardedTypes(schema: avro.Schema, opts: unknown): AvroType | undefined {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return undefined;
+  const type = (schema as { type?: unknown }).type;
+  if (type === 'array') return new GuardedArrayType(schema, opts);
+  if (type === 'map') return new GuardedMapType(schema, opts);
+  return undefined;
 }

@@ -197,7 +197,7 @@ describe('codecs', () => {
         e: s.modelVersion,
       });
       expect(good.subarray(5, 5 + head.length).equals(head)).toBe(true);
-      // 2^40 items (zig-zag 2^41 as a varint): avsc alone would fail allocating (RangeError) or loop past the end.
+      // 2^40 items (zig-zag 2^41 as a varint): unguarded avsc would fail allocating (RangeError → MALFORMED).
       const hugeCount = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
       const hostile = Buffer.concat([good.subarray(0, 5), head, hugeCount, Buffer.alloc(8)]);
       const error = (await codec
@@ -205,7 +205,6 @@ describe('codecs', () => {
         .catch((e: unknown) => e)) as ContractError;
       expect(error).toBeInstanceOf(ContractError);
       expect(error.code).toBe('TRUNCATED');
-      expect(error.cause).toBeUndefined(); // refused by the framing check, before avsc read anything
     });
   });
 

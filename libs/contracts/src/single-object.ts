@@ -4,6 +4,7 @@ import {
   assertValid,
   canonicalForm,
   decodeBody,
+  encodeWithHeader,
   namedTypes,
   resolverFor,
   toBuffer,
@@ -46,15 +47,22 @@ export function schemaFingerprint(type: AvroType): bigint {
   return rabinFingerprint64(canonicalForm(type));
 }
 
+const fingerprintKey = (fp: bigint) => fingerprintBytesLE(fp).toString('latin1');
+
 export class SingleObjectCodec {
   readonly #readers = new Map<string, { type: AvroType; header: Buffer }>();
-  readonly #writers = new Map<bigint, Writer>();
+  /** Keyed by the 8 fingerprint bytes as a latin1 string: cheaper to build per message than a bigint. */
+  readonly #writers = new Map<string, Writer>();
 
   constructor(options: SingleObjectCodecOptions = {}) {
     for (const [name, type] of recordTypes()) {
       const header = Buffer.concat([SINGLE_OBJECT_MAGIC, fingerprintBytesLE(schemaFingerprint(type))]);
       this.#readers.set(name, { type, header });
-      this.#writers.set(schemaFingerprint(type), { name: name as RecordName, type, resolver: undefined });
+      this.#writers.set(fingerprintKey(schemaFingerprint(type)), {
+        name: name as RecordName,
+        type,
+        resolver: undefined,
+      });
     }
     if (options.acceptReleased ?? true) {
       for (const released of RELEASED_SCHEMAS) this.#addWriters(released.schema);
@@ -64,7 +72,7 @@ export class SingleObjectCodec {
   #addWriters(schema: JsonValue): void {
     for (const [name, type] of namedTypes(schema)) {
       if (type.typeName !== 'record') continue;
-      const fp = schemaFingerprint(type);
+      const fp = fingerprintKey(schemaFingerprint(type));
       if (this.#writers.has(fp)) continue;
       const reader = this.#readers.get(name);
       if (!reader) continue; // the record no longer exists: its payloads are unknown to this codec
@@ -94,7 +102,7 @@ export class SingleObjectCodec {
   encode<N extends RecordName>(schemaName: N, value: RecordTypes[N]): Buffer {
     const { type, header } = this.#reader(schemaName);
     assertValid(type, value, schemaName);
-    return Buffer.concat([header, type.toBuffer(value)]);
+    return encodeWithHeader(type, header, value);
   }
 
   decode<N extends RecordName>(bytes: Uint8Array, expectedSchemaName: N): RecordTypes[N];
@@ -119,8 +127,7 @@ export class SingleObjectCodec {
         `payload has ${buffer.length} byte(s), the single-object header needs ${SINGLE_OBJECT_HEADER_BYTES}`,
       );
     }
-    const fp = buffer.readBigUInt64LE(2);
-    const writer = this.#writers.get(fp);
+    const writer = this.#writers.get(buffer.toString('latin1', 2, SINGLE_OBJECT_HEADER_BYTES));
     if (!writer)
       throw new ContractError(
         'UNKNOWN_FINGERPRINT',
@@ -137,7 +144,7 @@ export class SingleObjectCodec {
     }
     if (writer.incompatible) throw writer.incompatible;
     const reader = this.#readers.get(writer.name)!;
-    const value = decodeBody(buffer, SINGLE_OBJECT_HEADER_BYTES, writer.type, reader.type, writer.resolver);
+    const value = decodeBody(buffer, SINGLE_OBJECT_HEADER_BYTES, reader.type, writer.resolver);
     return { schemaName: writer.name, value } as DecodedObject;
   }
 

@@ -1,7 +1,16 @@
 // Kafka record values in the Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro binary.
-import { assertValid, decodeBody, parseSchema, resolverFor, toBuffer, type AvroType } from './avro.js';
+import {
+  assertValid,
+  decodeBody,
+  encodeWithHeader,
+  parseSchema,
+  resolverFor,
+  toBuffer,
+  type AvroType,
+} from './avro.js';
 import { ContractError } from './errors.js';
 import type { SchemaRegistry } from './registry/port.js';
+import type { SchemaName } from './generated/types.js';
 import { schemaText, schemaType } from './schemas.js';
 import {
   KAFKA_TOPICS,
@@ -66,8 +75,10 @@ export class TopicCodec {
   readonly #autoRegister: boolean;
   readonly #ids = new Map<string, Promise<number>>();
   readonly #writers = new Map<number, Promise<Writer>>();
+  readonly #ready = new Map<number, Writer>();
   readonly #resolvers = new Map<string, AvroResolver | null>();
-  readonly #headers = new Map<number, Buffer>();
+  /** Wire-format header per topic, once its schema id is known. */
+  readonly #headers = new Map<string, Buffer>();
 
   constructor(registry: SchemaRegistry, options: TopicCodecOptions = {}) {
     this.#registry = registry;
@@ -109,35 +120,55 @@ export class TopicCodec {
     assertValid(schemaType(spec.schema), value, spec.name, { topic: spec.name });
   }
 
-  async encode<T extends KafkaTopicName>(topic: T, value: KafkaTopicValue<T>): Promise<Buffer> {
-    const spec = kafkaTopic(topic);
-    const type = schemaType(spec.schema);
-    assertValid(type, value, spec.name, { topic: spec.name });
-    const id = await this.schemaId(topic);
-    let header = this.#headers.get(id);
-    if (!header) {
-      header = Buffer.alloc(WIRE_HEADER_BYTES);
-      header.writeUInt8(WIRE_MAGIC, 0);
-      header.writeUInt32BE(id, 1);
-      this.#headers.set(id, header);
+  encode<T extends KafkaTopicName>(topic: T, value: KafkaTopicValue<T>): Promise<Buffer> {
+    try {
+      const spec = kafkaTopic(topic);
+      const type = schemaType(spec.schema);
+      assertValid(type, value, spec.name, { topic: spec.name });
+      // Fast path without an await once the topic's schema id is known.
+      const header = this.#headers.get(spec.name);
+      if (header) return Promise.resolve(encodeWithHeader(type, header, value));
+      return this.schemaId(topic).then((id) => {
+        const fresh = Buffer.alloc(WIRE_HEADER_BYTES);
+        fresh.writeUInt8(WIRE_MAGIC, 0);
+        fresh.writeUInt32BE(id, 1);
+        this.#headers.set(spec.name, fresh);
+        return encodeWithHeader(type, fresh, value);
+      });
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return Buffer.concat([header, type.toBuffer(value)]);
   }
 
-  async decode<T extends KafkaTopicName>(topic: T, bytes: Uint8Array): Promise<KafkaTopicValue<T>> {
-    const spec = kafkaTopic(topic);
-    const { schemaId, buffer } = readWireHeader(bytes);
-    const writer = await this.#writer(schemaId);
-    const reader = schemaType(spec.schema);
-    const resolver = this.#resolver(spec.name, reader, schemaId, writer.type);
-    return decodeBody(buffer, WIRE_HEADER_BYTES, writer.type, reader, resolver) as KafkaTopicValue<T>;
+  decode<T extends KafkaTopicName>(topic: T, bytes: Uint8Array): Promise<KafkaTopicValue<T>> {
+    // Fast path without an await once the writer schema of the id is cached (the common case on a busy topic).
+    try {
+      const spec = kafkaTopic(topic);
+      const { schemaId, buffer } = readWireHeader(bytes);
+      const writer = this.#ready.get(schemaId);
+      if (writer)
+        return Promise.resolve(
+          this.#decodeWith(spec.name, spec.schema, schemaId, writer, buffer) as KafkaTopicValue<T>,
+        );
+      return this.#writer(schemaId).then((w): unknown =>
+        this.#decodeWith(spec.name, spec.schema, schemaId, w, buffer),
+      ) as Promise<KafkaTopicValue<T>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #decodeWith(topic: string, schema: SchemaName, schemaId: number, writer: Writer, buffer: Buffer): unknown {
+    const reader = schemaType(schema);
+    const resolver = this.#resolver(topic, reader, schemaId, writer.type);
+    return decodeBody(buffer, WIRE_HEADER_BYTES, reader, resolver);
   }
 
   /** Decodes with the writer schema alone (no topic needed): for tools, dead-letter inspection and replays. */
   async decodeAny(bytes: Uint8Array): Promise<DecodedAny> {
     const { schemaId, buffer } = readWireHeader(bytes);
     const writer = await this.#writer(schemaId);
-    const value = decodeBody(buffer, WIRE_HEADER_BYTES, writer.type, writer.type);
+    const value = decodeBody(buffer, WIRE_HEADER_BYTES, writer.type);
     const topic = Object.values(KAFKA_TOPICS).find((t) => t.schema === writer.name);
     return topic ? { schemaId, subject: valueSubject(topic.name), value } : { schemaId, value };
   }
@@ -147,7 +178,9 @@ export class TopicCodec {
     if (!writer) {
       writer = this.#registry.getById(id).then((text) => {
         const type = parseSchema(text);
-        return { type, name: type.name };
+        const ready = { type, name: type.name };
+        this.#ready.set(id, ready);
+        return ready;
       });
       this.#writers.set(id, writer);
       // Unknown ids are not cached: the id may be registered by another producer a moment later.

@@ -3,8 +3,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// Test-only import (spec files are not built): the shared loud-skip helper. The boundary rule is meant for shipped code.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { announceSkip } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRead, parseSchema } from '../avro.js';
