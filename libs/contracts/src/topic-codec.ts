@@ -43,6 +43,8 @@ type AvroResolver = ReturnType<AvroType['createResolver']>;
 interface Writer {
   type: AvroType;
   name: string | undefined;
+  /** Resolver to each topic's reader type (null: same schema, no resolver needed). */
+  resolvers: Map<string, AvroResolver | null>;
 }
 
 /** Reads a wire-format header; TRUNCATED / BAD_MAGIC / MALFORMED on bad input. */
@@ -76,7 +78,6 @@ export class TopicCodec {
   readonly #ids = new Map<string, Promise<number>>();
   readonly #writers = new Map<number, Promise<Writer>>();
   readonly #ready = new Map<number, Writer>();
-  readonly #resolvers = new Map<string, AvroResolver | null>();
   /** Wire-format header per topic, once its schema id is known. */
   readonly #headers = new Map<string, Buffer>();
 
@@ -160,7 +161,7 @@ export class TopicCodec {
 
   #decodeWith(topic: string, schema: SchemaName, schemaId: number, writer: Writer, buffer: Buffer): unknown {
     const reader = schemaType(schema);
-    const resolver = this.#resolver(topic, reader, schemaId, writer.type);
+    const resolver = this.#resolver(topic, reader, writer);
     return decodeBody(buffer, WIRE_HEADER_BYTES, reader, resolver);
   }
 
@@ -178,7 +179,7 @@ export class TopicCodec {
     if (!writer) {
       writer = this.#registry.getById(id).then((text) => {
         const type = parseSchema(text);
-        const ready = { type, name: type.name };
+        const ready: Writer = { type, name: type.name, resolvers: new Map() };
         this.#ready.set(id, ready);
         return ready;
       });
@@ -189,11 +190,11 @@ export class TopicCodec {
     return writer;
   }
 
-  #resolver(topic: string, reader: AvroType, id: number, writer: AvroType): AvroResolver | undefined {
-    const key = `${topic}\u0000${id}`;
-    if (this.#resolvers.has(key)) return this.#resolvers.get(key) ?? undefined;
-    const resolver = resolverFor(reader, writer); // INCOMPATIBLE_SCHEMA, not cached: cheap to recompute, rare
-    this.#resolvers.set(key, resolver ?? null);
+  #resolver(topic: string, reader: AvroType, writer: Writer): AvroResolver | undefined {
+    const known = writer.resolvers.get(topic);
+    if (known !== undefined) return known ?? undefined;
+    const resolver = resolverFor(reader, writer.type); // INCOMPATIBLE_SCHEMA is not cached: rare, cheap to recompute
+    writer.resolvers.set(topic, resolver ?? null);
     return resolver;
   }
 }
