@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -28,6 +30,9 @@ export async function startService(options: {
   bodyLimit?: string;
 }): Promise<RunningService> {
   const { config, logger } = options;
+  // the embedded stack's files (bus log, keyring, stores) live here; a fresh machine has no such folder yet
+  await mkdir(config.dataDir, { recursive: true });
+  if (config.bus.adapter === 'embedded') await mkdir(dirname(config.bus.path), { recursive: true });
   const app = await NestFactory.create<NestExpressApplication>(options.module, {
     logger: new JsonLogger(logger),
     bufferLogs: false,

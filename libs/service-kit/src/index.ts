@@ -9,3 +9,4 @@ export * from './service-kit.module.js';
 export * from './bootstrap.js';
 export * from './entry.js';
 export * from './keys/keys.module.js';
+export * from './bus/bus-wiring.module.js';

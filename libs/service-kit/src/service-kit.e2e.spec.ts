@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Injectable, Module, Post, type OnApplicationShutdown } from '@nestjs/common';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '@edgefl/testing';
+import { freePort, tempDir } from '@edgefl/testing';
 import { defineServiceConfig } from './config/service-config.js';
 import { ReadinessRegistry } from './health/readiness.js';
 import { ProblemException } from './http/problem-details.filter.js';
@@ -61,7 +61,7 @@ describe('service kit over HTTP', () => {
       mapOwn: () => ({}),
     }).load({
       PORT: String(await freePort()),
-      EDGEFL_DATA_DIR: '/nonexistent-not-used',
+      EDGEFL_DATA_DIR: `${(await tempDir('edgefl-kit-')).path}/data`,
     });
     const logger = createLogger({
       service: 'kit-test',

@@ -10,6 +10,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Logger } from 'pino';
 import type { BaseConfig } from './config/service-config.js';
+import { BusWiringModule } from './bus/bus-wiring.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { HealthController } from './health/health.controller.js';
 import { ReadinessRegistry } from './health/readiness.js';
@@ -23,6 +24,8 @@ import { LOGGER, METRICS_REGISTRY, SERVICE_CONFIG } from './tokens.js';
 export interface ServiceKitOptions {
   config: BaseConfig;
   logger: Logger;
+  /** Connect the event bus chosen by EDGEFL_BUS (default true: every service is on the bus). */
+  bus?: boolean;
   /** Open the KeyProvider chosen by EDGEFL_KEYS (services that sign, verify or open sealed updates). */
   keys?: boolean;
   /** Further adapter modules (stores, brokers); they register readiness checks and drain on shutdown. */
@@ -43,6 +46,7 @@ export class ServiceKitModule implements NestModule {
       LifecycleService,
     ];
     const adapters = [
+      ...(options.bus === false ? [] : [BusWiringModule.forRoot()]),
       ...(options.keys ? [KeysModule.forRoot(options.config.keys)] : []),
       ...(options.adapters ?? []),
     ];

@@ -1,4 +1,4 @@
 import { runServiceBasicsSuite } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 
-runServiceBasicsSuite('gateway', bootstrap, ['keys']);
+runServiceBasicsSuite('gateway', bootstrap, ['bus', 'keys']);

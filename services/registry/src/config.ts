@@ -1,11 +1,59 @@
-import { defineServiceConfig } from '@edgefl/service-kit';
+import { isAbsolute, join, resolve } from 'node:path';
+import { csv, defineServiceConfig, positiveInt } from '@edgefl/service-kit';
+import { z } from 'zod';
+
+const percentages = csv.pipe(
+  z
+    .array(z.coerce.number().gt(0).max(100))
+    .refine((list) => list.every((p, i) => i === 0 || p > list[i - 1]!), 'increasing percentages')
+    .refine((list) => list[list.length - 1] === 100, 'the last stage is 100'),
+);
 
 /** The registry's configuration: the shared variables (bus, keys, stores, HTTP) and its own. Validated at boot. */
 export const registryConfig = defineServiceConfig({
   service: 'registry',
   defaultPort: 7104,
-  ownShape: {},
-  mapOwn: () => ({}),
+  ownShape: {
+    /** SQLite file of the metadata store when DATABASE_URL is not set (default <data dir>/registry.sqlite). */
+    REGISTRY_SQLITE_PATH: z.string().min(1).optional(),
+    /** Directory of the encrypted artifacts and deltas (default <data dir>/registry-artifacts). */
+    REGISTRY_ARTIFACT_DIR: z.string().min(1).optional(),
+    REGISTRY_MAX_UPLOAD_BYTES: positiveInt(64 * 1024 * 1024),
+    /** Default rollout stages, percentages of eligible devices, e.g. 1,10,50,100. */
+    REGISTRY_ROLLOUT_STAGES: percentages.default([1, 10, 50, 100]),
+    REGISTRY_ROLLOUT_TICK_MS: positiveInt(1_000),
+    REGISTRY_MIN_SOAK_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(10 * 60_000),
+    REGISTRY_MIN_DEVICES: z.coerce.number().int().min(0).default(10),
+    REGISTRY_DEVICE_TIMEOUT_MS: positiveInt(30 * 60_000),
+    REGISTRY_MANIFEST_TTL_S: positiveInt(7 * 24 * 3600),
+    REGISTRY_DEVICE_TOKEN_TTL_S: positiveInt(900),
+    /** How many older versions get a direct delta to each new version. */
+    REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
+  },
+  mapOwn: (env, base) => {
+    const inData = (path: string | undefined, fallback: string) =>
+      path === undefined ? join(base.dataDir, fallback) : isAbsolute(path) ? path : resolve(path);
+    return {
+      sqlitePath: inData(env.REGISTRY_SQLITE_PATH, 'registry.sqlite'),
+      artifactDir: inData(env.REGISTRY_ARTIFACT_DIR, 'registry-artifacts'),
+      maxUploadBytes: env.REGISTRY_MAX_UPLOAD_BYTES,
+      rollout: {
+        stages: env.REGISTRY_ROLLOUT_STAGES,
+        tickMs: env.REGISTRY_ROLLOUT_TICK_MS,
+        minSoakMs: env.REGISTRY_MIN_SOAK_MS,
+        minDevices: env.REGISTRY_MIN_DEVICES,
+        deviceTimeoutMs: env.REGISTRY_DEVICE_TIMEOUT_MS,
+      },
+      manifestTtlMs: env.REGISTRY_MANIFEST_TTL_S * 1000,
+      deviceTokenTtlS: env.REGISTRY_DEVICE_TOKEN_TTL_S,
+      deltaWindow: env.REGISTRY_DELTA_WINDOW,
+    };
+  },
 });
 
 export type RegistryConfig = ReturnType<typeof registryConfig.load>;
+export type RegistryOwnConfig = RegistryConfig['own'];

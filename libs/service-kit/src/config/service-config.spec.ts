@@ -45,6 +45,7 @@ describe('service config', () => {
       brokers: ['kafka-1:9092', 'kafka-2:9092'],
       clientId: 'edgefl-example',
       ssl: false,
+      dedupeStorePath: expect.stringMatching(/example-processed-events\.sqlite$/),
     });
     expect(config.schemaRegistry).toEqual({ kind: 'remote', url: 'http://schema-registry:8081' });
     expect(config.keys).toMatchObject({

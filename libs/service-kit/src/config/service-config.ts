@@ -12,6 +12,8 @@ export type BusConfig =
       brokers: string[];
       clientId: string;
       ssl: boolean;
+      /** SQLite file remembering processed event ids (consumer-side dedupe) for this service. */
+      dedupeStorePath: string;
       sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     };
 
@@ -93,6 +95,7 @@ function toBaseConfig(service: string, env: BaseEnv, secrets: string[]): BaseCon
           brokers: env.KAFKA_BROKERS ?? [],
           clientId: env.KAFKA_CLIENT_ID ?? `edgefl-${service}`,
           ssl: env.KAFKA_SSL,
+          dedupeStorePath: join(dataDir, `${service}-processed-events.sqlite`),
           ...(env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
             ? {
                 sasl: {

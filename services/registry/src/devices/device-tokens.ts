@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { base64url, jwtVerify, type JWK } from 'jose';
+import { ed25519PublicKeyToPem, importEd25519PublicKey, type KeyProvider } from '@edgefl/keys';
+import type { Device } from '../storage/records.js';
+
+/** Name of the registry's token-signing key at the KeyProvider. */
+export const DEVICE_TOKEN_KEY = 'registry-device-tokens';
+export const TOKEN_ISSUER = 'edgefl-registry';
+/** Audience of the tokens the registry issues (the MQTT gateway checks it). */
+export const TOKEN_AUDIENCE = 'edgefl-mqtt';
+/** Audience a device's own assertion must name. */
+export const ASSERTION_AUDIENCE = 'edgefl-registry';
+/** Longest accepted lifetime of a device assertion. */
+export const MAX_ASSERTION_AGE_S = 300;
+
+export interface DeviceTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  tenant: string;
+  group: string | null;
+  /** MQTT topic filters the device may use (DESIGN.md §5). */
+  acl: { publish: string[]; subscribe: string[] };
+  iat: number;
+  exp: number;
+  jti: string;
+}
+
+export class AssertionError extends Error {
+  override readonly name = 'AssertionError';
+}
+
+/**
+ * Issues short-lived EdDSA JWTs for devices. The private key stays in the KeyProvider (local keyring or Vault
+ * transit), which jose cannot drive, so the compact JWS is assembled here (header.payload, signed by the provider)
+ * with jose's base64url; verification — ours and the gateway's — is plain jose (`jwtVerify` with the JWKS).
+ */
+export class DeviceTokenIssuer {
+  constructor(
+    private readonly keys: KeyProvider,
+    private readonly ttlS: number,
+  ) {}
+
+  async init(): Promise<void> {
+    await this.keys.createSigningKey(DEVICE_TOKEN_KEY);
+  }
+
+  async issue(
+    device: Device,
+    nowMs: number,
+  ): Promise<{ token: string; expiresAt: number; claims: DeviceTokenClaims }> {
+    const iat = Math.floor(nowMs / 1000);
+    const claims: DeviceTokenClaims = {
+      iss: TOKEN_ISSUER,
+      sub: device.id,
+      aud: TOKEN_AUDIENCE,
+      tenant: device.tenantId,
+      group: device.group,
+      acl: {
+        publish: [`edgefl/${device.tenantId}/${device.id}/#`],
+        subscribe: [`edgefl/${device.tenantId}/${device.id}/#`, `edgefl/${device.tenantId}/broadcast/#`],
+      },
+      iat,
+      exp: iat + this.ttlS,
+      jti: randomUUID(),
+    };
+    for (let attempt = 0; ; attempt++) {
+      const versions = await this.keys.publicKeys(DEVICE_TOKEN_KEY);
+      const latest = versions[versions.length - 1]!;
+      const header = { alg: 'EdDSA', typ: 'JWT', kid: latest.keyId };
+      const input = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(claims))}`;
+      const signed = await this.keys.sign(DEVICE_TOKEN_KEY, input);
+      // a rotation between reading the key id and signing: sign again with the new id
+      if (signed.keyId !== latest.keyId && attempt < 2) continue;
+      return {
+        token: `${input}.${base64url.encode(signed.signature)}`,
+        expiresAt: claims.exp * 1000,
+        claims,
+      };
+    }
+  }
+
+  /** Every usable version of the token key as a JWKS (RFC 7517; OKP/Ed25519 per RFC 8037), for verifiers. */
+  async jwks(): Promise<{ keys: JWK[] }> {
+    const versions = await this.keys.publicKeys(DEVICE_TOKEN_KEY);
+    return {
+      keys: versions.map((v) => ({
+        kty: 'OKP',
+        crv: 'Ed25519',
+        x: base64url.encode(v.publicKey),
+        kid: v.keyId,
+        alg: 'EdDSA',
+        use: 'sig',
+      })),
+    };
+  }
+}
+
+/**
+ * Checks a device's proof of possession: a JWT it signed with its registered Ed25519 key (RFC 7523-style client
+ * assertion) naming itself as subject and the registry as audience, at most MAX_ASSERTION_AGE_S old and unexpired.
+ * Returns the assertion's jti and expiry for replay protection.
+ */
+export async function verifyDeviceAssertion(
+  device: Device,
+  assertion: string,
+  nowMs: number,
+): Promise<{ jti: string; expiresAt: number }> {
+  const key = importEd25519PublicKey(ed25519PublicKeyToPem(Buffer.from(device.publicKey, 'base64')));
+  try {
+    const { payload } = await jwtVerify(assertion, key, {
+      algorithms: ['EdDSA'],
+      audience: ASSERTION_AUDIENCE,
+      subject: device.id,
+      maxTokenAge: MAX_ASSERTION_AGE_S,
+      requiredClaims: ['iat', 'exp', 'jti'],
+      currentDate: new Date(nowMs),
+      clockTolerance: 30,
+    });
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
+      throw new AssertionError('the assertion needs a jti of 1-128 characters');
+    }
+    if ((payload.exp ?? 0) - (payload.iat ?? 0) > MAX_ASSERTION_AGE_S) {
+      throw new AssertionError(`an assertion may live at most ${MAX_ASSERTION_AGE_S} s`);
+    }
+    return { jti: payload.jti, expiresAt: (payload.exp ?? 0) * 1000 };
+  } catch (error) {
+    if (error instanceof AssertionError) throw error;
+    // jose's messages name the failed check (signature, audience, expiry) and never carry key material
+    throw new AssertionError(`the device assertion does not verify: ${(error as Error).message}`);
+  }
+}
