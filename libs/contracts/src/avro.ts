@@ -1,5 +1,5 @@
 // avsc glue shared by both codecs: schema parsing with one set of options, validation with field paths, resolvers,
-// and a bounds-checking pre-pass over untrusted Avro binary.
+// decoding of untrusted bytes into ContractErrors, and array/map types guarded against hostile block counts.
 import avro from 'avsc';
 import { ContractError } from './errors.js';
 import type { JsonValue } from './generated/schemas.js';
@@ -73,7 +73,8 @@ export function assertValid(
  * Throws INCOMPATIBLE_SCHEMA when the reader cannot read the writer's data (Avro schema resolution rules).
  */
 export function resolverFor(reader: AvroType, writer: AvroType): AvroResolver | undefined {
-  if (canonicalForm(reader) === canonicalForm(writer) && sameDefaults(reader, writer)) return undefined;
+  // Same parsing canonical form = same binary layout: the reader type decodes the bytes as they are.
+  if (reader === writer || canonicalForm(reader) === canonicalForm(writer)) return undefined;
   try {
     return reader.createResolver(writer);
   } catch (cause) {
@@ -83,10 +84,6 @@ export function resolverFor(reader: AvroType, writer: AvroType): AvroResolver | 
       { cause },
     );
   }
-}
-
-function sameDefaults(a: AvroType, b: AvroType): boolean {
-  return JSON.stringify(a.schema({ exportAttrs: true })) === JSON.stringify(b.schema({ exportAttrs: true }));
 }
 
 /** Whether `reader` can read everything `writer` wrote (BACKWARD compatibility of reader against writer). */

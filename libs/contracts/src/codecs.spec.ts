@@ -261,6 +261,43 @@ describe('codecs', () => {
       );
     });
 
+    it('decodes payloads of an older schema version into the current shape, refuses unreadable ones', async () => {
+      const { parseSchema } = await import('./avro.js');
+      const { schemaFingerprint, SINGLE_OBJECT_MAGIC } = await import('./single-object.js');
+      const { fingerprintBytesLE } = await import('./fingerprint.js');
+      const current = JSON.parse(schemaText('io.edgefl.ota.OtaStatus')) as {
+        fields: Array<{ name: string }>;
+      };
+      const older = {
+        ...current,
+        fields: current.fields.filter((f) => f.name !== 'viaDelta' && f.name !== 'bytesTotal'),
+      };
+      // A writer the current schema cannot read: `state` as a plain string instead of the OtaState enum.
+      const unreadable = {
+        ...current,
+        fields: current.fields.map((f) => (f.name === 'state' ? { name: 'state', type: 'string' } : f)),
+      };
+      const codec = new SingleObjectCodec({ writerSchemas: [older, unreadable] });
+      const frame = (schema: object, value: unknown) => {
+        const type = parseSchema(JSON.stringify(schema));
+        return Buffer.concat([
+          SINGLE_OBJECT_MAGIC,
+          fingerprintBytesLE(schemaFingerprint(type)),
+          type.toBuffer(value),
+        ]);
+      };
+      const { viaDelta: _v, bytesTotal: _b, ...oldValue } = SAMPLES['io.edgefl.ota.OtaStatus'];
+      expect(codec.decode(frame(older, oldValue), 'io.edgefl.ota.OtaStatus')).toEqual({
+        ...oldValue,
+        viaDelta: false,
+        bytesTotal: null,
+      });
+      expect(codeOf(() => single.decode(frame(older, oldValue)))).toBe('UNKNOWN_FINGERPRINT');
+      expect(codeOf(() => codec.decode(frame(unreadable, SAMPLES['io.edgefl.ota.OtaStatus'])))).toBe(
+        'INCOMPATIBLE_SCHEMA',
+      );
+    });
+
     it('random bytes never throw anything but ContractError, with or without a known header', () => {
       const headers = records.map((name) => Buffer.from(`c301${single.fingerprintHex(name)}`, 'hex'));
       fc.assert(

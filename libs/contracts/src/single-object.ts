@@ -31,6 +31,8 @@ export interface SingleObjectCodecOptions {
    * (default true): devices on older firmware keep talking.
    */
   acceptReleased?: boolean;
+  /** More older schema versions (top-level schema JSON) whose payloads to accept, resolved to the current schema. */
+  writerSchemas?: readonly JsonValue[];
 }
 
 interface Writer {
@@ -67,6 +69,7 @@ export class SingleObjectCodec {
     if (options.acceptReleased ?? true) {
       for (const released of RELEASED_SCHEMAS) this.#addWriters(released.schema);
     }
+    for (const schema of options.writerSchemas ?? []) this.#addWriters(schema);
   }
 
   #addWriters(schema: JsonValue): void {
