@@ -2,6 +2,11 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from './config.js';
+import { DevicesModule } from './devices/devices.module.js';
+import { EventsModule } from './events/events.module.js';
+import { OpenApiController } from './openapi/openapi.js';
+import { StorageModule } from './storage/storage.module.js';
+import { TenantsModule } from './tenants/tenants.module.js';
 
 /** The registry: model versions, signatures, deltas, staged rollouts. */
 @Module({})
@@ -9,7 +14,14 @@ export class RegistryAppModule {
   static forRoot(config: RegistryConfig, logger: Logger): DynamicModule {
     return {
       module: RegistryAppModule,
-      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true })],
+      imports: [
+        ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true }),
+        StorageModule.forRoot(config),
+        EventsModule,
+        TenantsModule,
+        DevicesModule,
+      ],
+      controllers: [OpenApiController],
     };
   }
 }

@@ -4,7 +4,9 @@ import { z } from 'zod';
 
 const percentages = csv.pipe(
   z
-    .array(z.coerce.number().gt(0).max(100))
+    .array(z.string())
+    .transform((list) => list.map(Number))
+    .pipe(z.array(z.number().gt(0).max(100)))
     .refine((list) => list.every((p, i) => i === 0 || p > list[i - 1]!), 'increasing percentages')
     .refine((list) => list[list.length - 1] === 100, 'the last stage is 100'),
 );

@@ -1,0 +1,81 @@
+import { Ed25519SigningKey } from '@edgefl/keys';
+import { startTestService } from '@edgefl/testing';
+import { SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { bootstrap } from '../src/main.js';
+
+export type TestRegistry = Awaited<ReturnType<typeof startTestService>>;
+
+/** Starts the registry on a free port with a private data dir; `env` adds variables. */
+export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
+  return startTestService(bootstrap, env);
+}
+
+export interface Answer<T = unknown> {
+  status: number;
+  type: string;
+  body: T;
+  headers: Headers;
+}
+
+/** A JSON request; the answer's body parsed when it is JSON. */
+export async function call<T = Record<string, unknown>>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer<T>> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const type = res.headers.get('content-type') ?? '';
+  const text = await res.text();
+  return {
+    status: res.status,
+    type,
+    body: (type.includes('json') && text ? JSON.parse(text) : text) as T,
+    headers: res.headers,
+  };
+}
+
+/** A device identity and a fresh assertion signed with it. */
+export function deviceIdentity() {
+  const key = Ed25519SigningKey.generate();
+  const pem = key.exportPem();
+  return {
+    key,
+    publicKeyBase64: Buffer.from(key.publicKey).toString('base64'),
+    async assertion(
+      deviceId: string,
+      overrides: { aud?: string; sub?: string; expSeconds?: number; jti?: string } = {},
+    ) {
+      const { createPrivateKey } = await import('node:crypto');
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setSubject(overrides.sub ?? deviceId)
+        .setAudience(overrides.aud ?? 'edgefl-registry')
+        .setIssuedAt()
+        .setExpirationTime(`${overrides.expSeconds ?? 60}s`)
+        .setJti(overrides.jti ?? randomUUID())
+        .sign(createPrivateKey(pem));
+    },
+  };
+}
+
+/** Polls until `check` returns a value that is not undefined/false, or fails after the limit. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  limitMs = 20_000,
+): Promise<T> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
