@@ -9,13 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedSchemaRegistry, SingleObjectCodec, TopicCodec } from '@edgefl/contracts';
 import type { InferenceLog } from '@edgefl/contracts';
-import type * as ReportLib from './lib/report.js';
-import type { Figure } from './lib/report.js';
-
-// Node's type stripping needs the '.ts' file name; a computed dynamic import keeps tsc happy too.
-const { figure, writeReport } = (await import(
-  new URL('./lib/report.ts', import.meta.url).href
-)) as typeof ReportLib;
+import { figure, writeReport, type Figure } from './lib/report.ts';
 
 const EVENTS = 1_000;
 const ROUND_MS = Number(process.env.AVRO_BENCH_ROUND_MS ?? 400);

@@ -12,12 +12,7 @@ import { EmbeddedBus } from '@edgefl/bus';
 import { EmbeddedSchemaRegistry, TopicCodec } from '@edgefl/contracts';
 import type { FlUpdate } from '@edgefl/contracts';
 import hdr from 'hdr-histogram-js';
-import type * as ReportLib from './lib/report.js';
-
-// Node's type stripping needs the '.ts' file name; a computed dynamic import keeps tsc happy too.
-const { figure, writeReport } = (await import(
-  new URL('./lib/report.ts', import.meta.url).href
-)) as typeof ReportLib;
+import { figure, writeReport } from './lib/report.ts';
 
 const EVENTS = Number(process.env.BUS_BENCH_EVENTS ?? 100_000);
 const BATCH = 500;
