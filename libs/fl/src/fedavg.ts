@@ -1,9 +1,7 @@
 import { InvalidUpdateError } from './errors.js';
+import { SUM_TILE, weightedSumRange } from './kernels.js';
 import type { AggregateResult, ClientUpdate, StreamingAccumulator, Weights } from './types.js';
 import { allFinite, assertValidUpdates, checkUpdate, shapeOf, type UpdateConstraints } from './validate.js';
-
-/** Coordinates per cache tile: all clients' slices of one tile stay in L2 while we sum them. */
-const TILE = 4096;
 
 /**
  * FedAvg (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from Decentralized Data"):
@@ -34,46 +32,20 @@ export function weightedSum(
   shape: readonly number[],
   outScale = 1,
 ): Weights {
-  const n = updates.length;
-  const acc = new Float64Array(TILE);
-  const out: Weights = shape.map((len) => new Float32Array(len));
-  for (let l = 0; l < shape.length; l++) {
-    const len = shape[l]!;
-    const dst = out[l]!;
-    for (let base = 0; base < len; base += TILE) {
-      const end = Math.min(len, base + TILE);
-      const m = end - base;
-      acc.fill(0, 0, m);
-      let i = 0;
-      // four clients per pass: fewer loads/stores of the accumulator per input value
-      for (; i + 4 <= n; i += 4) {
-        const a = updates[i]!.weights[l]!;
-        const b = updates[i + 1]!.weights[l]!;
-        const c = updates[i + 2]!.weights[l]!;
-        const d = updates[i + 3]!.weights[l]!;
-        const ca = coef[i]!;
-        const cb = coef[i + 1]!;
-        const cc = coef[i + 2]!;
-        const cd = coef[i + 3]!;
-        for (let k = 0, j = base; k < m; k++, j++) {
-          acc[k] = acc[k]! + ca * a[j]! + cb * b[j]! + cc * c[j]! + cd * d[j]!;
-        }
+  const acc = new Float64Array(SUM_TILE);
+  return shape.map((len, l) => {
+    const out = new Float32Array(len);
+    const cols = updates.map((u) => u.weights[l]!);
+    // the kernel stops at the first tile whose sums are not finite; name the culprit in that tile
+    if (!weightedSumRange(cols, coef, outScale, out, 0, len, acc)) {
+      for (let base = 0; base < len; base += SUM_TILE) {
+        const end = Math.min(len, base + SUM_TILE);
+        if (!weightedSumRange(cols, coef, outScale, out, base, end, acc))
+          throw nonFiniteCulprit(updates, l, base, end);
       }
-      for (; i < n; i++) {
-        const a = updates[i]!.weights[l]!;
-        const ca = coef[i]!;
-        for (let k = 0, j = base; k < m; k++, j++) acc[k] = acc[k]! + ca * a[j]!;
-      }
-      let check = 0;
-      for (let k = 0; k < m; k++) {
-        const v = acc[k]!;
-        check += v - v;
-        dst[base + k] = v * outScale;
-      }
-      if (check !== 0) throw nonFiniteCulprit(updates, l, base, end);
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 function nonFiniteCulprit(

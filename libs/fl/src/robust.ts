@@ -1,11 +1,11 @@
+import { layerOf, structuralShape, throwFirstInvalid, trimCount } from './checks.js';
 import { InvalidParameterError } from './errors.js';
 import { weightedSum } from './fedavg.js';
-import { insertionSort, maxOf, selectKth } from './select.js';
+import { COL_TILE, columnScratch, medianRange, trimmedMeanRange } from './kernels.js';
+import { insertionSort, selectKth } from './select.js';
 import type { AggregateResult, ClientUpdate, Weights } from './types.js';
 import { assertValidUpdates, l2Norm } from './validate.js';
 
-/** Coordinates per transposed tile for the coordinate-wise rules. */
-const COL_TILE = 1024;
 /** Coordinates per tile for pairwise distances (n·TILE·4 bytes of inputs stay in cache). */
 const DIST_TILE = 2048;
 
@@ -34,26 +34,20 @@ function columnwise(
   });
 }
 
-/** Median of col[off..off+n-1] (mean of the two middle values when n is even), permuting the column. */
-function medianOfColumn(col: Float64Array, off: number, n: number): number {
-  const hi = off + n - 1;
-  if (n <= 24) {
-    insertionSort(col, off, hi);
-    const mid = off + (n >> 1);
-    return n & 1 ? col[mid]! : (col[mid - 1]! + col[mid]!) / 2;
-  }
-  const k = off + (n >> 1);
-  selectKth(col, off, hi, k);
-  return n & 1 ? col[k]! : (maxOf(col, off, k - 1) + col[k]!) / 2;
-}
-
 /**
  * Coordinate-wise median (Yin et al. 2018, "Byzantine-Robust Distributed Learning: Towards Optimal Statistical
  * Rates"), unweighted; with even n the mean of the two middle values (as numpy/Flower).
  */
 export function median(updates: readonly ClientUpdate[]): AggregateResult {
-  const shape = assertValidUpdates(updates, { requireNumExamples: false });
-  return { weights: columnwise(updates, shape, medianOfColumn) };
+  const constraints = { requireNumExamples: false };
+  const shape = structuralShape(updates, constraints);
+  const buf = columnScratch(updates.length);
+  const weights = shape.map((len, l) => {
+    const out = new Float32Array(len);
+    if (!medianRange(layerOf(updates, l), out, 0, len, buf)) throwFirstInvalid(updates, constraints);
+    return out;
+  });
+  return { weights };
 }
 
 /**
@@ -61,26 +55,16 @@ export function median(updates: readonly ClientUpdate[]): AggregateResult {
  * the unweighted mean of the rest. Requires 0 ≤ β and 2k < n.
  */
 export function trimmedMean(updates: readonly ClientUpdate[], beta: number): AggregateResult {
-  const shape = assertValidUpdates(updates, { requireNumExamples: false });
-  const n = updates.length;
-  if (!(typeof beta === 'number' && beta >= 0 && beta < 0.5)) {
-    throw new InvalidParameterError(`trimmed mean needs 0 <= beta < 0.5, got ${String(beta)}`);
-  }
-  const k = Math.floor(beta * n);
-  if (2 * k >= n)
-    throw new InvalidParameterError(`trimmed mean with beta=${beta} cuts every one of the ${n} updates`);
-  const keep = n - 2 * k;
-  const reduce = (col: Float64Array, off: number, len: number): number => {
-    const hi = off + len - 1;
-    if (k > 0) {
-      selectKth(col, off, hi, off + k); // col[off..off+k-1] are the k smallest
-      selectKth(col, off + k, hi, off + len - k - 1); // col[off+len-k..hi] are the k largest
-    }
-    let s = 0;
-    for (let p = off + k, end = off + len - k; p < end; p++) s += col[p]!;
-    return s / keep;
-  };
-  return { weights: columnwise(updates, shape, reduce) };
+  const constraints = { requireNumExamples: false };
+  const shape = structuralShape(updates, constraints);
+  const k = trimCount(updates.length, beta);
+  const buf = columnScratch(updates.length);
+  const weights = shape.map((len, l) => {
+    const out = new Float32Array(len);
+    if (!trimmedMeanRange(layerOf(updates, l), k, out, 0, len, buf)) throwFirstInvalid(updates, constraints);
+    return out;
+  });
+  return { weights };
 }
 
 /**
