@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { RegistryConfig } from './config.js';
 import { DevicesModule } from './devices/devices.module.js';
 import { EventsModule } from './events/events.module.js';
+import { ModelsModule } from './models/models.module.js';
 import { OpenApiController } from './openapi/openapi.js';
 import { StorageModule } from './storage/storage.module.js';
 import { TenantsModule } from './tenants/tenants.module.js';
@@ -20,6 +21,7 @@ export class RegistryAppModule {
         EventsModule,
         TenantsModule,
         DevicesModule,
+        ModelsModule,
       ],
       controllers: [OpenApiController],
     };

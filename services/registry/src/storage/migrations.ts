@@ -182,6 +182,27 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_artifact_format_and_chunk_tree': {
+      async up(db: Kysely<unknown>) {
+        // what the signed manifest states about an artifact: its format and the root of its chunk Merkle tree
+        await db.schema
+          .alterTable('versions')
+          .addColumn('format', 'text', (c) => c.notNull().defaultTo('onnx'))
+          .execute();
+        await db.schema
+          .alterTable('versions')
+          .addColumn('chunk_size', 'integer', (c) => c.notNull().defaultTo(65536))
+          .execute();
+        await db.schema
+          .alterTable('versions')
+          .addColumn('merkle_root', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema
+          .alterTable('deltas')
+          .addColumn('mode', 'text', (c) => c.notNull().defaultTo('lossless'))
+          .execute();
+      },
+    },
   };
 }
 

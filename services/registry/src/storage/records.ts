@@ -34,6 +34,9 @@ export interface ModelVersion {
   status: VersionStatus;
   sha256: string;
   sizeBytes: number;
+  format: 'onnx' | 'artifact';
+  chunkSize: number;
+  merkleRoot: string;
   blobKey: string;
   wrappedKey: string;
   signingKeyId: string;
@@ -49,6 +52,7 @@ export interface Delta {
   toVersion: number;
   sha256: string;
   sizeBytes: number;
+  mode: 'lossless' | 'bounded';
   blobKey: string;
   wrappedKey: string;
   createdAt: number;

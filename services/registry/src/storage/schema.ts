@@ -35,6 +35,10 @@ export interface VersionTable {
   status: 'active' | 'deprecated';
   sha256: string;
   size_bytes: number;
+  format: 'onnx' | 'artifact';
+  chunk_size: number;
+  /** Root (hex) of the artifact's chunk Merkle tree (RFC 6962 hashing, libs/model). */
+  merkle_root: string;
   /** Name of the encrypted blob in the artifact store. */
   blob_key: string;
   /** The per-artifact data key, wrapped under the tenant's key-encryption key. */
@@ -55,6 +59,7 @@ export interface DeltaTable {
   to_version: number;
   sha256: string;
   size_bytes: number;
+  mode: 'lossless' | 'bounded';
   blob_key: string;
   wrapped_key: string;
   created_at: number;

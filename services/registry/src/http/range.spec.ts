@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { etagMatches, parseRange } from './range.js';
+
+const status = (fn: () => unknown) => {
+  try {
+    fn();
+    return 0;
+  } catch (error) {
+    return (error as { getStatus(): number }).getStatus();
+  }
+};
+
+describe('Range header parsing', () => {
+  it('reads single byte ranges, open-ended and suffix ranges', () => {
+    expect(parseRange(undefined, 100)).toEqual({ kind: 'all' });
+    expect(parseRange('bytes=0-9', 100)).toEqual({ kind: 'range', start: 0, end: 9 });
+    expect(parseRange('bytes=90-', 100)).toEqual({ kind: 'range', start: 90, end: 99 });
+    expect(parseRange('bytes=95-500', 100)).toEqual({ kind: 'range', start: 95, end: 99 });
+    expect(parseRange('bytes=-10', 100)).toEqual({ kind: 'range', start: 90, end: 99 });
+    expect(parseRange('bytes=-1000', 100)).toEqual({ kind: 'range', start: 0, end: 99 });
+    expect(parseRange('items=0-1', 100)).toEqual({ kind: 'all' });
+  });
+
+  it('answers 416 for malformed, multiple or unsatisfiable ranges', () => {
+    for (const header of [
+      'bytes=',
+      'bytes=-',
+      'bytes=a-b',
+      'bytes=5-1',
+      'bytes=100-',
+      'bytes=0-1,5-6',
+      'garbage',
+      'bytes=-0',
+    ]) {
+      expect(
+        status(() => parseRange(header, 100)),
+        header,
+      ).toBe(416);
+    }
+  });
+
+  it('compares ETags weakly', () => {
+    expect(etagMatches('"abc"', '"abc"')).toBe(true);
+    expect(etagMatches('W/"abc", "x"', '"abc"')).toBe(true);
+    expect(etagMatches('"abd"', '"abc"')).toBe(false);
+    expect(etagMatches('*', '"abc"')).toBe(true);
+  });
+});

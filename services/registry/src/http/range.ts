@@ -1,0 +1,52 @@
+import { problem } from './problems.js';
+
+export type RangeRequest = { kind: 'all' } | { kind: 'range'; start: number; end: number };
+
+/**
+ * Parses a Range header (RFC 9110 §14) for a representation of `size` bytes. One byte range is served as 206;
+ * ranges in another unit are ignored (the full representation, as the RFC says); a malformed byte-range set,
+ * several ranges (we do not build multipart/byteranges) or a range past the end → 416 problem+json.
+ * Written by hand: `range-parser` would add a dependency for ~20 lines and still leave the policy to us.
+ */
+export function parseRange(header: string | undefined, size: number): RangeRequest {
+  if (header === undefined || header === '') return { kind: 'all' };
+  const match = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(.*)$/.exec(header);
+  if (!match) throw problem.rangeNotSatisfiable(`malformed Range header`, size);
+  if (match[1]!.toLowerCase() !== 'bytes') return { kind: 'all' };
+  const specs = match[2]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (specs.length !== 1) throw problem.rangeNotSatisfiable('exactly one byte range is supported', size);
+  const spec = /^(\d*)-(\d*)$/.exec(specs[0]!);
+  if (!spec || (spec[1] === '' && spec[2] === ''))
+    throw problem.rangeNotSatisfiable(`malformed byte range "${specs[0]}"`, size);
+  let start: number;
+  let end: number;
+  if (spec[1] === '') {
+    const suffix = Number(spec[2]);
+    if (suffix === 0 || size === 0) throw problem.rangeNotSatisfiable('an empty suffix range', size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(spec[1]);
+    end = spec[2] === '' ? size - 1 : Math.min(Number(spec[2]), size - 1);
+    if (!Number.isSafeInteger(start) || (spec[2] !== '' && Number(spec[2]) < start)) {
+      throw problem.rangeNotSatisfiable(`malformed byte range "${specs[0]}"`, size);
+    }
+    if (start >= size)
+      throw problem.rangeNotSatisfiable(
+        `range starts at ${start}, the representation has ${size} bytes`,
+        size,
+      );
+  }
+  return { kind: 'range', start, end };
+}
+
+/** True when an If-None-Match header matches the ETag (weak comparison, RFC 9110 §13.1.2). */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
+}

@@ -1,0 +1,232 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  applyDelta,
+  buildOnnx,
+  DIGITS_MLP,
+  FRAUD_MLP,
+  float32ToBytes,
+  initWeights,
+  sha256Hex,
+  type NamedTensor,
+} from '@edgefl/model';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startRegistry, type TestRegistry } from './helpers.js';
+
+/** Weights of the fraud MLP, seeded; `nudge` changes a few values (what one FL round does). */
+function weights(seed: number, nudge = 0): NamedTensor[] {
+  const w = initWeights(FRAUD_MLP, seed);
+  for (let i = 0; i < nudge; i++) w[0]!.data[i * 7] = w[0]!.data[i * 7]! + 0.001 * (i + 1);
+  return w;
+}
+const onnx = (w: NamedTensor[]) => Buffer.from(buildOnnx(FRAUD_MLP, w));
+
+async function upload(
+  url: string,
+  model: string,
+  bytes: Uint8Array,
+  query = '',
+  type = 'application/octet-stream',
+) {
+  const res = await fetch(`${url}/v1/models/${model}/versions${query}`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: bytes,
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    type: res.headers.get('content-type') ?? '',
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+describe('registry models, versions, artifacts and deltas', () => {
+  let registry: TestRegistry;
+  let url: string;
+  const v1 = onnx(weights(1));
+  const v2 = onnx(weights(1, 20));
+  const v3 = onnx(weights(1, 40));
+
+  beforeAll(async () => {
+    registry = await startRegistry({ REGISTRY_MAX_UPLOAD_BYTES: String(200_000) });
+    url = registry.url;
+    await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
+    const created = await call(url, 'POST', '/v1/tenants/acme/models', {
+      id: 'fraud',
+      name: 'Fraud',
+      spec: FRAUD_MLP,
+      deltaWindow: 1,
+    });
+    expect(created.status).toBe(201);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('refuses a model with a bad spec', async () => {
+    const res = await call(url, 'POST', '/v1/tenants/acme/models', {
+      id: 'bad',
+      name: 'Bad',
+      spec: { family: 'mlp', inputs: -1 },
+    });
+    expect(res.status).toBe(422);
+    expect(res.type).toMatch(/problem\+json/);
+  });
+
+  it('stores an uploaded ONNX version; of two concurrent creates of one version exactly one wins', async () => {
+    const [a, b] = await Promise.all([
+      upload(url, 'fraud', v1, '?version=1&label=first'),
+      upload(url, 'fraud', v1, '?version=1&label=second'),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    const loser = a.status === 409 ? a : b;
+    expect(loser.type).toMatch(/problem\+json/);
+    const got = await call(url, 'GET', '/v1/models/fraud/versions/1');
+    expect(got.body).toMatchObject({
+      version: 1,
+      sha256: sha256Hex(v1),
+      sizeBytes: v1.length,
+      status: 'active',
+      origin: 'UPLOAD',
+    });
+    expect(got.body).not.toHaveProperty('wrappedKey');
+  });
+
+  it('refuses malformed uploads, wrong tensor shapes, unknown media types and bodies over the limit', async () => {
+    expect((await upload(url, 'fraud', Buffer.from('definitely not onnx'))).status).toBe(422);
+    const digits = Buffer.from(buildOnnx(DIGITS_MLP, initWeights(DIGITS_MLP, 3)));
+    const wrong = await upload(url, 'fraud', digits);
+    expect(wrong.status).toBe(422);
+    expect(String(wrong.body['detail'])).toMatch(/tensor|expected/);
+    expect((await upload(url, 'fraud', v2, '', 'text/plain')).status).toBe(415);
+    expect((await upload(url, 'fraud', Buffer.alloc(300_000, 1))).status).toBe(413);
+    expect(
+      (await upload(url, 'fraud', Buffer.alloc(12), '', 'application/vnd.edgefl.weights+f32')).status,
+    ).toBe(422);
+    expect((await upload(url, 'nosuchmodel', v2)).status).toBe(404);
+    expect((await upload(url, 'fraud', v2, '?version=0')).status).toBe(400);
+    const badJson = await call(url, 'POST', '/v1/models/fraud/versions', {
+      weights: [{ name: 'dense0.weight', dims: [30, 64], data: 'AAAA' }],
+    });
+    expect(badJson.status).toBe(422);
+  });
+
+  it('creates versions from raw weights and from JSON weights, with deltas to the previous ones', async () => {
+    const f32 = Buffer.concat(weights(1, 20).map((t) => float32ToBytes(t.data)));
+    const second = await upload(
+      url,
+      'fraud',
+      f32,
+      '?label=from-weights',
+      'application/vnd.edgefl.weights+f32',
+    );
+    expect(second.status).toBe(201);
+    expect(second.body).toMatchObject({ version: 2, parentVersion: 1, sha256: sha256Hex(v2) });
+    const json = await call(url, 'POST', '/v1/models/fraud/versions', {
+      label: 'json',
+      metrics: { accuracy: 0.91 },
+      weights: weights(1, 40).map((t) => ({
+        name: t.name,
+        dims: t.dims,
+        data: Buffer.from(float32ToBytes(t.data)).toString('base64'),
+      })),
+    });
+    expect(json.status).toBe(201);
+    expect(json.body).toMatchObject({ version: 3, sha256: sha256Hex(v3), metrics: { accuracy: 0.91 } });
+  });
+
+  it('serves the artifact with ETag, conditional GET and resumable ranges', async () => {
+    const full = await fetch(`${url}/v1/models/fraud/versions/1/artifact`);
+    expect(full.status).toBe(200);
+    const etag = full.headers.get('etag')!;
+    expect(etag).toBe(`"${sha256Hex(v1)}"`);
+    expect(full.headers.get('accept-ranges')).toBe('bytes');
+    expect(Buffer.from(await full.arrayBuffer())).toEqual(v1);
+
+    const first = await fetch(`${url}/v1/models/fraud/versions/1/artifact`, {
+      headers: { range: 'bytes=0-999' },
+    });
+    expect(first.status).toBe(206);
+    expect(first.headers.get('content-range')).toBe(`bytes 0-999/${v1.length}`);
+    const head = Buffer.from(await first.arrayBuffer());
+    const rest = await fetch(`${url}/v1/models/fraud/versions/1/artifact`, {
+      headers: { range: 'bytes=1000-', 'if-range': etag },
+    });
+    expect(rest.status).toBe(206);
+    expect(Buffer.concat([head, Buffer.from(await rest.arrayBuffer())])).toEqual(v1);
+
+    const stale = await fetch(`${url}/v1/models/fraud/versions/1/artifact`, {
+      headers: { range: 'bytes=1000-', 'if-range': '"other"' },
+    });
+    expect(stale.status).toBe(200);
+    await stale.arrayBuffer();
+    expect(
+      (await fetch(`${url}/v1/models/fraud/versions/1/artifact`, { headers: { 'if-none-match': etag } }))
+        .status,
+    ).toBe(304);
+    for (const range of ['bytes=999999999-', 'bytes=5-1', 'bytes=0-1,4-5', 'bytes=x']) {
+      const bad = await fetch(`${url}/v1/models/fraud/versions/1/artifact`, { headers: { range } });
+      expect(bad.status, range).toBe(416);
+      expect(bad.headers.get('content-type')).toMatch(/problem\+json/);
+      await bad.arrayBuffer();
+    }
+    expect((await fetch(`${url}/v1/models/fraud/versions/99/artifact`)).status).toBe(404);
+  });
+
+  it('plans a direct delta, a chain, or the full download, and the deltas rebuild the target', async () => {
+    const direct = await call<{ kind: string; steps: Array<{ url: string; sha256: string }> }>(
+      url,
+      'GET',
+      '/v1/models/fraud/versions/2/delta?from=1',
+    );
+    expect(direct.body.kind).toBe('direct');
+    const chain = await call<{
+      kind: string;
+      steps: Array<{ url: string; fromVersion: number; toVersion: number }>;
+      totalBytes: number;
+      fullBytes: number;
+    }>(url, 'GET', '/v1/models/fraud/versions/3/delta?from=1');
+    expect(chain.body.kind).toBe('chain');
+    expect(chain.body.steps.map((s) => [s.fromVersion, s.toVersion])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+    expect(chain.body.totalBytes).toBeLessThan(chain.body.fullBytes);
+    let bytes: Uint8Array = v1;
+    for (const step of chain.body.steps) {
+      const res = await fetch(`${url}${step.url}`);
+      expect(res.status).toBe(200);
+      bytes = applyDelta(bytes, new Uint8Array(await res.arrayBuffer()));
+    }
+    expect(Buffer.from(bytes)).toEqual(v3);
+    expect((await call(url, 'GET', '/v1/models/fraud/versions/1/delta?from=3')).body).toMatchObject({
+      kind: 'full',
+    });
+    expect((await call(url, 'GET', '/v1/models/fraud/versions/3/delta?from=42')).status).toBe(404);
+    expect((await call(url, 'GET', '/v1/models/fraud/versions/3/delta')).status).toBe(400);
+  });
+
+  it('keeps artifacts encrypted at rest and never serves a tampered one', async () => {
+    const dir = join(registry.dataDir, 'registry-artifacts', 'acme', 'fraud');
+    const files = await readdir(dir);
+    const name = files.find((f) => f.startsWith('v1-'))!;
+    const stored = await readFile(join(dir, name));
+    expect(stored.includes(v1.subarray(200, 264))).toBe(false);
+    const flipped = Buffer.from(stored);
+    flipped[50] = flipped[50]! ^ 0xff;
+    await writeFile(join(dir, name), flipped);
+    const res = await fetch(`${url}/v1/models/fraud/versions/1/artifact`);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+    await writeFile(join(dir, name), stored);
+    expect((await fetch(`${url}/v1/models/fraud/versions/1/artifact`, { method: 'HEAD' })).status).toBe(200);
+  });
+
+  it('deprecates versions', async () => {
+    const res = await call(url, 'POST', '/v1/models/fraud/versions/1/deprecate');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'deprecated' });
+    expect((await call(url, 'POST', '/v1/models/fraud/versions/77/deprecate')).status).toBe(404);
+  });
+});
