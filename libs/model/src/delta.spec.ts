@@ -103,7 +103,10 @@ describe('delta codec (lossless)', () => {
     const result = createDelta(float32ToBytes(a), float32ToBytes(b), { format: 'f32' });
     expect(result.fellBackToFull).toBe(true);
     expect(result.mode).toBe('full');
-    expect(Buffer.compare(applyDelta(new Uint8Array(0), result.delta), float32ToBytes(b))).toBe(0);
+    expect(Buffer.compare(applyDelta(float32ToBytes(a), result.delta), float32ToBytes(b))).toBe(0);
+    expect(() => applyDelta(float32ToBytes(b), result.delta)).toThrow(
+      expect.objectContaining({ code: 'source-mismatch' }),
+    );
   });
 });
 

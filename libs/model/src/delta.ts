@@ -619,16 +619,13 @@ function corrupt(message: string): DeltaError {
 
 /**
  * Rebuilds the target from `source` and `delta`. Throws DeltaError: 'source-mismatch' when the delta was built
- * from another file, 'corrupt'/'truncated'/'bad-header' for a damaged delta, 'target-mismatch' when the result's
+ * from another file (also a full-copy delta: a delta names the one file it applies to), 'corrupt'/'truncated'/'bad-header' for a damaged delta, 'target-mismatch' when the result's
  * sha256 is not the one the delta names. Never returns bytes that failed the check.
  */
 export function applyDelta(source: Uint8Array, delta: Uint8Array): Uint8Array {
   const header = readDeltaHeader(delta);
   const packed = delta.subarray(header.bodyOffset);
-  if (
-    header.mode !== 'full' &&
-    (source.byteLength !== header.source.size || sha256Hex(source) !== header.source.sha256)
-  ) {
+  if (source.byteLength !== header.source.size || sha256Hex(source) !== header.source.sha256) {
     throw new DeltaError('source-mismatch', 'the delta was built from another file (source sha256 differs)');
   }
   const tgtLayout: TensorLayout = {
