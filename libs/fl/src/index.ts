@@ -10,3 +10,4 @@ export * from './rdp.js';
 export * from './budget.js';
 export * from './compress.js';
 export * from './optim.js';
+export * from './pool.js';

@@ -1,0 +1,80 @@
+// Worker thread of AggregationPool: runs the shared kernels over its coordinate segments of inputs and outputs
+// that live in SharedArrayBuffers (the pool posts views; nothing is copied). Erasable TypeScript only: when the
+// pool runs from source (tests), Node loads this file with its own type stripping.
+import { parentPort } from 'node:worker_threads';
+import {
+  COL_TILE,
+  columnScratch,
+  medianRange,
+  readRange,
+  SUM_TILE,
+  trimmedMeanRange,
+  weightedSumRange,
+} from './kernels.js';
+
+/** [layer, from, to): a coordinate range of one layer. */
+export type Segment = [number, number, number];
+
+interface JobBase {
+  id: number;
+  /** cols[l][i] = layer l of client i (shared views). */
+  cols: Float32Array[][];
+  segments: Segment[];
+}
+
+export type WorkerJob =
+  | (JobBase & { op: 'median'; out: Float32Array[] })
+  | (JobBase & { op: 'trimmed-mean'; out: Float32Array[]; cut: number })
+  | (JobBase & { op: 'fedavg'; out: Float32Array[]; coef: number[]; outScale: number })
+  | (JobBase & { op: 'read' });
+
+export interface WorkerReply {
+  id: number;
+  /** false when a kernel met a non-finite value (the pool then reports the exact error on its own thread). */
+  ok: boolean;
+  /** An unexpected failure inside the worker. */
+  error?: string;
+}
+
+let colScratch: Float64Array = new Float64Array(0);
+let sumScratch: Float64Array = new Float64Array(0);
+let readScratch: Float32Array = new Float32Array(0);
+
+function run(job: WorkerJob): boolean {
+  const n = job.cols[0]?.length ?? 0;
+  if (job.op === 'median' || job.op === 'trimmed-mean') {
+    if (colScratch.length < COL_TILE * n) colScratch = columnScratch(n);
+  }
+  for (const [l, from, to] of job.segments) {
+    const cols = job.cols[l]!;
+    switch (job.op) {
+      case 'median':
+        if (!medianRange(cols, job.out[l]!, from, to, colScratch)) return false;
+        break;
+      case 'trimmed-mean':
+        if (!trimmedMeanRange(cols, job.cut, job.out[l]!, from, to, colScratch)) return false;
+        break;
+      case 'fedavg':
+        if (sumScratch.length < SUM_TILE) sumScratch = new Float64Array(SUM_TILE);
+        if (!weightedSumRange(cols, job.coef, job.outScale, job.out[l]!, from, to, sumScratch)) return false;
+        break;
+      case 'read':
+        if (readScratch.length < to - from) readScratch = new Float32Array(to - from);
+        readRange(cols, from, to, readScratch);
+        break;
+    }
+  }
+  return true;
+}
+
+const port = parentPort;
+if (!port) throw new Error('aggregation-worker runs only as a worker thread of AggregationPool');
+port.on('message', (job: WorkerJob) => {
+  let reply: WorkerReply;
+  try {
+    reply = { id: job.id, ok: run(job) };
+  } catch (err) {
+    reply = { id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  port.postMessage(reply);
+});
