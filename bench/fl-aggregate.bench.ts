@@ -2,13 +2,17 @@
 // FedAvg, median, trimmed mean, Krum, Multi-Krum, against the memory-bandwidth bound measured in the same run
 // (one read of the 400 MB) and, when FLOWER_SRC points at a Flower checkout and python3 + numpy are present,
 // Flower's own numpy functions on the same bytes (.npz). Also: the RDP accountant for 10,000 steps.
+// Every rule runs single-threaded; FedAvg, median and trimmed mean also run on an AggregationPool of
+// FL_BENCH_THREADS workers (default: the machine's available parallelism), and the bandwidth bound is measured
+// with the same thread count too, so each ratio compares like with like.
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import {
+  AggregationPool,
   computeEpsilon,
   createNormal,
   createSeededUniform,
@@ -34,6 +38,7 @@ const LAYERS = 4;
 const F = Math.max(1, Math.round(CLIENTS / 10));
 const M = Math.max(1, Math.round(CLIENTS / 2));
 const BETA = 0.1;
+const THREADS = Number(process.env.FL_BENCH_THREADS ?? availableParallelism());
 const here = dirname(fileURLToPath(import.meta.url));
 
 function makeInput(): { updates: ClientUpdate[]; buffers: Float32Array[] } {
@@ -42,7 +47,8 @@ function makeInput(): { updates: ClientUpdate[]; buffers: Float32Array[] } {
   const buffers: Float32Array[] = [];
   const updates: ClientUpdate[] = [];
   for (let i = 0; i < CLIENTS; i++) {
-    const all = new Float32Array(PARAMS);
+    // shared memory, so the pool's workers read the same bytes without a copy (single-threaded code is unaffected)
+    const all = new Float32Array(new SharedArrayBuffer(PARAMS * 4));
     const byz = i < F; // a crude Byzantine group, as in the test vectors
     for (let j = 0; j < PARAMS; j++) all[j] = byz ? normal() * 10 + 50 : normal();
     buffers.push(all);
@@ -67,6 +73,16 @@ function seconds(fn: () => unknown, repeat = 1): number {
   for (let r = 0; r < repeat; r++) {
     const t0 = performance.now();
     fn();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+async function secondsAsync(fn: () => Promise<unknown>, repeat = 1): Promise<number> {
+  let best = Infinity;
+  for (let r = 0; r < repeat; r++) {
+    const t0 = performance.now();
+    await fn();
     best = Math.min(best, (performance.now() - t0) / 1000);
   }
   return best;
@@ -182,6 +198,7 @@ function flowerTimes(updates: ClientUpdate[]): { times: Record<string, number> |
   }
 }
 
+const load = loadavg()[0]!;
 const { updates, buffers } = makeInput();
 const mb = (CLIENTS * PARAMS * 4) / 1e6;
 const bound = seconds(() => readOnce(buffers), 5);
@@ -192,30 +209,53 @@ const ours: Record<string, number> = {
   krum: seconds(() => krum(updates, F)),
   'multi-krum': seconds(() => multiKrum(updates, F, M)),
 };
+const pool = new AggregationPool({ threads: THREADS });
+await pool.median(
+  updates.slice(0, 3).map((u) => ({ ...u, weights: u.weights.map((l) => l.subarray(0, 64)) })),
+); // workers up
+const boundN = await secondsAsync(() => pool.readOnce(updates), 5);
+const pooled: Record<string, number> = {
+  fedavg: await secondsAsync(() => pool.fedAvg(updates), 3),
+  median: await secondsAsync(() => pool.median(updates)),
+  'trimmed-mean': await secondsAsync(() => pool.trimmedMean(updates, BETA)),
+};
+await pool.close();
 computeEpsilon({ q: 0.01, sigma: 1, steps: 10_000, delta: 1e-5 }); // warm-up
 const accountant = seconds(() => computeEpsilon({ q: 0.01, sigma: 1, steps: 10_000, delta: 1e-5 }), 20);
 
 const peer = flowerTimes(updates);
-const figures: Figure[] = [figure(`read ${mb.toFixed(0)} MB once (memory-bandwidth bound)`, 's', bound)];
-figures.push(
-  figure('FedAvg vs the bandwidth bound', 's', ours.fedavg!, { name: 'read once (same run)', value: bound }),
-);
-for (const [name, t] of Object.entries(ours)) {
-  figures.push(
-    figure(
-      `${name}: ${CLIENTS} clients x ${PARAMS} params`,
-      's',
-      t,
-      peer.times ? { name: `Flower ${name} (numpy)`, value: peer.times[name]! } : null,
-    ),
-  );
+const flower = (name: string) =>
+  peer.times ? { name: `Flower ${name} (numpy)`, value: peer.times[name]! } : null;
+const t = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+const figures: Figure[] = [
+  figure(`read ${mb.toFixed(0)} MB once, ${t(1)} (memory-bandwidth bound)`, 's', bound),
+  figure(`read ${mb.toFixed(0)} MB once, ${t(THREADS)} (memory-bandwidth bound)`, 's', boundN),
+  figure(`FedAvg, ${t(1)} vs the 1-thread bandwidth bound`, 's', ours.fedavg!, {
+    name: `read once, ${t(1)} (same run)`,
+    value: bound,
+  }),
+  figure(`FedAvg, ${t(THREADS)} vs the ${THREADS}-thread bandwidth bound`, 's', pooled.fedavg!, {
+    name: `read once, ${t(THREADS)} (same run)`,
+    value: boundN,
+  }),
+];
+for (const [name, time] of Object.entries(ours)) {
+  figures.push(figure(`${name}, ${t(1)}: ${CLIENTS} clients x ${PARAMS} params`, 's', time, flower(name)));
+  const p = pooled[name];
+  if (p !== undefined) {
+    figures.push(
+      figure(`${name}, ${t(THREADS)}: ${CLIENTS} clients x ${PARAMS} params`, 's', p, flower(name)),
+    );
+  }
 }
 figures.push(figure('RDP accountant: epsilon for 10,000 steps (opacus grid)', 'ms', accountant * 1000));
 const notes = [
   `input: ${CLIENTS} clients x ${PARAMS} float32 in ${LAYERS} layers, seeded N(0,1) with ${F} clients scaled x10+50; f=${F}, m=${M}, beta=${BETA}`,
-  'edgefl: single thread, typed-array loops; bandwidth bound = native copy of each client into one cached scratch buffer (read once)',
+  `edgefl: typed-array loops, single thread and AggregationPool(${t(THREADS)}) over SharedArrayBuffer views; bandwidth bound = native copy of each client (or each thread's coordinate range of it) into a cached scratch buffer (read once), with 1 and ${THREADS} threads`,
+  'timing: bandwidth bounds best of 5, FedAvg best of 3 (ours and Flower), median/trimmed mean/Krum one run each',
+  `machine: ${availableParallelism()} CPUs, 1-minute load average ${load.toFixed(2)} at the start (other jobs share the CPUs)`,
   peer.times
-    ? `peer: Flower legacy aggregate.py from FLOWER_SRC on the same bytes (.npz), python3 + numpy`
+    ? `peer: Flower legacy aggregate.py from FLOWER_SRC on the same bytes (.npz), python3 + numpy, single thread`
     : `peer skipped: ${peer.why}`,
 ];
 writeReport({ name: 'fl-aggregate', figures, notes });

@@ -1,7 +1,7 @@
 // Coordinate-range kernels shared by the single-threaded rules and the worker threads of `AggregationPool`:
 // both call the same code on the same coordinates in the same order, so their results are bit-for-bit equal.
 // Erasable TypeScript only (the pool's workers load this file with Node's type stripping when run from source).
-import { maxOf, selectKth } from './select.js';
+import { maxOf, selectKth, selectTails } from './select.js';
 
 /** Coordinates per transposed tile for the coordinate-wise rules (n·TILE float64 = 800 KB for n = 100: in L2). */
 export const COL_TILE = 1024;
@@ -60,7 +60,8 @@ export function medianRange(
 
 /**
  * Coordinate-wise trimmed mean of [from, to) of one layer: per coordinate the k smallest and k largest of the n
- * values are cut and the rest averaged (float64 sum). Requires 2k < n. Returns false on a non-finite input value.
+ * values are cut and the rest averaged (float64 sum, so the order of the kept values hardly matters: the
+ * result can differ from a sorted-order sum only in float64 rounding, far below float32). Requires 2k < n. Returns false on a non-finite input value.
  */
 export function trimmedMeanRange(
   cols: readonly Float32Array[],
@@ -77,10 +78,7 @@ export function trimmedMeanRange(
     if (gather(cols, base, m, buf) !== 0) return false;
     for (let k = 0, off = 0; k < m; k++, off += n) {
       const hi = off + n - 1;
-      if (cut > 0) {
-        selectKth(buf, off, hi, off + cut); // buf[off..off+cut-1] are the cut smallest
-        selectKth(buf, off + cut, hi, hi - cut); // buf[hi-cut+1..hi] are the cut largest
-      }
+      selectTails(buf, off, hi, cut);
       let s = 0;
       for (let p = off + cut, end = hi - cut; p <= end; p++) s += buf[p]!;
       out[base + k] = s / keep;

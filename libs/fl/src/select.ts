@@ -39,6 +39,45 @@ export function selectKth(a: Float64Array | Float32Array, lo: number, hi: number
   insertionSort(a, lo, hi);
 }
 
+/**
+ * Moves the `cut` smallest values of a[lo..hi] to its start and the `cut` largest to its end (2·cut ≤ its
+ * length), in no particular order: what a trimmed mean needs. One three-way partition around a median-of-three
+ * pivot first, then each cut point is selected within its own side (~half the range) when it lies there: ~20 %
+ * less work than two selections over the whole range.
+ */
+export function selectTails(a: Float64Array | Float32Array, lo: number, hi: number, cut: number): void {
+  if (cut <= 0) return;
+  if (hi - lo >= 16) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    let s = lo;
+    for (let i = lo; i <= hi; i++) {
+      const v = a[i]!;
+      a[i] = a[s]!;
+      a[s] = v;
+      s += +(v < pivot);
+    }
+    let e = s;
+    for (let i = s; i <= hi; i++) {
+      const v = a[i]!;
+      a[i] = a[e]!;
+      a[e] = v;
+      e += +(v <= pivot);
+    }
+    // a[lo..s-1] < pivot = a[s..e-1] < a[e..hi]
+    if (s - lo > cut && hi - e + 1 > cut) {
+      selectKth(a, lo, s - 1, lo + cut);
+      selectKth(a, e, hi, hi - cut);
+      return;
+    }
+  }
+  selectKth(a, lo, hi, lo + cut);
+  selectKth(a, lo + cut, hi, hi - cut);
+}
+
 export function insertionSort(a: Float64Array | Float32Array, lo: number, hi: number): void {
   for (let i = lo + 1; i <= hi; i++) {
     const v = a[i]!;
