@@ -35,6 +35,17 @@ export interface SingleObjectCodecOptions {
   writerSchemas?: readonly JsonValue[];
 }
 
+interface Reader {
+  type: AvroType;
+  header: Buffer;
+  /** The 8 fingerprint bytes as two little-endian int32s: the common case (a payload of the current schema of the
+   * expected record) is recognised with two integer compares, no key string per message. */
+  fpLow: number;
+  fpHigh: number;
+  /** This record's current schema as a writer (no resolver). */
+  current: Writer;
+}
+
 interface Writer {
   name: RecordName;
   type: AvroType;
@@ -52,19 +63,22 @@ export function schemaFingerprint(type: AvroType): bigint {
 const fingerprintKey = (fp: bigint) => fingerprintBytesLE(fp).toString('latin1');
 
 export class SingleObjectCodec {
-  readonly #readers = new Map<string, { type: AvroType; header: Buffer }>();
+  readonly #readers = new Map<string, Reader>();
   /** Keyed by the 8 fingerprint bytes as a latin1 string: cheaper to build per message than a bigint. */
   readonly #writers = new Map<string, Writer>();
 
   constructor(options: SingleObjectCodecOptions = {}) {
     for (const [name, type] of recordTypes()) {
       const header = Buffer.concat([SINGLE_OBJECT_MAGIC, fingerprintBytesLE(schemaFingerprint(type))]);
-      this.#readers.set(name, { type, header });
-      this.#writers.set(fingerprintKey(schemaFingerprint(type)), {
-        name: name as RecordName,
+      const current: Writer = { name: name as RecordName, type, resolver: undefined };
+      this.#readers.set(name, {
         type,
-        resolver: undefined,
+        header,
+        fpLow: header.readInt32LE(2),
+        fpHigh: header.readInt32LE(6),
+        current,
       });
+      this.#writers.set(fingerprintKey(schemaFingerprint(type)), current);
     }
     if (options.acceptReleased ?? true) {
       for (const released of RELEASED_SCHEMAS) this.#addWriters(released.schema);
@@ -119,7 +133,7 @@ export class SingleObjectCodec {
   decodeAny(bytes: Uint8Array, expectedSchemaName?: RecordName): DecodedObject {
     if (!(bytes instanceof Uint8Array)) throw new ContractError('MALFORMED', 'payload must be bytes');
     const buffer = toBuffer(bytes);
-    if (expectedSchemaName !== undefined) this.#reader(expectedSchemaName);
+    const expected = expectedSchemaName === undefined ? undefined : this.#reader(expectedSchemaName);
     if (buffer.length >= 1 && buffer[0] !== 0xc3)
       throw new ContractError('BAD_MAGIC', 'payload does not start with the single-object marker 0xC3 0x01');
     if (buffer.length >= 2 && buffer[1] !== 0x01)
@@ -130,6 +144,19 @@ export class SingleObjectCodec {
         `payload has ${buffer.length} byte(s), the single-object header needs ${SINGLE_OBJECT_HEADER_BYTES}`,
       );
     }
+    const writer =
+      expected !== undefined &&
+      buffer.readInt32LE(2) === expected.fpLow &&
+      buffer.readInt32LE(6) === expected.fpHigh
+        ? expected.current
+        : this.#writer(buffer, expectedSchemaName);
+    const reader = expected ?? this.#readers.get(writer.name)!;
+    const value = decodeBody(buffer, SINGLE_OBJECT_HEADER_BYTES, reader.type, writer.resolver);
+    return { schemaName: writer.name, value } as DecodedObject;
+  }
+
+  /** The writer of a payload whose fingerprint is not the expected record's current one. */
+  #writer(buffer: Buffer, expectedSchemaName: RecordName | undefined): Writer {
     const writer = this.#writers.get(buffer.toString('latin1', 2, SINGLE_OBJECT_HEADER_BYTES));
     if (!writer)
       throw new ContractError(
@@ -140,18 +167,14 @@ export class SingleObjectCodec {
       throw new ContractError(
         'INCOMPATIBLE_SCHEMA',
         `payload is a ${writer.name}, expected a ${expectedSchemaName}`,
-        {
-          schemaName: writer.name,
-        },
+        { schemaName: writer.name },
       );
     }
     if (writer.incompatible) throw writer.incompatible;
-    const reader = this.#readers.get(writer.name)!;
-    const value = decodeBody(buffer, SINGLE_OBJECT_HEADER_BYTES, reader.type, writer.resolver);
-    return { schemaName: writer.name, value } as DecodedObject;
+    return writer;
   }
 
-  #reader(name: string): { type: AvroType; header: Buffer } {
+  #reader(name: string): Reader {
     const reader = typeof name === 'string' ? this.#readers.get(name) : undefined;
     if (!reader)
       throw new ContractError(

@@ -45,6 +45,9 @@ interface Writer {
   name: string | undefined;
   /** Resolver to each topic's reader type (null: same schema, no resolver needed). */
   resolvers: Map<string, AvroResolver | null>;
+  /** The topic this writer's data was last decoded for, with its reader and resolver: a busy topic skips the
+   * catalog, reader and resolver look-ups. */
+  last?: { topic: string; reader: AvroType; resolver: AvroResolver | undefined };
 }
 
 /** Reads a wire-format header; TRUNCATED / BAD_MAGIC / MALFORMED on bad input. */
@@ -144,9 +147,17 @@ export class TopicCodec {
   decode<T extends KafkaTopicName>(topic: T, bytes: Uint8Array): Promise<KafkaTopicValue<T>> {
     // Fast path without an await once the writer schema of the id is cached (the common case on a busy topic).
     try {
+      if (!(bytes instanceof Uint8Array)) throw new ContractError('MALFORMED', 'record value must be bytes');
+      const buffer = toBuffer(bytes);
+      const writer = buffer.length >= WIRE_HEADER_BYTES ? this.#ready.get(buffer.readUInt32BE(1)) : undefined;
+      const last = writer?.last;
+      if (last !== undefined && last.topic === topic && buffer[0] === WIRE_MAGIC) {
+        return Promise.resolve(
+          decodeBody(buffer, WIRE_HEADER_BYTES, last.reader, last.resolver) as KafkaTopicValue<T>,
+        );
+      }
       const spec = kafkaTopic(topic);
-      const { schemaId, buffer } = readWireHeader(bytes);
-      const writer = this.#ready.get(schemaId);
+      const { schemaId } = readWireHeader(buffer);
       if (writer)
         return Promise.resolve(
           this.#decodeWith(spec.name, spec.schema, schemaId, writer, buffer) as KafkaTopicValue<T>,
@@ -159,9 +170,10 @@ export class TopicCodec {
     }
   }
 
-  #decodeWith(topic: string, schema: SchemaName, schemaId: number, writer: Writer, buffer: Buffer): unknown {
+  #decodeWith(topic: string, schema: SchemaName, _schemaId: number, writer: Writer, buffer: Buffer): unknown {
     const reader = schemaType(schema);
     const resolver = this.#resolver(topic, reader, writer);
+    writer.last = { topic, reader, resolver };
     return decodeBody(buffer, WIRE_HEADER_BYTES, reader, resolver);
   }
 
