@@ -191,6 +191,21 @@ class GuardedArrayType extends avro.types.ArrayType {
     const items = this.itemsType;
     const value: unknown[] = [];
     let n: number;
+    if (items instanceof avro.types.FloatType) {
+      // Float arrays (model outputs) read in one loop over the bytes instead of a tap call per item. Not for a
+      // resolver (e.g. int written, float read): that is not a FloatType and takes the general loop.
+      while ((n = blockCount(tap)) > 0) {
+        const buf = tap.buf;
+        const end = tap.pos + 4 * n;
+        if (end > buf.length) {
+          tap._invalidate();
+          break;
+        }
+        for (let pos = tap.pos; pos < end; pos += 4) value.push(buf.readFloatLE(pos));
+        tap.pos = end;
+      }
+      return value;
+    }
     while ((n = blockCount(tap)) > 0) {
       while (n--) value.push(items._read(tap));
     }
