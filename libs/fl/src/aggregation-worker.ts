@@ -19,7 +19,10 @@ interface JobBase {
   id: number;
   /** cols[l][i] = layer l of client i (shared views). */
   cols: Float32Array[][];
-  segments: Segment[];
+  /** The work, cut into chunks; every worker of the job claims the next unclaimed one until none is left. */
+  chunks: Segment[][];
+  /** Shared counter: index of the next unclaimed chunk (Atomics). */
+  next: Int32Array;
 }
 
 export type WorkerJob =
@@ -40,31 +43,41 @@ let colScratch: Float64Array = new Float64Array(0);
 let sumScratch: Float64Array = new Float64Array(0);
 let readScratch: Float32Array = new Float32Array(0);
 
+function runSegment(job: WorkerJob, l: number, from: number, to: number): boolean {
+  const cols = job.cols[l]!;
+  switch (job.op) {
+    case 'median':
+      return medianRange(cols, job.out[l]!, from, to, colScratch);
+    case 'trimmed-mean':
+      return trimmedMeanRange(cols, job.cut, job.out[l]!, from, to, colScratch);
+    case 'fedavg':
+      return weightedSumRange(cols, job.coef, job.outScale, job.out[l]!, from, to, sumScratch);
+    case 'read':
+      if (readScratch.length < to - from) readScratch = new Float32Array(to - from);
+      readRange(cols, from, to, readScratch);
+      return true;
+  }
+}
+
+/**
+ * Claims chunks until none is left (dynamic scheduling: a worker whose core is busy with other processes simply
+ * takes fewer chunks). On a non-finite input it stops the whole job by exhausting the counter.
+ */
 function run(job: WorkerJob): boolean {
   const n = job.cols[0]?.length ?? 0;
-  if (job.op === 'median' || job.op === 'trimmed-mean') {
-    if (colScratch.length < COL_TILE * n) colScratch = columnScratch(n);
-  }
-  for (const [l, from, to] of job.segments) {
-    const cols = job.cols[l]!;
-    switch (job.op) {
-      case 'median':
-        if (!medianRange(cols, job.out[l]!, from, to, colScratch)) return false;
-        break;
-      case 'trimmed-mean':
-        if (!trimmedMeanRange(cols, job.cut, job.out[l]!, from, to, colScratch)) return false;
-        break;
-      case 'fedavg':
-        if (sumScratch.length < SUM_TILE) sumScratch = new Float64Array(SUM_TILE);
-        if (!weightedSumRange(cols, job.coef, job.outScale, job.out[l]!, from, to, sumScratch)) return false;
-        break;
-      case 'read':
-        if (readScratch.length < to - from) readScratch = new Float32Array(to - from);
-        readRange(cols, from, to, readScratch);
-        break;
+  if (colScratch.length < COL_TILE * n) colScratch = columnScratch(n);
+  if (sumScratch.length < SUM_TILE) sumScratch = new Float64Array(SUM_TILE);
+  const total = job.chunks.length;
+  for (;;) {
+    const c = Atomics.add(job.next, 0, 1);
+    if (c >= total) return true;
+    for (const [l, from, to] of job.chunks[c]!) {
+      if (!runSegment(job, l, from, to)) {
+        Atomics.store(job.next, 0, total);
+        return false;
+      }
     }
   }
-  return true;
 }
 
 const port = parentPort;

@@ -54,6 +54,7 @@ describe('AggregationPool', () => {
       [100, [1, 5003]],
       [3, [33]],
       [1, [40]],
+      [5, [200_000, 3]], // more chunks than the workers (claimed dynamically)
     ] as Array<[number, number[]]>) {
       const u = sharedUpdates(n, shape, n);
       expect(isShared(u)).toBe(true);
@@ -100,7 +101,7 @@ describe('AggregationPool', () => {
   });
 
   it('refuses bad input with exactly the single-threaded errors, and stays usable', async () => {
-    const u = sharedUpdates(12, [2500, 300], 4);
+    const u = sharedUpdates(12, [25_000, 300], 4);
     u[7]!.weights[1]![299] = Number.NaN;
     u[9]!.weights[0]![3] = Number.POSITIVE_INFINITY;
     for (const [parallel, single] of [

@@ -15,6 +15,9 @@ export interface AggregationPoolOptions {
 
 /** Coordinates per segment boundary: 16 float32 = one 64-byte cache line, so workers never share an output line. */
 const ALIGN = 16;
+/** Chunks per worker (claimed dynamically), and the smallest chunk worth a claim. */
+const CHUNKS_PER_THREAD = 16;
+const MIN_CHUNK = 4096;
 
 /** True when every layer of every update is a view over a SharedArrayBuffer (what the pool's workers can read). */
 export function isShared(updates: readonly ClientUpdate[]): boolean {
@@ -100,7 +103,8 @@ function spawn(): Worker {
 /**
  * Worker threads that run FedAvg, the coordinate-wise median and the trimmed mean over disjoint coordinate
  * ranges of updates held in SharedArrayBuffers (see `sharedWeights` / `toShared`): workers get shared views,
- * never copies. Each coordinate is computed by the same kernel, in the same order, as the single-threaded
+ * never copies. The coordinates are cut into chunks that the workers claim through a shared counter, so a worker
+ * slowed by other processes on its core takes fewer of them. Each coordinate is computed by the same kernel, in the same order, as the single-threaded
  * `fedAvg` / `median` / `trimmedMean`, so results are bit-for-bit equal to theirs, and bad input gets exactly
  * their errors. Updates not in shared memory are aggregated by those functions on the calling thread.
  * Results are views over a SharedArrayBuffer. Idle workers do not keep the process alive; `close()` ends them.
@@ -200,19 +204,24 @@ export class AggregationPool {
   private async run(
     updates: readonly ClientUpdate[],
     shape: readonly number[],
-    job: DistributiveOmit<WorkerJob, 'id' | 'cols' | 'segments'>,
+    job: DistributiveOmit<WorkerJob, 'id' | 'cols' | 'chunks' | 'next'>,
   ): Promise<boolean> {
     const cols = shape.map((_, l) => layerOf(updates, l));
-    const parts = split(shape, this.threads);
+    const chunks = split(
+      shape,
+      Math.max(1, Math.min(this.threads * CHUNKS_PER_THREAD, Math.ceil(sizeOf(shape) / MIN_CHUNK))),
+    );
+    const next = new Int32Array(new SharedArrayBuffer(4));
+    const workers = this.workers.slice(0, chunks.length);
     if (this.pending.size === 0) for (const w of this.workers) w.ref();
     try {
       const results = await Promise.all(
-        parts.map(
-          (segments, t) =>
+        workers.map(
+          (worker) =>
             new Promise<boolean>((resolve, reject) => {
               const id = this.nextId++;
               this.pending.set(id, { resolve, reject });
-              this.workers[t]!.postMessage({ ...job, id, cols, segments } as WorkerJob);
+              worker.postMessage({ ...job, id, cols, chunks, next } as WorkerJob);
             }),
         ),
       );
