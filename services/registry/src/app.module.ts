@@ -2,10 +2,13 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from './config.js';
+import { ConsumersModule } from './events/consumers.module.js';
 import { DevicesModule } from './devices/devices.module.js';
 import { EventsModule } from './events/events.module.js';
+import { ManifestModule } from './manifest/manifest.module.js';
 import { ModelsModule } from './models/models.module.js';
 import { OpenApiController } from './openapi/openapi.js';
+import { RolloutsModule } from './rollouts/rollouts.module.js';
 import { StorageModule } from './storage/storage.module.js';
 import { TenantsModule } from './tenants/tenants.module.js';
 
@@ -22,6 +25,9 @@ export class RegistryAppModule {
         TenantsModule,
         DevicesModule,
         ModelsModule,
+        RolloutsModule,
+        ManifestModule,
+        ConsumersModule,
       ],
       controllers: [OpenApiController],
     };

@@ -1,7 +1,7 @@
 import { Ed25519SigningKey } from '@edgefl/keys';
-import { startTestService } from '@edgefl/testing';
+import { freePort, LogSink, startTestService } from '@edgefl/testing';
 import { SignJWT } from 'jose';
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { bootstrap } from '../src/main.js';
 
 export type TestRegistry = Awaited<ReturnType<typeof startTestService>>;
@@ -52,7 +52,6 @@ export function deviceIdentity() {
       deviceId: string,
       overrides: { aud?: string; sub?: string; expSeconds?: number; jti?: string } = {},
     ) {
-      const { createPrivateKey } = await import('node:crypto');
       return new SignJWT({})
         .setProtectedHeader({ alg: 'EdDSA' })
         .setSubject(overrides.sub ?? deviceId)
@@ -78,4 +77,22 @@ export async function eventually<T>(
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Starts the registry on a data directory the caller owns (to stop it and start another on the same data). */
+export async function startRegistryAt(dataDir: string, env: Record<string, string> = {}) {
+  const logs = new LogSink();
+  const service = await bootstrap({
+    env: {
+      PATH: process.env['PATH'],
+      HOST: '127.0.0.1',
+      PORT: String(await freePort()),
+      EDGEFL_DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    shutdownHooks: false,
+    logDestination: logs,
+  });
+  return { url: service.url, logs, stop: () => service.close() };
 }

@@ -27,7 +27,7 @@ export async function sendBlob(
   const rangeHeader = ifRange !== undefined && ifRange !== etag ? undefined : req.headers.range;
   const range = parseRange(rangeHeader, blob.sizeBytes);
   const [start, end] = range.kind === 'range' ? [range.start, range.end] : [0, blob.sizeBytes - 1];
-  let stream: Readable | null = null;
+  let stream: Readable | null;
   try {
     stream = blob.sizeBytes === 0 ? null : await open(start, end);
   } catch (error) {

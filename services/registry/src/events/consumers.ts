@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Inject, Injectable } from '@nestjs/common';
+import { OnEvent, UnprocessableRecordError, type KafkaTopicValues, type TypedRecord } from '@edgefl/bus';
+import { elementCount, parameterShapes, parseModelSpec, sha256Hex } from '@edgefl/model';
+import { LOGGER, ProblemException } from '@edgefl/service-kit';
+import type { Logger } from 'pino';
+import type { RegistryConfig } from '../config.js';
+import { ModelsService } from '../models/models.service.js';
+import { RolloutsService } from '../rollouts/rollouts.service.js';
+import type { RegistryStore } from '../storage/registry-store.js';
+import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
+
+const GROUP = 'registry';
+const HEALTH = 'edgefl.rollout.health.v1';
+const OTA = 'edgefl.ota.status.v1';
+const ROUND = 'edgefl.fl.round.v1';
+
+/** A bad input in a consumed record is dead-lettered at once (no retry can fix it), never retried forever. */
+async function unprocessableOn4xx<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ProblemException && error.problem.status < 500) {
+      throw new UnprocessableRecordError('REJECTED', error.problem.detail ?? error.problem.title, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * What the registry consumes (at-least-once, deduped by event id): rollout-health windows and OTA statuses feed the
+ * rollout gates; round results of the aggregator become candidate versions with provenance.
+ */
+@Injectable()
+export class RegistryConsumers {
+  constructor(
+    private readonly rollouts: RolloutsService,
+    private readonly models: ModelsService,
+    @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @OnEvent(HEALTH, { group: GROUP, dedupe: true, fromBeginning: true })
+  async onRolloutHealth(record: TypedRecord<KafkaTopicValues, typeof HEALTH>): Promise<void> {
+    if (!(await this.rollouts.recordHealth(record.value))) {
+      this.logger.warn(
+        { releaseId: record.value.releaseId },
+        'rollout health for an unknown release ignored',
+      );
+    }
+  }
+
+  @OnEvent(OTA, { group: GROUP, dedupe: true, fromBeginning: true })
+  async onOtaStatus(record: TypedRecord<KafkaTopicValues, typeof OTA>): Promise<void> {
+    await this.rollouts.recordOtaStatus(record.value);
+  }
+
+  @OnEvent(ROUND, { group: GROUP, dedupe: true, fromBeginning: true })
+  async onRound(record: TypedRecord<KafkaTopicValues, typeof ROUND>): Promise<void> {
+    const e = record.value;
+    if (!('io.edgefl.fl.RoundResult' in e.event)) return;
+    const result = e.event['io.edgefl.fl.RoundResult'];
+    const model = await this.store.getModel(e.modelId);
+    if (!model || model.tenantId !== e.tenant) {
+      throw new UnprocessableRecordError(
+        'UNKNOWN_MODEL',
+        `round ${e.roundId}: tenant ${e.tenant} has no model ${e.modelId}`,
+      );
+    }
+    if (await this.store.versionForRound(model.id, e.roundId)) return; // replayed result: the version exists
+    const bytes = Buffer.isBuffer(result.weights) ? result.weights : await this.fetchWeights(result.weights);
+    const base = await this.store.getVersion(model.id, result.baseVersion);
+    const meta = {
+      origin: 'FEDERATED_ROUND' as const,
+      roundId: e.roundId,
+      label: `round-${e.roundId}`.slice(0, 128),
+      parentVersion: base ? result.baseVersion : undefined,
+      metrics: result.metrics,
+      provenance: {
+        roundId: e.roundId,
+        baseVersion: result.baseVersion,
+        participants: result.participants,
+        epsilonSpent: result.epsilonSpent,
+        deltaSpent: result.deltaSpent,
+        eventId: e.eventId,
+      },
+    };
+    const f32Bytes =
+      model.spec === null
+        ? -1
+        : parameterShapes(parseModelSpec(model.spec)).reduce((n, s) => n + elementCount(s.dims), 0) * 4;
+    const version = await unprocessableOn4xx(() =>
+      bytes.byteLength === f32Bytes
+        ? this.models.createFromWeights(model.id, this.models.weightsFromF32(model, bytes), meta)
+        : this.models.createVersion(model.id, bytes, meta),
+    ).catch(async (error: unknown) => {
+      // a concurrent replica stored this round first: fine
+      if (
+        error instanceof UnprocessableRecordError ||
+        !(await this.store.versionForRound(model.id, e.roundId))
+      )
+        throw error;
+      return null;
+    });
+    if (version)
+      this.logger.info(
+        { modelId: model.id, version: version.version, roundId: e.roundId },
+        'candidate version from a round',
+      );
+  }
+
+  /** Weights by reference: file:// (a shared volume) or http(s)://, checked against the declared size and sha256. */
+  private async fetchWeights(ref: { uri: string; sha256: string; sizeBytes: number }): Promise<Buffer> {
+    if (ref.sizeBytes > this.config.own.maxUploadBytes) {
+      throw new UnprocessableRecordError(
+        'TOO_LARGE',
+        `weights of ${ref.sizeBytes} bytes exceed the upload limit`,
+      );
+    }
+    let bytes: Buffer;
+    const url = new URL(ref.uri);
+    if (url.protocol === 'file:') bytes = await readFile(fileURLToPath(url));
+    else if (url.protocol === 'http:' || url.protocol === 'https:') {
+      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      if (!res.ok) throw new Error(`weights at ${ref.uri}: HTTP ${res.status}`);
+      bytes = Buffer.from(await res.arrayBuffer());
+    } else
+      throw new UnprocessableRecordError('BAD_URI', `weights URI scheme ${url.protocol} is not supported`);
+    if (bytes.byteLength !== ref.sizeBytes || sha256Hex(bytes) !== ref.sha256) {
+      throw new UnprocessableRecordError(
+        'HASH_MISMATCH',
+        `weights at ${ref.uri} do not match their declared size and sha256`,
+      );
+    }
+    return bytes;
+  }
+}

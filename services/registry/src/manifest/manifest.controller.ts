@@ -1,0 +1,40 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { DocIdParams, DocQuery, Id, IdParam, ValidQuery, VersionNumber } from '../http/validation.js';
+import { ManifestService } from './manifest.service.js';
+import { ManifestSigner } from './manifest-signer.service.js';
+
+@ApiTags('manifests')
+@Controller('v1')
+export class ManifestController {
+  constructor(
+    private readonly manifests: ManifestService,
+    private readonly signer: ManifestSigner,
+  ) {}
+
+  @Get('devices/:device/manifest')
+  @ApiOperation({
+    summary: 'The signed manifest of the version this device should run now',
+    description:
+      'Rollout assignment (hash of device and release) and targeting pick the release version or the stable one; a device older than the compatibility window gets a full download only; a device that cannot run the model gets the tenant safe baseline.',
+  })
+  @DocIdParams('device')
+  @DocQuery('model', Id)
+  @DocQuery('current', VersionNumber)
+  async manifest(
+    @IdParam('device') device: string,
+    @ValidQuery('model', Id.optional()) model: string | undefined,
+    @ValidQuery('current', VersionNumber.optional()) current: number | undefined,
+    @Res() res: Response,
+  ): Promise<void> {
+    const body = await this.manifests.forDevice(device, { model, current });
+    res.status(200).type('application/json').setHeader('Cache-Control', 'no-store').send(body);
+  }
+
+  @Get('release-keys')
+  @ApiOperation({ summary: 'The public keys that sign release manifests (what devices pin)' })
+  releaseKeys() {
+    return this.signer.trustedKeys();
+  }
+}

@@ -1,0 +1,134 @@
+import type { DeviceRolloutState, GateSpec, HealthReport, Release } from '../storage/records.js';
+
+export type GateStatus = 'pass' | 'fail' | 'wait' | 'skipped';
+
+export interface GateCheck {
+  gate: string;
+  status: GateStatus;
+  detail: string;
+}
+
+export interface GateVerdict {
+  decision: 'advance' | 'fail' | 'wait';
+  checks: GateCheck[];
+  /** One line: the failing gates, what is awaited, or "all gates passed". */
+  reason: string;
+}
+
+export interface GateInput {
+  release: Pick<Release, 'gates' | 'baseline' | 'stageStartedAt'>;
+  /** The latest health window of the current stage (ended after the stage started), if any. */
+  health: HealthReport | null;
+  /** The registry's own count of devices in this stage by state (timeouts included). */
+  devices: Record<DeviceRolloutState, number>;
+  now: number;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/**
+ * The rollout gates of one stage (pure; the rollout engine persists and acts on the verdict):
+ *   min soak time, min devices reporting, OTA failure rate (telemetry's and the registry's own count, which includes
+ *   devices that timed out), inference error rate, p95 latency ≤ k × baseline, and the ML health gates — accuracy,
+ *   mean confidence and drift no worse than the baseline within tolerances.
+ * A failing gate fails the stage at once (even before the soak ends); otherwise the stage advances when every gate
+ * passes, and waits while a gate lacks data. Gates without a baseline value are skipped and say so.
+ */
+export function evaluateGates({ release, health, devices, now }: GateInput): GateVerdict {
+  const g: GateSpec = release.gates;
+  const checks: GateCheck[] = [];
+  const add = (gate: string, status: GateStatus, detail: string) => checks.push({ gate, status, detail });
+
+  const soaked = now - release.stageStartedAt;
+  add(
+    'minSoak',
+    soaked >= g.minSoakMs ? 'pass' : 'wait',
+    `${Math.max(0, soaked)} of ${g.minSoakMs} ms soaked`,
+  );
+
+  const finished = devices.succeeded + devices.failed + devices.timed_out;
+  if (finished > 0 && finished >= Math.max(1, g.minDevicesReporting)) {
+    const rate = (devices.failed + devices.timed_out) / finished;
+    add(
+      'otaFailureRate.registry',
+      rate <= g.maxOtaFailureRate ? 'pass' : 'fail',
+      `${devices.failed} failed + ${devices.timed_out} timed out of ${finished} finished (${pct(rate)}, max ${pct(g.maxOtaFailureRate)})`,
+    );
+  } else {
+    add(
+      'otaFailureRate.registry',
+      'skipped',
+      `${finished} devices finished; judged from ${Math.max(1, g.minDevicesReporting)}`,
+    );
+  }
+
+  if (!health) {
+    add('minDevicesReporting', 'wait', 'no health report for this stage yet');
+  } else if (health.devicesReporting < g.minDevicesReporting) {
+    add(
+      'minDevicesReporting',
+      'wait',
+      `${health.devicesReporting} of ${g.minDevicesReporting} devices reporting`,
+    );
+  } else {
+    add('minDevicesReporting', 'pass', `${health.devicesReporting} devices reporting`);
+    const limit = (gate: string, value: number, max: number, show: (x: number) => string = pct) =>
+      add(gate, value <= max ? 'pass' : 'fail', `${show(value)} (max ${show(max)})`);
+    limit('otaFailureRate', health.otaFailureRate, g.maxOtaFailureRate);
+    limit('inferenceErrorRate', health.inferenceErrorRate, g.maxInferenceErrorRate);
+    limit('driftScore', health.driftScore, g.maxDriftScore, (x) => x.toFixed(3));
+    const base = release.baseline;
+    if (base?.p95LatencyMs != null && base.p95LatencyMs > 0) {
+      const max = g.maxLatencyRatio * base.p95LatencyMs;
+      add(
+        'p95Latency',
+        health.p95LatencyMs <= max ? 'pass' : 'fail',
+        `${health.p95LatencyMs.toFixed(2)} ms (max ${g.maxLatencyRatio} × baseline ${base.p95LatencyMs.toFixed(2)} = ${max.toFixed(2)} ms)`,
+      );
+    } else {
+      add('p95Latency', 'skipped', 'no baseline p95 latency');
+    }
+    if (base?.accuracy != null && health.accuracy !== null) {
+      const min = base.accuracy - g.maxAccuracyDrop;
+      add(
+        'accuracy',
+        health.accuracy >= min ? 'pass' : 'fail',
+        `${pct(health.accuracy)} (min ${pct(min)} = baseline − ${pct(g.maxAccuracyDrop)})`,
+      );
+    } else {
+      add(
+        'accuracy',
+        'skipped',
+        health.accuracy === null ? 'no labelled feedback in this window' : 'no baseline accuracy',
+      );
+    }
+    if (base?.meanConfidence != null) {
+      const min = base.meanConfidence - g.maxConfidenceDrop;
+      add(
+        'meanConfidence',
+        health.meanConfidence >= min ? 'pass' : 'fail',
+        `${health.meanConfidence.toFixed(3)} (min ${min.toFixed(3)} = baseline − ${g.maxConfidenceDrop})`,
+      );
+    } else {
+      add('meanConfidence', 'skipped', 'no baseline confidence');
+    }
+  }
+
+  const failed = checks.filter((c) => c.status === 'fail');
+  if (failed.length > 0) {
+    return {
+      decision: 'fail',
+      checks,
+      reason: `gate failed: ${failed.map((c) => `${c.gate} ${c.detail}`).join('; ')}`,
+    };
+  }
+  const waiting = checks.filter((c) => c.status === 'wait');
+  if (waiting.length > 0) {
+    return {
+      decision: 'wait',
+      checks,
+      reason: `waiting: ${waiting.map((c) => `${c.gate} ${c.detail}`).join('; ')}`,
+    };
+  }
+  return { decision: 'advance', checks, reason: 'all gates passed' };
+}

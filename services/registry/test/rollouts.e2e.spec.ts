@@ -1,0 +1,370 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { catalogBus, createBus, createSchemaRegistry, type EventBus } from '@edgefl/bus';
+import {
+  buildOnnx,
+  FRAUD_MLP,
+  initWeights,
+  verifyManifest,
+  type NamedTensor,
+  type SignedManifest,
+} from '@edgefl/model';
+import { tempDir } from '@edgefl/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
+import { call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+
+function weights(nudge: number): NamedTensor[] {
+  const w = initWeights(FRAUD_MLP, 7);
+  for (let i = 0; i < nudge; i++) w[0]!.data[i * 5] = w[0]!.data[i * 5]! + 0.001;
+  return w;
+}
+const onnx = (nudge: number) => Buffer.from(buildOnnx(FRAUD_MLP, weights(nudge)));
+
+type ReleaseView = {
+  id: string;
+  state: string;
+  stageIndex: number;
+  stage: { name: string; percentage: number };
+  reason: string;
+  transitions: Array<{ fromState: string; toState: string; reason: string; stage: { name: string } }>;
+  devices: Record<string, number>;
+};
+type Manifest = {
+  modelId: string;
+  version: number;
+  reason: string;
+  releaseId: string | null;
+  fullDownload: boolean;
+  manifest: SignedManifest;
+  deltas: unknown[];
+};
+
+const DEVICES = Array.from({ length: 300 }, (_, i) => `term-${String(i).padStart(3, '0')}`);
+const healthy = (stage: string) => ({
+  stage,
+  windowStart: Date.now() - 60_000,
+  windowEnd: Date.now(),
+  devicesReporting: 5,
+  otaFailureRate: 0,
+  inferenceErrorRate: 0.001,
+  p95LatencyMs: 4,
+  accuracy: 0.9,
+  meanConfidence: 0.8,
+  driftScore: 0.01,
+});
+
+describe('registry releases and staged rollouts', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let registry: Awaited<ReturnType<typeof startRegistryAt>>;
+  let url: string;
+  const env = { REGISTRY_ROLLOUT_TICK_MS: '50', REGISTRY_MIN_SOAK_MS: '0', REGISTRY_MIN_DEVICES: '1' };
+
+  const release = (id: string) => call<ReleaseView>(url, 'GET', `/v1/releases/${id}`).then((r) => r.body);
+  const until = (id: string, what: string, check: (r: ReleaseView) => boolean) =>
+    eventually(what, async () => {
+      const r = await release(id);
+      return check(r) ? r : undefined;
+    });
+  const manifest = (device: string, query = '') =>
+    call<Manifest>(url, 'GET', `/v1/devices/${device}/manifest${query}`);
+  async function manifests(): Promise<Map<string, Manifest>> {
+    const out = new Map<string, Manifest>();
+    for (const id of DEVICES) out.set(id, (await manifest(id)).body);
+    return out;
+  }
+
+  beforeAll(async () => {
+    dir = await tempDir('edgefl-registry-rollout-');
+    registry = await startRegistryAt(dir.path, env);
+    url = registry.url;
+    await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
+    await call(url, 'POST', '/v1/tenants/acme/models', {
+      id: 'fraud',
+      name: 'Fraud',
+      spec: FRAUD_MLP,
+      deltaWindow: 2,
+    });
+    for (const [i, bytes] of [onnx(0), onnx(10), onnx(20), onnx(30)].entries()) {
+      const res = await fetch(`${url}/v1/models/fraud/versions?version=${i + 1}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+      expect(res.status).toBe(201);
+    }
+    for (let i = 0; i < DEVICES.length; i += 50) {
+      await Promise.all(
+        DEVICES.slice(i, i + 50).map((id, j) =>
+          call(url, 'POST', '/v1/tenants/acme/devices', {
+            id,
+            publicKey: deviceIdentity().publicKeyBase64,
+            modelId: 'fraud',
+            group: (i + j) % 2 === 0 ? 'eu' : 'us',
+            hardware: { class: 'pos', ramBytes: 1 << 30, firmware: '2.4.0' },
+          }).then((r) => expect(r.status).toBe(201)),
+        ),
+      );
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await registry?.stop();
+    await dir?.remove();
+  });
+
+  it('has nothing to offer before a release or a baseline', async () => {
+    const res = await manifest('term-000');
+    expect(res.status).toBe(404);
+    expect(res.type).toMatch(/problem\+json/);
+    expect((await manifest('nobody')).status).toBe(404);
+  });
+
+  it('completes a one-stage release of v1 once its gates pass; v1 becomes stable', async () => {
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 1,
+      stages: [100],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.state).toBe('ROLLING_OUT');
+    await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
+    const done = await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
+    expect(done.transitions.map((t) => `${t.fromState}->${t.toState}`)).toEqual([
+      'PENDING->PENDING',
+      'PENDING->ROLLING_OUT',
+      'ROLLING_OUT->COMPLETED',
+    ]);
+    const m = await manifest('term-000');
+    expect(m.body).toMatchObject({ version: 1, reason: 'stable' });
+  });
+
+  let releaseId = '';
+  it('rolls v2 out to exactly the devices whose hash falls in the canary stage, with verifiable manifests', async () => {
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 2,
+      baseline: { p95LatencyMs: 4, accuracy: 0.9, meanConfidence: 0.8 },
+      gates: { minSoakMs: 0, minDevicesReporting: 3 },
+    });
+    expect(created.status).toBe(201);
+    releaseId = created.body.id;
+    expect(created.body.stage).toEqual({ name: 'canary', percentage: 1 });
+    const second = await call(url, 'POST', '/v1/models/fraud/releases', { version: 3 });
+    expect(second.status).toBe(409);
+
+    const all = await manifests();
+    const expected = DEVICES.filter((id) => inStage(rolloutBucket(releaseId, id), 1));
+    const got = DEVICES.filter((id) => all.get(id)!.version === 2);
+    expect(got).toEqual(expected);
+    for (const id of DEVICES) expect(all.get(id)!.reason).toBe(got.includes(id) ? 'rollout' : 'stable');
+
+    const keys = await call<Array<{ keyId: string; publicKey: string }>>(url, 'GET', '/v1/release-keys');
+    const trustedKeys = new Map(
+      keys.body.map((k) => [k.keyId, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]),
+    );
+    const sample = all.get('term-001')!;
+    expect(verifyManifest(sample.manifest, { trustedKeys, modelId: 'fraud' }).version).toBe(sample.version);
+    const tampered = structuredClone(sample.manifest);
+    tampered.signed.version += 1;
+    expect(() => verifyManifest(tampered, { trustedKeys })).toThrow(/signature/);
+    const forged = structuredClone(sample.manifest);
+    forged.signed.artifact.sha256 = '0'.repeat(64);
+    expect(() => verifyManifest(forged, { trustedKeys })).toThrow(/signature/);
+  });
+
+  it('advances stage by stage as health arrives, and includes late joiners by their hash', async () => {
+    await call(url, 'POST', `/v1/releases/${releaseId}/health`, {
+      ...healthy('canary'),
+      devicesReporting: 2,
+    });
+    expect((await release(releaseId)).stageIndex).toBe(0); // below min devices: waits
+    await call(url, 'POST', `/v1/releases/${releaseId}/health`, healthy('canary'));
+    const ten = await until(releaseId, 'the 10% stage', (r) => r.stageIndex === 1);
+    expect(ten.stage).toEqual({ name: '10pct', percentage: 10 });
+    expect(ten.transitions.at(-1)).toMatchObject({
+      fromState: 'ROLLING_OUT',
+      toState: 'ROLLING_OUT',
+      reason: expect.stringMatching(/canary passed/),
+    });
+
+    const late = deviceIdentity();
+    const lateIds = Array.from({ length: 40 }, (_, i) => `late-${i}`);
+    for (const id of lateIds)
+      await call(url, 'POST', '/v1/tenants/acme/devices', {
+        id,
+        publicKey: late.publicKeyBase64,
+        modelId: 'fraud',
+      });
+    for (const id of lateIds) {
+      const m = await manifest(id);
+      expect(m.body.version, id).toBe(inStage(rolloutBucket(releaseId, id), 10) ? 2 : 1);
+    }
+    const all = await manifests();
+    expect(DEVICES.filter((id) => all.get(id)!.version === 2)).toEqual(
+      DEVICES.filter((id) => inStage(rolloutBucket(releaseId, id), 10)),
+    );
+  });
+
+  it('pauses and resumes by hand; a paused release does not advance', async () => {
+    const paused = await call<ReleaseView>(url, 'POST', `/v1/releases/${releaseId}/pause`, {
+      reason: 'weekend freeze',
+    });
+    expect(paused.body.state).toBe('PAUSED');
+    expect((await call(url, 'POST', `/v1/releases/${releaseId}/pause`, {})).status).toBe(409);
+    await call(url, 'POST', `/v1/releases/${releaseId}/health`, healthy('10pct'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await release(releaseId)).toMatchObject({ state: 'PAUSED', stageIndex: 1 });
+    const resumed = await call<ReleaseView>(url, 'POST', `/v1/releases/${releaseId}/resume`);
+    expect(resumed.body.state).toBe('ROLLING_OUT');
+    // the window posted while paused ended before the stage resumed: it does not count
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await release(releaseId)).toMatchObject({ state: 'ROLLING_OUT', stageIndex: 1 });
+  });
+
+  it('halts and rolls back automatically when an ML health gate fails', async () => {
+    await call(url, 'POST', `/v1/releases/${releaseId}/health`, { ...healthy('10pct'), accuracy: 0.8 });
+    const back = await until(releaseId, 'rollback', (r) => r.state === 'ROLLED_BACK');
+    const tail = back.transitions.slice(-2);
+    expect(tail[0]).toMatchObject({
+      fromState: 'ROLLING_OUT',
+      toState: 'HALTED',
+      reason: expect.stringMatching(/accuracy/),
+    });
+    expect(tail[1]).toMatchObject({ fromState: 'HALTED', toState: 'ROLLED_BACK' });
+    const all = await manifests();
+    expect(new Set([...all.values()].map((m) => `${m.version}/${m.reason}`))).toEqual(new Set(['1/stable']));
+    expect((await call(url, 'POST', `/v1/releases/${releaseId}/resume`)).status).toBe(409);
+  });
+
+  it('publishes every transition and the stage manifests on the bus', async () => {
+    const bus: EventBus = await createBus({ adapter: 'embedded', path: join(dir.path, 'bus.sqlite') });
+    const typed = catalogBus(
+      bus,
+      createSchemaRegistry({ kind: 'embedded', path: join(dir.path, 'bus.sqlite') }),
+    );
+    const seen: string[] = [];
+    const versions: number[] = [];
+    const sub = await typed.subscribe({
+      group: `test-${randomUUID()}`,
+      topics: ['edgefl.registry.release.v1', 'edgefl.model.version.v1'],
+      fromBeginning: true,
+      handler: (record) => {
+        const value = record.value as {
+          releaseId?: string;
+          version?: number;
+          event?: Record<string, { toState?: string; rollout?: { stage: string } }>;
+        };
+        if (record.topic === 'edgefl.model.version.v1') versions.push(value.version!);
+        else if (value.releaseId === releaseId) {
+          const [kind, body] = Object.entries(value.event!)[0]!;
+          seen.push(
+            kind.endsWith('RolloutTransition')
+              ? `transition:${body.toState}`
+              : `manifest:${body.rollout!.stage}`,
+          );
+        }
+      },
+    });
+    try {
+      await eventually('the release events', async () => seen.includes('transition:ROLLED_BACK'));
+      expect(seen).toEqual([
+        'transition:PENDING',
+        'transition:ROLLING_OUT',
+        'manifest:canary',
+        'transition:ROLLING_OUT',
+        'manifest:10pct',
+        'transition:PAUSED',
+        'transition:ROLLING_OUT',
+        'manifest:10pct',
+        'transition:HALTED',
+        'transition:ROLLED_BACK',
+      ]);
+      expect(versions).toEqual([1, 2, 3, 4]);
+    } finally {
+      await sub.close();
+      await bus.close();
+    }
+  });
+
+  it('times out a device that started the update and never reported, failing the gate', async () => {
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 3,
+      stages: [{ name: 'all', percentage: 100 }],
+      gates: { deviceTimeoutMs: 150, minDevicesReporting: 1, minSoakMs: 60_000 },
+    });
+    const m = await manifest('term-007');
+    expect(m.body).toMatchObject({ version: 3, reason: 'rollout' });
+    const back = await until(created.body.id, 'rollback after a timeout', (r) => r.state === 'ROLLED_BACK');
+    expect(back.transitions.at(-2)!.reason).toMatch(/timed out/);
+    expect(back.devices).toMatchObject({ timed_out: 1 });
+  });
+
+  it('counts OTA statuses: a device reporting success is not timed out', async () => {
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 3,
+      stages: [100],
+      gates: { deviceTimeoutMs: 60_000, minDevicesReporting: 1, minSoakMs: 0 },
+    });
+    await manifest('term-008');
+    const ok = await call(url, 'POST', '/v1/devices/term-008/ota-status', {
+      modelId: 'fraud',
+      releaseId: created.body.id,
+      fromVersion: 1,
+      toVersion: 3,
+      state: 'ACTIVE',
+      viaDelta: true,
+    });
+    expect(ok.status).toBe(202);
+    expect(
+      (
+        await call(url, 'POST', '/v1/devices/ghost/ota-status', {
+          modelId: 'fraud',
+          toVersion: 3,
+          state: 'ACTIVE',
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await call(url, 'POST', '/v1/devices/term-008/ota-status', {
+          modelId: 'fraud',
+          toVersion: 3,
+          state: 'EXPLODED',
+        })
+      ).status,
+    ).toBe(422);
+    await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
+    const done = await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
+    expect(done.devices).toMatchObject({ succeeded: 1, timed_out: 0 });
+    expect((await call(url, 'GET', '/v1/devices/term-008')).body).toMatchObject({ currentVersion: 3 });
+    expect((await manifest('term-009')).body).toMatchObject({ version: 3, reason: 'stable' });
+  });
+
+  it("gives a device outside a release's targeting the tenant's safe baseline", async () => {
+    await call(url, 'PUT', '/v1/tenants/acme/baseline', { modelId: 'fraud', version: 1 });
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 4,
+      stages: [100],
+      targeting: { firmwareRange: '>=2.0.0 <3.0.0', groups: ['eu'] },
+      gates: { minDevicesReporting: 1, minSoakMs: 0, deviceTimeoutMs: 60_000 },
+    });
+    expect((await manifest('term-000')).body).toMatchObject({ version: 4, reason: 'rollout' }); // group eu
+    expect((await manifest('term-001')).body).toMatchObject({ version: 3, reason: 'stable' }); // group us: not targeted
+    await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
+    await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
+    expect((await manifest('term-000')).body).toMatchObject({ version: 4, reason: 'stable' });
+    // a "us" device cannot run the stable version's targeting: it gets the safe baseline
+    expect((await manifest('term-001')).body).toMatchObject({ version: 1, reason: 'baseline' });
+    await call(url, 'PATCH', '/v1/devices/term-001', { group: 'eu', hardware: { firmware: '3.1.0' } });
+    expect((await manifest('term-001')).body).toMatchObject({ version: 1, reason: 'baseline' }); // firmware out of range
+  });
+  it('offers only the full artifact to a device older than the compatibility window', async () => {
+    const near = await manifest('term-010', '?current=2');
+    expect(near.body.fullDownload).toBe(false);
+    expect(near.body.deltas.length).toBeGreaterThan(0);
+    const old = await manifest('term-010', '?current=1');
+    expect(old.body.version).toBe(4);
+    expect(old.body.fullDownload).toBe(true);
+    expect(old.body.deltas).toEqual([]);
+    expect(old.body.manifest.signed.deltas).toEqual([]);
+    expect((await manifest('term-010', '?current=zero')).status).toBe(400);
+  });
+});
