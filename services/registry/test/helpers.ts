@@ -1,5 +1,6 @@
 import { Ed25519SigningKey } from '@edgefl/keys';
-import { freePort, LogSink, startTestService } from '@edgefl/testing';
+import { announceSkip, freePort, LogSink, postgresFromEnv, startTestService } from '@edgefl/testing';
+import pg from 'pg';
 import { SignJWT } from 'jose';
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import { bootstrap } from '../src/main.js';
@@ -95,4 +96,37 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
     logDestination: logs,
   });
   return { url: service.url, logs, stop: () => service.close() };
+}
+
+/** The metadata engines every e2e suite runs against: SQLite always, PostgreSQL when reachable (skipped loudly). */
+export const ENGINES = ['sqlite', 'postgres'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+const postgres = await postgresFromEnv();
+if (!postgres.available) announceSkip('postgres registry e2e suites', postgres.why);
+
+export const engineAvailable = (engine: Engine) => engine === 'sqlite' || postgres.available;
+
+/** Environment selecting the engine: nothing for SQLite; DATABASE_URL of a fresh database for PostgreSQL. */
+export async function engineEnv(
+  engine: Engine,
+): Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }> {
+  if (engine === 'sqlite' || !postgres.available) return { env: {}, cleanup: async () => undefined };
+  const admin = postgres.target.url;
+  const name = `registry_e2e_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString() },
+    cleanup: async () => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
 }

@@ -11,7 +11,7 @@ import {
   type NamedTensor,
 } from '@edgefl/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startRegistry, type TestRegistry } from './helpers.js';
+import { call, ENGINES, engineAvailable, engineEnv, startRegistry, type TestRegistry } from './helpers.js';
 
 /** Weights of the fraud MLP, seeded; `nudge` changes a few values (what one FL round does). */
 function weights(seed: number, nudge = 0): NamedTensor[] {
@@ -41,15 +41,19 @@ async function upload(
   };
 }
 
-describe('registry models, versions, artifacts and deltas', () => {
+describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (engine) => {
+  if (!engineAvailable(engine)) return it.skip('needs PostgreSQL');
   let registry: TestRegistry;
+  let cleanup: () => Promise<void>;
   let url: string;
   const v1 = onnx(weights(1));
   const v2 = onnx(weights(1, 20));
   const v3 = onnx(weights(1, 40));
 
   beforeAll(async () => {
-    registry = await startRegistry({ REGISTRY_MAX_UPLOAD_BYTES: String(200_000) });
+    const selected = await engineEnv(engine);
+    cleanup = selected.cleanup;
+    registry = await startRegistry({ REGISTRY_MAX_UPLOAD_BYTES: String(200_000), ...selected.env });
     url = registry.url;
     await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
     const created = await call(url, 'POST', '/v1/tenants/acme/models', {
@@ -62,6 +66,12 @@ describe('registry models, versions, artifacts and deltas', () => {
   });
   afterAll(async () => {
     await registry?.stop();
+    await cleanup?.();
+  });
+
+  it('runs on the selected metadata engine', async () => {
+    const ready = await call<{ info: { store: { engine: string } } }>(url, 'GET', '/health/ready');
+    expect(ready.body.info.store.engine).toBe(engine);
   });
 
   it('refuses a model with a bad spec', async () => {

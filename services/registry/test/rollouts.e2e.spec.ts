@@ -12,7 +12,15 @@ import {
 import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
-import { call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+import {
+  call,
+  deviceIdentity,
+  ENGINES,
+  engineAvailable,
+  engineEnv,
+  eventually,
+  startRegistryAt,
+} from './helpers.js';
 
 function weights(nudge: number): NamedTensor[] {
   const w = initWeights(FRAUD_MLP, 7);
@@ -54,7 +62,9 @@ const healthy = (stage: string) => ({
   driftScore: 0.01,
 });
 
-describe('registry releases and staged rollouts', () => {
+describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) => {
+  if (!engineAvailable(engine)) return it.skip('needs PostgreSQL');
+  let cleanup: () => Promise<void>;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let registry: Awaited<ReturnType<typeof startRegistryAt>>;
   let url: string;
@@ -76,7 +86,9 @@ describe('registry releases and staged rollouts', () => {
 
   beforeAll(async () => {
     dir = await tempDir('edgefl-registry-rollout-');
-    registry = await startRegistryAt(dir.path, env);
+    const selected = await engineEnv(engine);
+    cleanup = selected.cleanup;
+    registry = await startRegistryAt(dir.path, { ...env, ...selected.env });
     url = registry.url;
     await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
     await call(url, 'POST', '/v1/tenants/acme/models', {
@@ -110,6 +122,12 @@ describe('registry releases and staged rollouts', () => {
   afterAll(async () => {
     await registry?.stop();
     await dir?.remove();
+    await cleanup?.();
+  });
+
+  it('runs on the selected metadata engine', async () => {
+    const ready = await call<{ info: { store: { engine: string } } }>(url, 'GET', '/health/ready');
+    expect(ready.body.info.store.engine).toBe(engine);
   });
 
   it('has nothing to offer before a release or a baseline', async () => {
