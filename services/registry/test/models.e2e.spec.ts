@@ -120,6 +120,11 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
       weights: [{ name: 'dense0.weight', dims: [30, 64], data: 'AAAA' }],
     });
     expect(badJson.status).toBe(422);
+    const huge = await call(url, 'POST', '/v1/models/fraud/versions', {
+      weights: [{ name: 'x', dims: [1], data: 'A'.repeat(2_000_000) }],
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.type).toMatch(/problem\+json/);
   });
 
   it('creates versions from raw weights and from JSON weights, with deltas to the previous ones', async () => {

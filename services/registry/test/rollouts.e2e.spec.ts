@@ -315,6 +315,34 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     expect(back.devices).toMatchObject({ timed_out: 1 });
   });
 
+  it('keeps a release PENDING until started, and aborts by hand', async () => {
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version: 3,
+      start: false,
+    });
+    expect(created.body.state).toBe('PENDING');
+    expect((await manifest('term-007')).body).toMatchObject({ version: 1, reason: 'stable' });
+    expect((await call(url, 'POST', `/v1/releases/${created.body.id}/resume`)).status).toBe(409);
+    expect((await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/start`)).body.state).toBe(
+      'ROLLING_OUT',
+    );
+    const aborted = await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/abort`, {
+      reason: 'wrong build',
+    });
+    expect(aborted.body).toMatchObject({ state: 'ROLLED_BACK', reason: 'wrong build' });
+    expect((await call(url, 'POST', `/v1/releases/${created.body.id}/abort`, {})).status).toBe(409);
+    expect((await call(url, 'POST', '/v1/releases/rel-nope/abort', {})).status).toBe(404);
+    expect((await call(url, 'POST', '/v1/models/fraud/releases', { version: 99 })).status).toBe(422);
+    expect(
+      (await call(url, 'POST', '/v1/models/fraud/releases', { version: 3, stages: [50, 10] })).status,
+    ).toBe(422);
+    expect(
+      (await call(url, 'POST', '/v1/models/fraud/releases', { version: 3, stages: [10, 50] })).status,
+    ).toBe(422);
+    const live = await call<Array<{ id: string }>>(url, 'GET', '/v1/releases?model=fraud&live=true');
+    expect(live.body).toEqual([]);
+  });
+
   it('counts OTA statuses: a device reporting success is not timed out', async () => {
     const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
       version: 3,
