@@ -137,6 +137,10 @@ describe('registry on the bus', () => {
       meanConfidence: 0.9,
       driftScore: 0.01,
     });
+    // a window with impossible values must not roll anything back: it is dead-lettered
+    await typed.publish('edgefl.rollout.health.v1', [
+      { value: { ...health('50pct'), otaFailureRate: Number.NaN, inferenceErrorRate: 7 } },
+    ]);
     await typed.publish('edgefl.rollout.health.v1', [{ value: health('50pct') }]);
     await eventually(
       'the second stage',
@@ -175,5 +179,9 @@ describe('registry on the bus', () => {
         (await call<{ state: string }>(url, 'GET', `/v1/releases/${rel.body.id}`)).body.state === 'COMPLETED',
     );
     expect((await call(url, 'GET', '/v1/models/fraud')).body).toMatchObject({ stableVersion: 2 });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /edgefl_bus_dead_lettered_total\{[^}]*topic="edgefl\.rollout\.health\.v1"[^}]*\} 1/,
+    );
   });
 });

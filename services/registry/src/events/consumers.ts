@@ -7,7 +7,7 @@ import { LOGGER, ProblemException } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { ModelsService } from '../models/models.service.js';
-import { RolloutsService } from '../rollouts/rollouts.service.js';
+import { InvalidHealthError, RolloutsService } from '../rollouts/rollouts.service.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 
@@ -46,7 +46,12 @@ export class RegistryConsumers {
 
   @OnEvent(HEALTH, { group: GROUP, dedupe: true, fromBeginning: true })
   async onRolloutHealth(record: TypedRecord<KafkaTopicValues, typeof HEALTH>): Promise<void> {
-    if (!(await this.rollouts.recordHealth(record.value))) {
+    const known = await this.rollouts.recordHealth(record.value).catch((error: unknown) => {
+      if (error instanceof InvalidHealthError)
+        throw new UnprocessableRecordError('INVALID_HEALTH', error.message);
+      throw error;
+    });
+    if (!known) {
       this.logger.warn(
         { releaseId: record.value.releaseId },
         'rollout health for an unknown release ignored',

@@ -35,6 +35,32 @@ export interface CreateRelease {
   start?: boolean | undefined;
 }
 
+/** A health window whose values cannot be right (NaN, rates outside 0..1, ...): refused, never acted on. */
+export class InvalidHealthError extends Error {
+  override readonly name = 'InvalidHealthError';
+}
+
+function invalidHealth(h: RolloutHealth): string | null {
+  const rates = {
+    otaFailureRate: h.otaFailureRate,
+    inferenceErrorRate: h.inferenceErrorRate,
+    meanConfidence: h.meanConfidence,
+    accuracy: h.accuracy ?? 0,
+  };
+  for (const [name, value] of Object.entries(rates)) {
+    if (!Number.isFinite(value) || value < 0 || value > 1) return `${name} must be within 0..1`;
+  }
+  if (!Number.isFinite(h.p95LatencyMs) || h.p95LatencyMs < 0)
+    return 'p95LatencyMs must be a finite non-negative number';
+  if (!Number.isFinite(h.driftScore) || h.driftScore < 0)
+    return 'driftScore must be a finite non-negative number';
+  if (!Number.isSafeInteger(h.devicesReporting) || h.devicesReporting < 0)
+    return 'devicesReporting must be a non-negative integer';
+  if (h.windowEnd < h.windowStart) return 'windowEnd is before windowStart';
+  if (h.stage.length === 0 || h.stage.length > 64) return 'stage must be 1-64 characters';
+  return null;
+}
+
 /** Manual and automatic moves of the rollout state machine. */
 const ALLOWED: Record<RolloutState, readonly RolloutState[]> = {
   PENDING: ['ROLLING_OUT', 'ROLLED_BACK'],
@@ -450,6 +476,8 @@ export class RolloutsService {
    * baseline SLIs. Idempotent by event id. Returns false when the release is unknown.
    */
   async recordHealth(h: RolloutHealth): Promise<boolean> {
+    const invalid = invalidHealth(h);
+    if (invalid) throw new InvalidHealthError(invalid);
     const release = await this.store.getRelease(h.releaseId);
     if (!release) {
       this.ignored.inc({ topic: 'edgefl.rollout.health.v1' });
