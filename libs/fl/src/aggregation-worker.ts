@@ -6,7 +6,6 @@ import {
   COL_TILE,
   columnScratch,
   medianRange,
-  readRange,
   SUM_TILE,
   trimmedMeanRange,
   weightedSumRange,
@@ -28,8 +27,7 @@ interface JobBase {
 export type WorkerJob =
   | (JobBase & { op: 'median'; out: Float32Array[] })
   | (JobBase & { op: 'trimmed-mean'; out: Float32Array[]; cut: number })
-  | (JobBase & { op: 'fedavg'; out: Float32Array[]; coef: number[]; outScale: number })
-  | (JobBase & { op: 'read' });
+  | (JobBase & { op: 'fedavg'; out: Float32Array[]; coef: number[]; outScale: number });
 
 export interface WorkerReply {
   id: number;
@@ -41,7 +39,6 @@ export interface WorkerReply {
 
 let colScratch: Float64Array = new Float64Array(0);
 let sumScratch: Float64Array = new Float64Array(0);
-let readScratch: Float32Array = new Float32Array(0);
 
 function runSegment(job: WorkerJob, l: number, from: number, to: number): boolean {
   const cols = job.cols[l]!;
@@ -52,10 +49,6 @@ function runSegment(job: WorkerJob, l: number, from: number, to: number): boolea
       return trimmedMeanRange(cols, job.cut, job.out[l]!, from, to, colScratch);
     case 'fedavg':
       return weightedSumRange(cols, job.coef, job.outScale, job.out[l]!, from, to, sumScratch);
-    case 'read':
-      if (readScratch.length < to - from) readScratch = new Float32Array(to - from);
-      readRange(cols, from, to, readScratch);
-      return true;
   }
 }
 

@@ -165,17 +165,3 @@ export function weightedSumRange(
   }
   return true;
 }
-
-/**
- * One read of coordinates [from, to) of every client (native copies into a scratch that stays in cache): the
- * memory-bandwidth bound for the same range, used by the benchmark to compare like with like.
- */
-export function readRange(
-  cols: readonly Float32Array[],
-  from: number,
-  to: number,
-  scratch: Float32Array,
-): number {
-  for (const c of cols) scratch.set(c.subarray(from, to));
-  return scratch[0] ?? 0;
-}

@@ -177,17 +177,6 @@ export class AggregationPool {
     return { weights: out };
   }
 
-  /**
-   * Reads every value of the (shared) updates once with native copies, split over the workers exactly as the
-   * rules are: the memory-bandwidth bound of this thread count, for benchmarks.
-   */
-  async readOnce(updates: readonly ClientUpdate[]): Promise<void> {
-    this.usable();
-    const shape = structuralShape(updates, { requireNumExamples: false });
-    if (!isShared(updates)) throw new InvalidParameterError('readOnce needs updates in shared memory');
-    await this.run(updates, shape, { op: 'read' });
-  }
-
   /** Ends the workers; pending calls are rejected. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
