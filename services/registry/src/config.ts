@@ -33,6 +33,8 @@ export const registryConfig = defineServiceConfig({
     REGISTRY_DEVICE_TIMEOUT_MS: positiveInt(30 * 60_000),
     REGISTRY_MANIFEST_TTL_S: positiveInt(7 * 24 * 3600),
     REGISTRY_DEVICE_TOKEN_TTL_S: positiveInt(900),
+    /** `required`: manifests and downloads need the device token the registry issued. */
+    REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('off'),
     /** How many older versions get a direct delta to each new version. */
     REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
   },
@@ -53,6 +55,7 @@ export const registryConfig = defineServiceConfig({
       manifestTtlMs: env.REGISTRY_MANIFEST_TTL_S * 1000,
       deviceTokenTtlS: env.REGISTRY_DEVICE_TOKEN_TTL_S,
       deltaWindow: env.REGISTRY_DELTA_WINDOW,
+      deviceAuth: env.REGISTRY_DEVICE_AUTH,
     };
   },
 });

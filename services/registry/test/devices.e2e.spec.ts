@@ -1,3 +1,4 @@
+import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
@@ -123,5 +124,90 @@ describe('registry tenants and device registry', () => {
     expect(Object.keys(doc.body.paths)).toEqual(
       expect.arrayContaining(['/v1/tenants', '/v1/devices/{device}/token']),
     );
+  });
+});
+
+describe('registry device auth (REGISTRY_DEVICE_AUTH=required)', () => {
+  let registry: TestRegistry;
+  let url: string;
+  const mine = deviceIdentity();
+  const other = deviceIdentity();
+  let token = '';
+  let otherToken = '';
+
+  beforeAll(async () => {
+    registry = await startRegistry({
+      REGISTRY_DEVICE_AUTH: 'required',
+      REGISTRY_MIN_SOAK_MS: '0',
+      REGISTRY_MIN_DEVICES: '1',
+    });
+    url = registry.url;
+    for (const tenant of ['acme', 'globex']) {
+      await call(url, 'POST', '/v1/tenants', { id: tenant, name: tenant });
+      await call(url, 'POST', `/v1/tenants/${tenant}/models`, {
+        id: `${tenant}-model`,
+        name: 'm',
+        spec: FRAUD_MLP,
+      });
+      const res = await fetch(`${url}/v1/models/${tenant}-model/versions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 1))),
+      });
+      expect(res.status).toBe(201);
+      await call(url, 'PUT', `/v1/tenants/${tenant}/baseline`, { modelId: `${tenant}-model`, version: 1 });
+    }
+    await call(url, 'POST', '/v1/tenants/acme/devices', {
+      id: 'a-1',
+      publicKey: mine.publicKeyBase64,
+      modelId: 'acme-model',
+    });
+    await call(url, 'POST', '/v1/tenants/globex/devices', {
+      id: 'g-1',
+      publicKey: other.publicKeyBase64,
+      modelId: 'globex-model',
+    });
+    token = (
+      await call<{ token: string }>(url, 'POST', '/v1/devices/a-1/token', {
+        assertion: await mine.assertion('a-1'),
+      })
+    ).body.token;
+    otherToken = (
+      await call<{ token: string }>(url, 'POST', '/v1/devices/g-1/token', {
+        assertion: await other.assertion('g-1'),
+      })
+    ).body.token;
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+  it('needs a valid device token for manifests, and only for the device itself', async () => {
+    expect((await call(url, 'GET', '/v1/devices/a-1/manifest')).status).toBe(401);
+    expect((await call(url, 'GET', '/v1/devices/a-1/manifest', undefined, bearer('x.y.z'))).status).toBe(401);
+    const tampered = `${token.slice(0, -4)}${token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    expect((await call(url, 'GET', '/v1/devices/a-1/manifest', undefined, bearer(tampered))).status).toBe(
+      401,
+    );
+    expect((await call(url, 'GET', '/v1/devices/a-1/manifest', undefined, bearer(otherToken))).status).toBe(
+      403,
+    );
+    const ok = await call(url, 'GET', '/v1/devices/a-1/manifest', undefined, bearer(token));
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ modelId: 'acme-model', version: 1, reason: 'baseline' });
+  });
+
+  it("lets a device download only its tenant's artifacts", async () => {
+    expect((await fetch(`${url}/v1/models/acme-model/versions/1/artifact`)).status).toBe(401);
+    const theirs = await fetch(`${url}/v1/models/globex-model/versions/1/artifact`, {
+      headers: bearer(token),
+    });
+    expect(theirs.status).toBe(403);
+    await theirs.arrayBuffer();
+    const ours = await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, { headers: bearer(token) });
+    expect(ours.status).toBe(200);
+    await ours.arrayBuffer();
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { base64url, jwtVerify, type JWK } from 'jose';
+import { base64url, createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { ed25519PublicKeyToPem, importEd25519PublicKey, type KeyProvider } from '@edgefl/keys';
 import type { Device } from '../storage/records.js';
 
@@ -8,6 +8,8 @@ export const DEVICE_TOKEN_KEY = 'registry-device-tokens';
 export const TOKEN_ISSUER = 'edgefl-registry';
 /** Audience of the tokens the registry issues (the MQTT gateway checks it). */
 export const TOKEN_AUDIENCE = 'edgefl-mqtt';
+/** The registry accepts the same tokens for manifests and downloads when REGISTRY_DEVICE_AUTH=required. */
+export const REGISTRY_AUDIENCE = 'edgefl-registry';
 /** Audience a device's own assertion must name. */
 export const ASSERTION_AUDIENCE = 'edgefl-registry';
 /** Longest accepted lifetime of a device assertion. */
@@ -16,7 +18,7 @@ export const MAX_ASSERTION_AGE_S = 300;
 export interface DeviceTokenClaims {
   iss: string;
   sub: string;
-  aud: string;
+  aud: string[];
   tenant: string;
   group: string | null;
   /** MQTT topic filters the device may use (DESIGN.md §5). */
@@ -53,7 +55,7 @@ export class DeviceTokenIssuer {
     const claims: DeviceTokenClaims = {
       iss: TOKEN_ISSUER,
       sub: device.id,
-      aud: TOKEN_AUDIENCE,
+      aud: [TOKEN_AUDIENCE, REGISTRY_AUDIENCE],
       tenant: device.tenantId,
       group: device.group,
       acl: {
@@ -128,5 +130,43 @@ export async function verifyDeviceAssertion(
     if (error instanceof AssertionError) throw error;
     // jose's messages name the failed check (signature, audience, expiry) and never carry key material
     throw new AssertionError(`the device assertion does not verify: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Verifies a device token the registry issued (for REGISTRY_DEVICE_AUTH=required). The JWKS is cached and reloaded
+ * when a token names a key id it does not hold (after a rotation).
+ */
+export class DeviceTokenVerifier {
+  private jwks: ReturnType<typeof createLocalJWKSet> | null = null;
+  private kids = new Set<string>();
+
+  constructor(private readonly issuer: DeviceTokenIssuer) {}
+
+  async verify(token: string, nowMs: number): Promise<JWTPayload & { sub: string; tenant: string }> {
+    const kid = (() => {
+      try {
+        const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
+          kid?: unknown;
+        };
+        return typeof header.kid === 'string' ? header.kid : '';
+      } catch {
+        return '';
+      }
+    })();
+    if (!this.jwks || !this.kids.has(kid)) {
+      const set = await this.issuer.jwks();
+      this.jwks = createLocalJWKSet(set);
+      this.kids = new Set(set.keys.map((k) => k.kid ?? ''));
+    }
+    const { payload } = await jwtVerify(token, this.jwks, {
+      issuer: TOKEN_ISSUER,
+      audience: REGISTRY_AUDIENCE,
+      algorithms: ['EdDSA'],
+      currentDate: new Date(nowMs),
+    });
+    if (typeof payload.sub !== 'string' || typeof payload['tenant'] !== 'string')
+      throw new Error('token lacks sub or tenant');
+    return payload as JWTPayload & { sub: string; tenant: string };
   }
 }

@@ -1,5 +1,6 @@
-import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import type { Response } from 'express';
 import { DocIdParams, DocQuery, Id, IdParam, ValidQuery, VersionNumber } from '../http/validation.js';
 import { ManifestService } from './manifest.service.js';
@@ -14,6 +15,8 @@ export class ManifestController {
   ) {}
 
   @Get('devices/:device/manifest')
+  @UseGuards(DeviceAuthGuard)
+  @ApiBearerAuth()
   @ApiOperation({
     summary: 'The signed manifest of the version this device should run now',
     description:

@@ -1,8 +1,17 @@
-import { Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConsumes,
+  ApiOperation,
+  ApiProduces,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { RegistryConfig } from '../config.js';
+import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import { readBody, sendBlob } from '../http/download.js';
 import { problem } from '../http/problems.js';
 import {
@@ -174,6 +183,8 @@ export class ModelsController {
   }
 
   @Get('models/:model/versions/:version/artifact')
+  @UseGuards(DeviceAuthGuard)
+  @ApiBearerAuth()
   @ApiOperation({
     summary: 'Download the ONNX artifact (Range for resume, ETag = sha256, If-None-Match, If-Range)',
   })
@@ -200,6 +211,8 @@ export class ModelsController {
   }
 
   @Get('models/:model/versions/:to/delta')
+  @UseGuards(DeviceAuthGuard)
+  @ApiBearerAuth()
   @ApiOperation({
     summary:
       'How to get from version `from` to `to`: a direct delta, a chain of deltas, or the full artifact, whichever is smallest',
@@ -215,6 +228,8 @@ export class ModelsController {
   }
 
   @Get('models/:model/deltas/:from/:to')
+  @UseGuards(DeviceAuthGuard)
+  @ApiBearerAuth()
   @ApiOperation({ summary: 'Download one delta (libs/model delta format; Range, ETag)' })
   @ApiProduces('application/octet-stream')
   @DocIdParams('model')

@@ -1,0 +1,58 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { Request } from 'express';
+import type { RegistryConfig } from '../config.js';
+import { CLOCK, type Clock } from '../http/clock.js';
+import { problem } from '../http/problems.js';
+import type { RegistryStore } from '../storage/registry-store.js';
+import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
+import { DeviceTokenVerifier } from './device-tokens.js';
+import { DevicesService } from './devices.service.js';
+
+/**
+ * With REGISTRY_DEVICE_AUTH=required, device-facing routes need the device token the registry issued
+ * (`Authorization: Bearer <jwt>`): a device reads only its own manifest (`sub` = the `:device` parameter) and
+ * downloads only its tenant's artifacts and deltas (`tenant` = the model's tenant). Off by default.
+ */
+@Injectable()
+export class DeviceAuthGuard implements CanActivate {
+  private readonly verifier: DeviceTokenVerifier;
+  private readonly modelTenants = new Map<string, string>();
+
+  constructor(
+    devices: DevicesService,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {
+    this.verifier = new DeviceTokenVerifier(devices.tokens);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.config.own.deviceAuth === 'off') return true;
+    const req = context.switchToHttp().getRequest<Request>();
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw problem.unauthorized('a device token is required (Authorization: Bearer <token>)');
+    let claims: { sub: string; tenant: string };
+    try {
+      claims = await this.verifier.verify(match[1]!, this.clock.now());
+    } catch {
+      throw problem.unauthorized('the device token does not verify (signature, issuer, audience or expiry)');
+    }
+    const device = req.params['device'];
+    if (typeof device === 'string' && device !== claims.sub)
+      throw problem.forbidden('a device reads only its own manifest');
+    const model = req.params['model'];
+    if (typeof model === 'string') {
+      let tenant = this.modelTenants.get(model);
+      if (tenant === undefined) {
+        const found = await this.store.getModel(model);
+        if (!found) throw problem.notFound(`no model ${model}`);
+        tenant = found.tenantId;
+        this.modelTenants.set(model, tenant);
+      }
+      if (tenant !== claims.tenant) throw problem.forbidden("a device downloads only its tenant's models");
+    }
+    return true;
+  }
+}
