@@ -4,8 +4,9 @@ export type RangeRequest = { kind: 'all' } | { kind: 'range'; start: number; end
 
 /**
  * Parses a Range header (RFC 9110 §14) for a representation of `size` bytes. One byte range is served as 206;
- * ranges in another unit are ignored (the full representation, as the RFC says); a malformed byte-range set,
- * several ranges (we do not build multipart/byteranges) or a range past the end → 416 problem+json.
+ * ranges in another unit, and a well-formed set of several byte ranges, are ignored (the full representation with
+ * 200: RFC 9110 §14.2 lets a server ignore a Range it will not serve, and we build no multipart/byteranges); a
+ * malformed byte-range set or a single range past the end → 416 problem+json.
  * Written by hand: `range-parser` would add a dependency for ~20 lines and still leave the policy to us.
  */
 export function parseRange(header: string | undefined, size: number): RangeRequest {
@@ -17,8 +18,18 @@ export function parseRange(header: string | undefined, size: number): RangeReque
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (specs.length !== 1) throw problem.rangeNotSatisfiable('exactly one byte range is supported', size);
-  const spec = /^(\d*)-(\d*)$/.exec(specs[0]!);
+  if (specs.length === 0) throw problem.rangeNotSatisfiable('malformed Range header', size);
+  const specPattern = /^(\d*)-(\d*)$/;
+  if (specs.length > 1) {
+    // several ranges: served as the whole representation, once every range in the set is well-formed
+    for (const s of specs) {
+      const m = specPattern.exec(s);
+      if (!m || (m[1] === '' && m[2] === '') || (m[1] !== '' && m[2] !== '' && Number(m[2]) < Number(m[1])))
+        throw problem.rangeNotSatisfiable(`malformed byte range "${s}"`, size);
+    }
+    return { kind: 'all' };
+  }
+  const spec = specPattern.exec(specs[0]!);
   if (!spec || (spec[1] === '' && spec[2] === ''))
     throw problem.rangeNotSatisfiable(`malformed byte range "${specs[0]}"`, size);
   let start: number;
