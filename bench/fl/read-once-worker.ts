@@ -1,6 +1,7 @@
 // One thread of the N-thread memory-bandwidth bound of bench/fl-aggregate.bench.ts. It copies its coordinate
-// range of every client into private (non-shared) memory once, untimed: V8 copies out of a SharedArrayBuffer
-// with relaxed-atomic word copies (~30 % slower than memcpy here), which would flatter every ratio to the bound.
+// range of every client into private (non-shared) memory once, untimed: the same native copy out of a
+// SharedArrayBuffer measured ~30 % slower here (no plain memcpy on shared memory), which would flatter every
+// ratio to the bound.
 // Then, on each 'go', it reads those bytes once with native copies into one cached scratch buffer.
 import { parentPort, workerData } from 'node:worker_threads';
 
