@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { csv, defineServiceConfig, positiveInt } from '@edgefl/service-kit';
 import { z } from 'zod';
+import { parseArtifactPrefix, type ArtifactPrefix } from './events/round-artifacts.js';
 
 const percentages = csv.pipe(
   z
@@ -37,6 +38,26 @@ export const registryConfig = defineServiceConfig({
     REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('off'),
     /** How many older versions get a direct delta to each new version. */
     REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
+    /**
+     * Where round results may keep their weights by reference (comma-separated absolute directories / file:// or
+     * http(s):// prefixes). Empty (default): by-reference results are dead-lettered.
+     */
+    REGISTRY_ROUND_ARTIFACT_PREFIXES: csv
+      .pipe(
+        z.array(z.string()).transform((list, ctx) => {
+          const out: ArtifactPrefix[] = [];
+          for (const raw of list) {
+            try {
+              out.push(parseArtifactPrefix(raw));
+            } catch (error) {
+              ctx.addIssue({ code: 'custom', message: (error as Error).message });
+              return z.NEVER;
+            }
+          }
+          return out;
+        }),
+      )
+      .default([]),
   },
   mapOwn: (env, base) => {
     const inData = (path: string | undefined, fallback: string) =>
@@ -56,6 +77,7 @@ export const registryConfig = defineServiceConfig({
       deviceTokenTtlS: env.REGISTRY_DEVICE_TOKEN_TTL_S,
       deltaWindow: env.REGISTRY_DELTA_WINDOW,
       deviceAuth: env.REGISTRY_DEVICE_AUTH,
+      roundArtifactPrefixes: env.REGISTRY_ROUND_ARTIFACT_PREFIXES,
     };
   },
 });

@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { Inject, Injectable } from '@nestjs/common';
 import { OnEvent, UnprocessableRecordError, type KafkaTopicValues, type TypedRecord } from '@edgefl/bus';
-import { elementCount, parameterShapes, parseModelSpec, sha256Hex } from '@edgefl/model';
+import { elementCount, parameterShapes, parseModelSpec } from '@edgefl/model';
 import { LOGGER, ProblemException } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
@@ -10,6 +8,7 @@ import { ModelsService } from '../models/models.service.js';
 import { InvalidHealthError, RolloutsService } from '../rollouts/rollouts.service.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
+import { fetchRoundWeights, type WeightsRef } from './round-artifacts.js';
 
 const GROUP = 'registry';
 const HEALTH = 'edgefl.rollout.health.v1';
@@ -118,29 +117,11 @@ export class RegistryConsumers {
       );
   }
 
-  /** Weights by reference: file:// (a shared volume) or http(s)://, checked against the declared size and sha256. */
-  private async fetchWeights(ref: { uri: string; sha256: string; sizeBytes: number }): Promise<Buffer> {
-    if (ref.sizeBytes > this.config.own.maxUploadBytes) {
-      throw new UnprocessableRecordError(
-        'TOO_LARGE',
-        `weights of ${ref.sizeBytes} bytes exceed the upload limit`,
-      );
-    }
-    let bytes: Buffer;
-    const url = new URL(ref.uri);
-    if (url.protocol === 'file:') bytes = await readFile(fileURLToPath(url));
-    else if (url.protocol === 'http:' || url.protocol === 'https:') {
-      const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-      if (!res.ok) throw new Error(`weights at ${ref.uri}: HTTP ${res.status}`);
-      bytes = Buffer.from(await res.arrayBuffer());
-    } else
-      throw new UnprocessableRecordError('BAD_URI', `weights URI scheme ${url.protocol} is not supported`);
-    if (bytes.byteLength !== ref.sizeBytes || sha256Hex(bytes) !== ref.sha256) {
-      throw new UnprocessableRecordError(
-        'HASH_MISMATCH',
-        `weights at ${ref.uri} do not match their declared size and sha256`,
-      );
-    }
-    return bytes;
+  /** Weights by reference, only from the configured prefixes (see round-artifacts.ts). */
+  private fetchWeights(ref: WeightsRef): Promise<Buffer> {
+    return fetchRoundWeights(ref, {
+      prefixes: this.config.own.roundArtifactPrefixes,
+      maxBytes: this.config.own.maxUploadBytes,
+    });
   }
 }
