@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLES } from '../test/samples.js';
 import { ContractError, type ContractErrorCode } from './errors.js';
+import { RELEASED_SCHEMAS } from './generated/released.js';
 import type { RecordName } from './generated/types.js';
 import { EmbeddedSchemaRegistry } from './registry/embedded.js';
 import { schemaText, SCHEMA_NAMES } from './schemas.js';
@@ -147,6 +148,44 @@ describe('codecs', () => {
         const bytes = Buffer.concat([header, parseSchema(JSON.stringify(older)).toBuffer(oldValue)]);
         const decoded = await new TopicCodec(reg).decode('edgefl.ota.status.v1', bytes);
         expect(decoded).toEqual({ ...oldValue, viaDelta: false, bytesTotal: null });
+      } finally {
+        await reg.close();
+        rmSync(dir2, { recursive: true, force: true });
+      }
+    });
+
+    it('reads a release manifest written before signedManifest existed as signedManifest: null', async () => {
+      const released = RELEASED_SCHEMAS.find(
+        (r) => r.release === 1 && r.fullName === 'io.edgefl.registry.ReleaseEvent',
+      )!;
+      const dir2 = mkdtempSync(join(tmpdir(), 'edgefl-contracts-release-v1-'));
+      const reg = new EmbeddedSchemaRegistry(join(dir2, 'bus.sqlite'));
+      try {
+        const oldId = await reg.register('edgefl.registry.release.v1-value', JSON.stringify(released.schema));
+        const { parseSchema } = await import('./avro.js');
+        const sample = SAMPLES['io.edgefl.registry.ReleaseEvent'];
+        if (!('io.edgefl.registry.ReleaseManifest' in sample.event)) throw new Error('sample is a manifest');
+        const manifest = sample.event['io.edgefl.registry.ReleaseManifest'];
+        const { signedManifest: _s, ...oldManifest } = manifest;
+        const oldValue = { ...sample, event: { 'io.edgefl.registry.ReleaseManifest': oldManifest } };
+        const header = Buffer.from([0, 0, 0, 0, 0]);
+        header.writeUInt32BE(oldId, 1);
+        const bytes = Buffer.concat([
+          header,
+          parseSchema(JSON.stringify(released.schema)).toBuffer(oldValue),
+        ]);
+        const decoded = await new TopicCodec(reg).decode('edgefl.registry.release.v1', bytes);
+        expect(decoded).toEqual({
+          ...oldValue,
+          event: { 'io.edgefl.registry.ReleaseManifest': { ...oldManifest, signedManifest: null } },
+        });
+        // and the current schema carries the envelope through
+        const codec2 = new TopicCodec(reg);
+        const again = await codec2.decode(
+          'edgefl.registry.release.v1',
+          await codec2.encode('edgefl.registry.release.v1', sample),
+        );
+        expect(again).toEqual(sample);
       } finally {
         await reg.close();
         rmSync(dir2, { recursive: true, force: true });

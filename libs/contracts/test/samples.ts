@@ -213,6 +213,10 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
         },
         expiresAt: t0 + 30 * 86_400_000,
         createdAt: t0,
+        signedManifest: JSON.stringify({
+          signed: { _type: 'edgefl.release-manifest', modelId: 'fraud-mlp', version: 18 },
+          signatures: [{ keyId: 'registry#2026', sig: Buffer.alloc(64, 3).toString('base64') }],
+        }),
       },
     },
   },

@@ -260,6 +260,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     );
     const seen: string[] = [];
     const versions: number[] = [];
+    const envelopes: Array<{ signedManifest: string; sha256?: string }> = [];
     const sub = await typed.subscribe({
       group: `test-${randomUUID()}`,
       topics: ['edgefl.registry.release.v1', 'edgefl.model.version.v1'],
@@ -268,11 +269,16 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
         const value = record.value as {
           releaseId?: string;
           version?: number;
-          event?: Record<string, { toState?: string; rollout?: { stage: string } }>;
+          event?: Record<
+            string,
+            { toState?: string; rollout?: { stage: string }; signedManifest?: string | null; sha256?: string }
+          >;
         };
         if (record.topic === 'edgefl.model.version.v1') versions.push(value.version!);
         else if (value.releaseId === releaseId) {
           const [kind, body] = Object.entries(value.event!)[0]!;
+          if (!kind.endsWith('RolloutTransition'))
+            envelopes.push({ ...body, signedManifest: body.signedManifest! });
           seen.push(
             kind.endsWith('RolloutTransition')
               ? `transition:${body.toState}`
@@ -296,6 +302,18 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
         'transition:ROLLED_BACK',
       ]);
       expect(versions).toEqual([1, 2, 3, 4]);
+      // every stage manifest carries the signed envelope devices verify, exactly as the manifest route serves it
+      const keys = await call<Array<{ keyId: string; publicKey: string }>>(url, 'GET', '/v1/release-keys');
+      const trustedKeys = new Map(
+        keys.body.map((k) => [k.keyId, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]),
+      );
+      expect(envelopes.length).toBeGreaterThan(0);
+      for (const e of envelopes) {
+        expect(typeof e.signedManifest).toBe('string');
+        const verified = verifyManifest(JSON.parse(e.signedManifest), { trustedKeys, modelId: 'fraud' });
+        expect(verified.version).toBe(2);
+        expect(verified.artifact.sha256).toBe(e.sha256);
+      }
     } finally {
       await sub.close();
       await bus.close();

@@ -1413,6 +1413,15 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
                   "type": "long",
                   "logicalType": "timestamp-millis"
                 }
+              },
+              {
+                "name": "signedManifest",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "doc": "The signed manifest envelope devices verify ({\"signed\": ..., \"signatures\": [...]}, libs/model), as JSON exactly as the registry serves it; null from writers that predate it."
               }
             ]
           },

@@ -528,6 +528,11 @@ export interface ReleaseManifest {
   expiresAt: number;
   /** Epoch milliseconds (timestamp-millis). */
   createdAt: number;
+  /**
+   * The signed manifest envelope devices verify ({"signed": ..., "signatures": [...]}, libs/model), as JSON exactly as the registry serves it; null from writers that predate it.
+   * Default null (readers of older data).
+   */
+  signedManifest: null | string;
 }
 
 /**

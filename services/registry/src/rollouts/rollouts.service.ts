@@ -413,6 +413,8 @@ export class RolloutsService {
             },
             expiresAt: Date.parse(signed.signed.expires),
             createdAt: Date.parse(signed.signed.created),
+            // the envelope exactly as GET /v1/devices/{id}/manifest serves it in `manifest`
+            signedManifest: JSON.stringify(signed),
           },
         },
       },
