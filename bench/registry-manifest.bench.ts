@@ -5,6 +5,7 @@
 // of the same size — the ceiling of any Node HTTP service on this machine.
 // Target (issue): >= 5,000 req/s with p99 < 10 ms.
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,10 @@ async function load(baseUrl: string, template: string, ids: string[], seconds: n
   return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
 }
 
+/** The management API's token (set below); the manifest route under load needs none. */
+const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
+const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
 async function call(
   base: string,
   method: string,
@@ -58,7 +63,7 @@ async function call(
 ): Promise<Record<string, unknown>> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...ADMIN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json = (await res.json()) as Record<string, unknown>;
@@ -85,6 +90,7 @@ const registry = await bootstrap({
     REGISTRY_MIN_SOAK_MS: '0',
     REGISTRY_MIN_DEVICES: '1',
     REGISTRY_ROLLOUT_TICK_MS: '200',
+    REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
   },
   shutdownHooks: false,
   logDestination: { write: () => undefined },
@@ -97,7 +103,7 @@ try {
   for (const seed of [1, 2]) {
     const res = await fetch(`${base}/v1/models/fraud/versions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { ...ADMIN, 'content-type': 'application/octet-stream' },
       body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, seed))),
     });
     if (res.status !== 201) throw new Error(`upload: ${res.status}`);

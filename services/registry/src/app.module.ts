@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
+import { AdminModule } from './admin/admin-auth.js';
 import type { RegistryConfig } from './config.js';
 import { ConsumersModule } from './events/consumers.module.js';
 import { DevicesModule } from './devices/devices.module.js';
@@ -21,6 +22,7 @@ export class RegistryAppModule {
       imports: [
         ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true }),
         StorageModule.forRoot(config),
+        AdminModule,
         EventsModule,
         TenantsModule,
         DevicesModule,

@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { csv, defineServiceConfig, positiveInt } from '@edgefl/service-kit';
+import { csv, defineServiceConfig, positiveInt, secret } from '@edgefl/service-kit';
 import { z } from 'zod';
 import { parseArtifactPrefix, type ArtifactPrefix } from './events/round-artifacts.js';
 
@@ -36,6 +36,21 @@ export const registryConfig = defineServiceConfig({
     REGISTRY_DEVICE_TOKEN_TTL_S: positiveInt(900),
     /** `required`: manifests and downloads need the device token the registry issued. */
     REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('off'),
+    /**
+     * Bearer token of the management API (tenants, devices, models, versions, releases). Secret: never echoed or
+     * logged. Unset (or empty): generated at first boot into <data dir>/registry-admin-token (0600).
+     */
+    REGISTRY_ADMIN_TOKEN: secret(
+      z.preprocess(
+        (value) => (value === '' ? undefined : value),
+        z
+          .string()
+          .min(16, 'at least 16 characters')
+          .max(512)
+          .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+          .optional(),
+      ),
+    ),
     /** How many older versions get a direct delta to each new version. */
     REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
     /**
@@ -78,6 +93,7 @@ export const registryConfig = defineServiceConfig({
       deltaWindow: env.REGISTRY_DELTA_WINDOW,
       deviceAuth: env.REGISTRY_DEVICE_AUTH,
       roundArtifactPrefixes: env.REGISTRY_ROUND_ARTIFACT_PREFIXES,
+      adminToken: env.REGISTRY_ADMIN_TOKEN as string | undefined,
     };
   },
 });

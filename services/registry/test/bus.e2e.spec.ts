@@ -11,7 +11,7 @@ import {
 import { buildOnnx, float32ToBytes, FRAUD_MLP, initWeights, sha256Hex } from '@edgefl/model';
 import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+import { admin, call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
 
 type Version = {
   version: number;
@@ -45,7 +45,7 @@ describe('registry on the bus', () => {
     await call(url, 'POST', '/v1/tenants/acme/models', { id: 'fraud', name: 'Fraud', spec: FRAUD_MLP });
     const res = await fetch(`${url}/v1/models/fraud/versions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
+      headers: { ...admin, 'content-type': 'application/octet-stream' },
       body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 1))),
     });
     expect(res.status).toBe(201);

@@ -1,7 +1,7 @@
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
+import { admin, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
 
 describe('registry tenants and device registry', () => {
   let registry: TestRegistry;
@@ -151,7 +151,7 @@ describe('registry device auth (REGISTRY_DEVICE_AUTH=required)', () => {
       });
       const res = await fetch(`${url}/v1/models/${tenant}-model/versions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
         body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 1))),
       });
       expect(res.status).toBe(201);

@@ -7,9 +7,14 @@ import { bootstrap } from '../src/main.js';
 
 export type TestRegistry = Awaited<ReturnType<typeof startTestService>>;
 
+/** The management API token every test registry is started with (unless a test sets REGISTRY_ADMIN_TOKEN). */
+export const ADMIN_TOKEN = `test-admin-${randomUUID()}`;
+/** Headers carrying the admin token, for raw fetch calls to management routes. */
+export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` } as const;
+
 /** Starts the registry on a free port with a private data dir; `env` adds variables. */
 export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
-  return startTestService(bootstrap, env);
+  return startTestService(bootstrap, { REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
 }
 
 export interface Answer<T = unknown> {
@@ -19,7 +24,10 @@ export interface Answer<T = unknown> {
   headers: Headers;
 }
 
-/** A JSON request; the answer's body parsed when it is JSON. */
+/**
+ * A JSON request with the admin token (unless `headers` names its own `authorization`; an empty one sends none);
+ * the answer's body parsed when it is JSON.
+ */
 export async function call<T = Record<string, unknown>>(
   base: string,
   method: string,
@@ -27,9 +35,15 @@ export async function call<T = Record<string, unknown>>(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<Answer<T>> {
+  const auth = 'authorization' in headers ? headers['authorization'] : admin.authorization;
+  const { authorization: _a, ...rest } = headers;
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(auth ? { authorization: auth } : {}),
+      ...rest,
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const type = res.headers.get('content-type') ?? '';
@@ -90,6 +104,7 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
       PORT: String(await freePort()),
       EDGEFL_DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
+      REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
       ...env,
     },
     shutdownHooks: false,

@@ -11,7 +11,15 @@ import {
   type NamedTensor,
 } from '@edgefl/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, ENGINES, engineAvailable, engineEnv, startRegistry, type TestRegistry } from './helpers.js';
+import {
+  admin,
+  call,
+  ENGINES,
+  engineAvailable,
+  engineEnv,
+  startRegistry,
+  type TestRegistry,
+} from './helpers.js';
 
 /** Weights of the fraud MLP, seeded; `nudge` changes a few values (what one FL round does). */
 function weights(seed: number, nudge = 0): NamedTensor[] {
@@ -30,7 +38,7 @@ async function upload(
 ) {
   const res = await fetch(`${url}/v1/models/${model}/versions${query}`, {
     method: 'POST',
-    headers: { 'content-type': type },
+    headers: { ...admin, 'content-type': type },
     body: bytes,
   });
   const text = await res.text();

@@ -2,7 +2,7 @@ import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
-import { call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+import { admin, call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
 
 type ReleaseView = {
   id: string;
@@ -40,7 +40,7 @@ it('resumes rollouts and their timers (stage soak, device timeouts) after a rest
     for (const seed of [1, 2]) {
       const res = await fetch(`${url}/v1/models/${model}/versions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
         body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, seed))),
       });
       expect(res.status).toBe(201);

@@ -13,6 +13,7 @@ import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
+  admin,
   call,
   deviceIdentity,
   ENGINES,
@@ -100,7 +101,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     for (const [i, bytes] of [onnx(0), onnx(10), onnx(20), onnx(30)].entries()) {
       const res = await fetch(`${url}/v1/models/fraud/versions?version=${i + 1}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
         body: bytes,
       });
       expect(res.status).toBe(201);

@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Patch, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { JWK } from 'jose';
 import { z } from 'zod';
+import { AdminOnly } from '../admin/admin-auth.js';
 import { DocBody, DocIdParams, DocQuery, Id, IdParam, ValidBody, ValidQuery } from '../http/validation.js';
 import type { Device } from '../storage/records.js';
 import { DevicesService } from './devices.service.js';
@@ -42,6 +43,7 @@ export class DevicesController {
   constructor(private readonly devices: DevicesService) {}
 
   @Post('tenants/:tenant/devices')
+  @AdminOnly()
   @HttpCode(201)
   @ApiOperation({ summary: 'Register a device (public key, hardware attributes, group) to a tenant' })
   @DocIdParams('tenant')
@@ -54,6 +56,7 @@ export class DevicesController {
   }
 
   @Get('tenants/:tenant/devices')
+  @AdminOnly()
   @ApiOperation({ summary: "List a tenant's devices (keyset pagination by id)" })
   @DocIdParams('tenant')
   @DocQuery('limit', Limit)
@@ -67,6 +70,7 @@ export class DevicesController {
   }
 
   @Get('devices/:device')
+  @AdminOnly()
   @ApiOperation({ summary: 'Get a device' })
   @DocIdParams('device')
   get(@IdParam('device') device: string): Promise<Device> {
@@ -74,6 +78,7 @@ export class DevicesController {
   }
 
   @Patch('devices/:device')
+  @AdminOnly()
   @ApiOperation({ summary: "Change a device's model, group or hardware attributes" })
   @DocIdParams('device')
   @DocBody(UpdateDevice)

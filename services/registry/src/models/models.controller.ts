@@ -10,6 +10,7 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
+import { AdminOnly } from '../admin/admin-auth.js';
 import type { RegistryConfig } from '../config.js';
 import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import { readBody, sendBlob } from '../http/download.js';
@@ -78,6 +79,7 @@ export class ModelsController {
   ) {}
 
   @Post('tenants/:tenant/models')
+  @AdminOnly()
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a model' })
   @DocIdParams('tenant')
@@ -90,6 +92,7 @@ export class ModelsController {
   }
 
   @Get('tenants/:tenant/models')
+  @AdminOnly()
   @ApiOperation({ summary: "List a tenant's models" })
   @DocIdParams('tenant')
   listModels(@IdParam('tenant') tenant: string): Promise<Model[]> {
@@ -97,6 +100,7 @@ export class ModelsController {
   }
 
   @Get('models/:model')
+  @AdminOnly()
   @ApiOperation({ summary: 'Get a model' })
   @DocIdParams('model')
   getModel(@IdParam('model') model: string): Promise<Model> {
@@ -104,6 +108,7 @@ export class ModelsController {
   }
 
   @Post('models/:model/versions')
+  @AdminOnly()
   @HttpCode(201)
   @ApiOperation({
     summary:
@@ -161,6 +166,7 @@ export class ModelsController {
   }
 
   @Get('models/:model/versions')
+  @AdminOnly()
   @ApiOperation({ summary: "List a model's versions" })
   @DocIdParams('model')
   async listVersions(@IdParam('model') model: string) {
@@ -168,6 +174,7 @@ export class ModelsController {
   }
 
   @Get('models/:model/versions/:version')
+  @AdminOnly()
   @ApiOperation({ summary: 'Get a version (hash, size, signature, provenance, metrics)' })
   @DocIdParams('model')
   async getVersion(@IdParam('model') model: string, @VersionParam('version') version: number) {
@@ -175,6 +182,7 @@ export class ModelsController {
   }
 
   @Post('models/:model/versions/:version/deprecate')
+  @AdminOnly()
   @HttpCode(200)
   @ApiOperation({ summary: 'Deprecate a version (no new releases, deltas or baselines use it)' })
   @DocIdParams('model')

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { AdminOnly } from '../admin/admin-auth.js';
 import { problem } from '../http/problems.js';
 import {
   DocBody,
@@ -102,6 +103,7 @@ const OtaStatusBody = z.strictObject({
 const Live = z.enum(['true', 'false']).optional();
 
 @ApiTags('releases')
+@AdminOnly()
 @Controller('v1')
 export class RolloutsController {
   constructor(private readonly rollouts: RolloutsService) {}

@@ -1,6 +1,7 @@
 import { Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { AdminOnly } from '../admin/admin-auth.js';
 import { DocBody, DocIdParams, Id, IdParam, ValidBody, VersionNumber } from '../http/validation.js';
 import type { Tenant } from '../storage/records.js';
 import { TenantsService } from './tenants.service.js';
@@ -9,6 +10,7 @@ const CreateTenant = z.strictObject({ id: Id, name: z.string().min(1).max(200) }
 const SetBaseline = z.strictObject({ modelId: Id, version: VersionNumber });
 
 @ApiTags('tenants')
+@AdminOnly()
 @Controller('v1/tenants')
 export class TenantsController {
   constructor(private readonly tenants: TenantsService) {}

@@ -1,0 +1,122 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  applyDecorators,
+  Global,
+  Inject,
+  Injectable,
+  Module,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { LOGGER } from '@edgefl/service-kit';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { RegistryConfig } from '../config.js';
+import { problem } from '../http/problems.js';
+import { REGISTRY_CONFIG } from '../tokens.js';
+
+/** Name of the bearer security scheme of the management API in the OpenAPI document. */
+export const ADMIN_SECURITY = 'admin';
+/** File under the data dir holding the generated admin token when REGISTRY_ADMIN_TOKEN is not set. */
+export const ADMIN_TOKEN_FILE = 'registry-admin-token';
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * The management API's bearer token: REGISTRY_ADMIN_TOKEN (a secret: never echoed or logged), or, when unset, a
+ * random token generated at first boot and kept 0600 in `<data dir>/registry-admin-token` (later boots read it;
+ * only the file's path is logged). Only a SHA-256 digest is held in memory for comparison.
+ */
+@Injectable()
+export class AdminToken implements OnModuleInit {
+  private expected: Buffer | null = null;
+  /** Where the generated token lives (null when it came from the environment). */
+  path: string | null = null;
+
+  constructor(
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const configured = this.config.own.adminToken;
+    if (configured !== undefined) {
+      this.expected = digest(configured);
+      return;
+    }
+    const path = join(this.config.dataDir, ADMIN_TOKEN_FILE);
+    let token: string;
+    try {
+      token = (await readFile(path, 'utf8')).trim();
+      if (token.length < 16) throw new Error(`the admin token in ${path} is too short; remove the file`);
+      await chmod(path, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      token = randomBytes(32).toString('base64url');
+      await mkdir(this.config.dataDir, { recursive: true });
+      try {
+        // 'wx': a replica booting at the same time on the same volume keeps the first token written
+        await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
+        this.logger.warn(
+          { path },
+          'REGISTRY_ADMIN_TOKEN is not set: generated an admin token for the management API; read it from this file',
+        );
+      } catch (raced) {
+        if ((raced as NodeJS.ErrnoException).code !== 'EEXIST') throw raced;
+        token = (await readFile(path, 'utf8')).trim();
+      }
+    }
+    this.path = path;
+    this.expected = digest(token);
+  }
+
+  /** Constant-time check of a presented token (both sides hashed first, so lengths leak nothing either). */
+  matches(presented: string): boolean {
+    if (this.expected === null) return false;
+    return timingSafeEqual(digest(presented), this.expected);
+  }
+}
+
+/** Management routes need `Authorization: Bearer <admin token>`; otherwise 401 problem+json, WWW-Authenticate. */
+@Injectable()
+export class AdminAuthGuard implements CanActivate {
+  constructor(private readonly token: AdminToken) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(req.headers.authorization ?? '');
+    if (match && this.token.matches(match[1]!)) return true;
+    const res = http.getResponse<Response>();
+    res.setHeader(
+      'WWW-Authenticate',
+      match
+        ? 'Bearer realm="edgefl-registry-admin", error="invalid_token"'
+        : 'Bearer realm="edgefl-registry-admin"',
+    );
+    throw problem.unauthorized(
+      match
+        ? 'the admin token is not valid'
+        : 'the management API needs the admin token (Authorization: Bearer <token>)',
+    );
+  }
+}
+
+/** Marks a controller or route as part of the management API (admin bearer token; documented in OpenAPI). */
+export const AdminOnly = () =>
+  applyDecorators(
+    UseGuards(AdminAuthGuard),
+    ApiBearerAuth(ADMIN_SECURITY),
+    ApiUnauthorizedResponse({
+      description: 'no or a wrong admin token (problem+json, WWW-Authenticate: Bearer)',
+    }),
+  );
+
+@Global()
+@Module({ providers: [AdminToken, AdminAuthGuard], exports: [AdminToken, AdminAuthGuard] })
+export class AdminModule {}
