@@ -5,6 +5,7 @@ import { tempDir } from '@edgefl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../contract/bus-contract-suite.js';
 import { BusError, type BusRecord } from '../port.js';
+import { partitionForKey } from '../partitioner.js';
 import { ProcessedEventStore } from '../processed-events.js';
 import { EmbeddedBus } from './embedded-bus.js';
 
@@ -213,5 +214,47 @@ describe('ProcessedEventStore', () => {
     reopened.prune(Date.now() + 120_000);
     expect(reopened.seen('g1', ['c', 'd', 'e']).size).toBe(0);
     reopened.close();
+  });
+});
+
+describe('EmbeddedBus consumer loop', () => {
+  it('never delivers a partition twice at once when another partition of the member fails', async () => {
+    // The dead-letter topic does not exist and cannot be created: dead-lettering on partition A fails, and the loop
+    // retries. Partition B's handler is still in flight meanwhile and must not be started again.
+    const bus = open({ autoCreateTopics: false });
+    await bus.ensureTopics([{ name: 'two', partitions: 2 }]);
+    const keyOn = (partition: number) =>
+      Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => partitionForKey(k, 2) === partition)!;
+    const [failing, slow] = [keyOn(0), keyOn(1)];
+    let failures = 0;
+    let slowCalls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sub = await bus.subscribe({
+      group: 'g',
+      topics: ['two'],
+      fromBeginning: true,
+      maxAttempts: 1,
+      handler: async (r) => {
+        if (r.key === failing) {
+          failures++;
+          throw new Error('always');
+        }
+        slowCalls++;
+        await gate;
+      },
+    });
+    await bus.publish([
+      { topic: 'two', key: failing, value: Buffer.from('a') },
+      { topic: 'two', key: slow, value: Buffer.from('b') },
+    ]);
+    await eventually('the failing partition failed', () => failures >= 1 && slowCalls >= 1, 10_000);
+    // Several error-retry periods of the loop (pollIntervalMs 20 → 100 ms each).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(slowCalls).toBe(1);
+    release();
+    await sub.close();
+    // The drain waited for the in-flight handler and committed it.
+    expect((await bus.consumerLag('g', ['two'])).find((l) => l.partition === 1)?.lag).toBe(0);
   });
 });

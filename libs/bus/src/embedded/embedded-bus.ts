@@ -662,11 +662,15 @@ class EmbeddedSubscription implements Subscription {
           continue;
         }
         this.dirty = false;
-        const worked = await Promise.all(
+        // allSettled, not all: a failing partition must not send the loop round again while another partition's
+        // handler is still in flight (it would be delivered twice at once, and close() would not wait for it).
+        const settled = await Promise.allSettled(
           [...this.owned.values()].map((tp) => this.processPartition(tp.topic, tp.partition)),
         );
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed) throw failed.reason;
         this.lastError = null;
-        if (!worked.some(Boolean)) {
+        if (!settled.some((s) => s.status === 'fulfilled' && s.value)) {
           await this.wait(
             Math.max(1, Math.min(this.timings.pollIntervalMs, this.nextRebalanceAt - Date.now())),
           );
