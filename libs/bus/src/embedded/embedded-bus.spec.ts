@@ -257,4 +257,10 @@ describe('EmbeddedBus consumer loop', () => {
     // The drain waited for the in-flight handler and committed it.
     expect((await bus.consumerLag('g', ['two'])).find((l) => l.partition === 1)?.lag).toBe(0);
   });
+
+  it('closes once when close() is called twice at the same time', async () => {
+    const bus = open();
+    await bus.publish([{ topic: 't', key: 'k', value: Buffer.from('x') }]);
+    await expect(Promise.all([bus.close(), bus.close()])).resolves.toEqual([undefined, undefined]);
+  });
 });

@@ -91,6 +91,7 @@ export class EmbeddedBus implements EventBus {
   private flushScheduled = false;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
+  private closePromise: Promise<void> | null = null;
   private readonly retentionTimer: NodeJS.Timeout | null;
   private processedStore: ProcessedEventStore | null = null;
   private readonly processedOptions: ProcessedEventStoreOptions;
@@ -412,8 +413,12 @@ export class EmbeddedBus implements EventBus {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Idempotent, also when called again while the first call is still draining. */
+  close(): Promise<void> {
+    return (this.closePromise ??= this.doClose());
+  }
+
+  private async doClose(): Promise<void> {
     await this.flushing;
     if (this.pending.length > 0) this.flush();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
