@@ -263,4 +263,37 @@ describe('EmbeddedBus consumer loop', () => {
     await bus.publish([{ topic: 't', key: 'k', value: Buffer.from('x') }]);
     await expect(Promise.all([bus.close(), bus.close()])).resolves.toEqual([undefined, undefined]);
   });
+
+  it('consumes partitions another process added to a topic after this member joined', async () => {
+    const consumerSide = open();
+    await consumerSide.ensureTopics([{ name: 'grows', partitions: 2 }]);
+    const got: BusRecord[] = [];
+    const sub = await consumerSide.subscribe({
+      group: 'g',
+      topics: ['grows'],
+      fromBeginning: true,
+      handler: (r) => void got.push(r),
+    });
+    const other = open();
+    await other.ensureTopics([{ name: 'grows', partitions: 4 }]);
+    const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
+    await other.publish(keys.map((key) => ({ topic: 'grows', key, value: Buffer.from(key) })));
+    expect(keys.some((k) => partitionForKey(k, 4) >= 2)).toBe(true);
+    await eventually('records on every partition', () => got.length === keys.length, 10_000);
+    await sub.close();
+  });
+
+  it('places a key where the other processes do after the topic grew', async () => {
+    const stale = open();
+    await stale.ensureTopics([{ name: 'grown', partitions: 2 }]);
+    await stale.publish([{ topic: 'grown', key: 'warm', value: Buffer.from('x') }]); // caches 2 partitions
+    const other = open();
+    await other.ensureTopics([{ name: 'grown', partitions: 5 }]);
+    const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find(
+      (k) => partitionForKey(k, 5) !== partitionForKey(k, 2),
+    )!;
+    const [fromOther] = await other.publish([{ topic: 'grown', key, value: Buffer.from('1') }]);
+    const [fromStale] = await stale.publish([{ topic: 'grown', key, value: Buffer.from('2') }]);
+    expect(fromStale!.partition).toBe(fromOther!.partition);
+  });
 });

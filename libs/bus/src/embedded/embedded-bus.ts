@@ -84,7 +84,6 @@ export class EmbeddedBus implements EventBus {
   readonly observer: BusObserver;
   private readonly deadLetterEncoder: DeadLetterEncoder;
   private readonly statements = new Map<string, StatementSync>();
-  private readonly partitionCounts = new Map<string, number>();
   private readonly roundRobin = new Map<string, number>();
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private pending: PendingPublish[] = [];
@@ -158,16 +157,15 @@ export class EmbeddedBus implements EventBus {
     if (this.closed) throw new BusError('closed', 'the bus is closed');
   }
 
-  /** @internal Partitions of a topic, creating it (inside a transaction) when allowed. */
+  /**
+   * @internal Partitions of a topic, creating it (inside a transaction) when allowed. Read from the file each time,
+   * never cached across calls: another process may have grown the topic, and a stale count would put a key on
+   * another partition than theirs (breaking per-key order) and leave the new partitions unconsumed.
+   */
   partitionsOf(topic: string, create: boolean): number {
-    const cached = this.partitionCounts.get(topic);
-    if (cached !== undefined) return cached;
     const row = this.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(topic) as
       { partitions: number } | undefined;
-    if (row) {
-      this.partitionCounts.set(topic, row.partitions);
-      return row.partitions;
-    }
+    if (row) return row.partitions;
     if (!create || !this.options.autoCreateTopics)
       throw new BusError('unknown_topic', `topic ${topic} does not exist`);
     const partitions = this.options.defaultPartitions;
@@ -203,7 +201,6 @@ export class EmbeddedBus implements EventBus {
             spec.name,
             p,
           );
-        this.partitionCounts.set(spec.name, partitions);
       }
     });
   }
@@ -238,12 +235,15 @@ export class EmbeddedBus implements EventBus {
       const results = this.tx(() => {
         const now = Date.now();
         const next = new Map<string, { topic: string; partition: number; off: number }>();
+        const counts = new Map<string, number>(); // one look-up per topic and batch
         const insert = this.stmt(
           'INSERT INTO bus_records (topic, part, off, rkey, val, headers, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         );
         const out = batch.map(({ records }) =>
           records.map((r) => {
-            const partitions = this.partitionsOf(r.topic, true);
+            let partitions = counts.get(r.topic);
+            if (partitions === undefined)
+              counts.set(r.topic, (partitions = this.partitionsOf(r.topic, true)));
             const partition =
               r.key === null ? this.nextRoundRobin(r.topic, partitions) : partitionForKey(r.key, partitions);
             const k = tpKey(r.topic, partition);
