@@ -422,8 +422,9 @@ class KafkaSubscription implements Subscription {
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.lastError = null;
     });
+    let timer: NodeJS.Timeout | undefined;
     const joined = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
+      timer = setTimeout(
         () => reject(new Error(`no group join within ${this.joinTimeoutMs} ms`)),
         this.joinTimeoutMs,
       );
@@ -432,15 +433,21 @@ class KafkaSubscription implements Subscription {
         resolve();
       });
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: this.options.fromBeginning });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
-    await joined;
+    // Awaited below; when connect/subscribe/run fail first, the abandoned wait must not reject unobserved later.
+    joined.catch(() => undefined);
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: this.options.fromBeginning });
+      await this.consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 4,
+        eachBatch: (payload) => this.eachBatch(payload),
+      });
+      await joined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async eachBatch({
