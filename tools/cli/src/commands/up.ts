@@ -4,11 +4,11 @@ import { UsageError } from '../usage-error.js';
 export const SERVICES = ['registry', 'aggregator', 'telemetry', 'inference', 'gateway'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
-interface RunningService {
+export interface RunningService {
   url: string;
   close(): Promise<void>;
 }
-type Bootstrap = (options: {
+export type Bootstrap = (options: {
   env: Record<string, string | undefined>;
   shutdownHooks: boolean;
 }) => Promise<RunningService>;
@@ -32,28 +32,46 @@ export function serviceEnv(name: ServiceName, env: NodeJS.ProcessEnv): Record<st
   return own === undefined ? shared : { ...shared, PORT: own };
 }
 
+/** Closes services newest first; one that fails to close does not keep the others running. */
+async function closeAll(services: readonly RunningService[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const service of [...services].reverse()) {
+    try {
+      await service.close();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, `${errors.length} services failed to stop`);
+}
+
 /** Boots the five services in one process on the embedded stack (or whatever the environment selects). */
 export async function up(options: {
   dataDir?: string;
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
+  /** How a service's bootstrap is found (default: its package, by name). */
+  load?: (name: ServiceName) => Promise<Bootstrap>;
 }) {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const load = options.load ?? loadService;
   const env = { ...(options.env ?? process.env) };
   if (options.dataDir) env['EDGEFL_DATA_DIR'] = options.dataDir;
   const running: Array<{ name: ServiceName; service: RunningService }> = [];
-  const stopAll = async () => {
-    for (const { service } of running.reverse()) await service.close();
-  };
   try {
     for (const name of SERVICES) {
-      const bootstrap = await loadService(name);
+      const bootstrap = await load(name);
       running.push({ name, service: await bootstrap({ env: serviceEnv(name, env), shutdownHooks: false }) });
     }
   } catch (error) {
-    await stopAll();
+    // The boot error is the one to report; a close failure while cleaning up must not replace it.
+    await closeAll(running.map((r) => r.service)).catch(() => undefined);
     throw error;
   }
+  let stopping: Promise<void> | null = null;
+  // Once only: SIGINT then SIGTERM (or a second Ctrl-C) must not close the services a second time.
+  const stopAll = () => (stopping ??= closeAll(running.map((r) => r.service)));
   for (const { name, service } of running)
     log(
       `edgefl ${name.padEnd(10)} ${service.url}  (health: ${service.url}/health/ready, metrics: ${service.url}/metrics)`,
