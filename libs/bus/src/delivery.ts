@@ -26,7 +26,10 @@ export interface DeliveryContext {
   options: ResolvedSubscribeOptions;
   dedupe: ProcessedEvents | null;
   observer: BusObserver;
-  /** Publishes the dead letter; a throw leaves the record uncommitted (it comes again). */
+  /**
+   * Publishes the dead letter; a throw leaves the record uncommitted (it comes again): deliver returns the records
+   * done before it, or rethrows when there are none.
+   */
   deadLetter(info: DeadLetterInfo): Promise<void>;
   /** True when delivery must stop before the next record (closing, paused, partition lost). */
   shouldStop(): boolean;
@@ -105,7 +108,14 @@ export async function deliver(ctx: DeliveryContext, records: readonly BusRecord[
           observer.handlerDuration?.(record.topic, group, (performance.now() - started) / 1_000);
           const { reason, code, immediate } = describe(error);
           if (immediate || attempt >= options.maxAttempts) {
-            await ctx.deadLetter(deadLetterOf(record, group, reason, code, attempt));
+            try {
+              await ctx.deadLetter(deadLetterOf(record, group, reason, code, attempt));
+            } catch (deadLetterFailure) {
+              // Stop before this record but keep what is done, so the adapter commits it: otherwise every retry would
+              // run the records before it again. This record comes first in the next fetch, and fails loudly there.
+              if (done > 0) return done;
+              throw deadLetterFailure;
+            }
             observer.consumed?.(record.topic, group, 'dead_letter', 1);
             observer.deadLettered?.(record.topic, group, code);
             break;

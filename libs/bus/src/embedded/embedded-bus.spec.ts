@@ -296,4 +296,27 @@ describe('EmbeddedBus consumer loop', () => {
     const [fromStale] = await stale.publish([{ topic: 'grown', key, value: Buffer.from('2') }]);
     expect(fromStale!.partition).toBe(fromOther!.partition);
   });
+  it('commits what was handled before a record whose dead letter cannot be written, and does not run it again', async () => {
+    const bus = open({ autoCreateTopics: false });
+    await bus.ensureTopics([{ name: 'one', partitions: 1 }]);
+    const calls = new Map<string, number>();
+    const sub = await bus.subscribe({
+      group: 'g',
+      topics: ['one'],
+      fromBeginning: true,
+      maxAttempts: 1,
+      handler: (r) => {
+        const v = r.value.toString();
+        calls.set(v, (calls.get(v) ?? 0) + 1);
+        if (v === 'poison') throw new Error('cannot handle');
+      },
+    });
+    await bus.publish(
+      ['a', 'b', 'poison', 'c'].map((v) => ({ topic: 'one', key: 'k', value: Buffer.from(v) })),
+    );
+    await eventually('the poison record retried', () => (calls.get('poison') ?? 0) >= 3, 10_000);
+    await sub.close();
+    expect([calls.get('a'), calls.get('b'), calls.get('c')]).toEqual([1, 1, undefined]);
+    expect(await bus.consumerLag('g', ['one'])).toEqual([{ topic: 'one', partition: 0, lag: 2 }]);
+  });
 });

@@ -482,9 +482,10 @@ class KafkaSubscription implements Subscription {
       if (done < chunk.length) break;
       await heartbeat();
     }
-    // Stopped early by pause: seek back so prefetched batches are dropped and the consumer refetches from the first
-    // unhandled record on resume. (On close or rebalance the next owner starts at the committed offset.)
-    if (next < all.length && this.isPaused && !this.closing && isRunning() && !isStale()) {
+    // Stopped early by pause, or before a record whose dead letter could not be written: seek back so prefetched
+    // batches are dropped and the consumer refetches from the first unhandled record (on resume, or at once).
+    // (On close or rebalance the next owner starts at the committed offset.)
+    if (next < all.length && !this.closing && isRunning() && !isStale()) {
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
     }
   }
