@@ -225,7 +225,11 @@ export class KafkaBus implements EventBus {
       placed.push({ ...r, partition });
     }
     const byTopic = new Map<string, typeof placed>();
-    for (const r of placed) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    for (const r of placed) {
+      const list = byTopic.get(r.topic);
+      if (list) list.push(r);
+      else byTopic.set(r.topic, [r]);
+    }
     let metadata;
     try {
       metadata = await producer.sendBatch({
