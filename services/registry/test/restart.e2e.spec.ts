@@ -104,9 +104,11 @@ it('resumes rollouts and their timers (stage soak, device timeouts) after a rest
     });
     expect(rolledBack.devices).toMatchObject({ timed_out: 1, in_progress: 0 });
     expect(rolledBack.transitions.at(-2)!.reason).toMatch(/timed out/);
+    // rolled forward: v3 carries v1's artifact, so dev-1 (told to install v2) is never offered a lower version
     expect((await call(url, 'GET', '/v1/devices/dev-1/manifest')).body).toMatchObject({
-      version: 1,
+      version: 3,
       reason: 'stable',
+      restores: { version: 1, rollbackOf: 2 },
     });
   } finally {
     await registry.stop();

@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { catalogBus, createBus, createSchemaRegistry, type EventBus } from '@edgefl/bus';
 import {
+  applyDelta,
   buildOnnx,
+  sha256Hex,
   FRAUD_MLP,
   initWeights,
+  readDeltaHeader,
   verifyManifest,
   type NamedTensor,
   type SignedManifest,
@@ -38,6 +41,13 @@ type ReleaseView = {
   reason: string;
   transitions: Array<{ fromState: string; toState: string; reason: string; stage: { name: string } }>;
   devices: Record<string, number>;
+  rollForward: {
+    version: number;
+    label: string;
+    restoredVersion: number;
+    sha256: string;
+    rollbackOf: number;
+  } | null;
 };
 type Manifest = {
   modelId: string;
@@ -46,7 +56,8 @@ type Manifest = {
   releaseId: string | null;
   fullDownload: boolean;
   manifest: SignedManifest;
-  deltas: unknown[];
+  deltas: Array<{ fromVersion: number; url: string; sha256: string; sizeBytes: number }>;
+  restores: { version: number; sha256: string; rollbackOf: number; releaseId: string | null } | null;
 };
 
 const DEVICES = Array.from({ length: 300 }, (_, i) => `term-${String(i).padStart(3, '0')}`);
@@ -79,6 +90,16 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     });
   const manifest = (device: string, query = '') =>
     call<Manifest>(url, 'GET', `/v1/devices/${device}/manifest${query}`);
+  /** Uploads a new version (the next number) and returns its number. */
+  async function upload(bytes: Buffer): Promise<number> {
+    const res = await fetch(`${url}/v1/models/fraud/versions`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { version: number }).version;
+  }
   async function manifests(): Promise<Map<string, Manifest>> {
     const out = new Map<string, Manifest>();
     for (const id of DEVICES) out.set(id, (await manifest(id)).body);
@@ -248,9 +269,75 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       reason: expect.stringMatching(/accuracy/),
     });
     expect(tail[1]).toMatchObject({ fromState: 'HALTED', toState: 'ROLLED_BACK' });
-    const all = await manifests();
-    expect(new Set([...all.values()].map((m) => `${m.version}/${m.reason}`))).toEqual(new Set(['1/stable']));
     expect((await call(url, 'POST', `/v1/releases/${releaseId}/resume`)).status).toBe(409);
+  });
+
+  it('rolls FORWARD: every device gets a higher version carrying v1 exactly, which a device on v2 accepts', async () => {
+    const v1 = onnx(0);
+    const v1Sha = sha256Hex(v1);
+    const back = await release(releaseId);
+    // the restored version's identity, explicit in the release and in its ROLLED_BACK transition
+    expect(back.rollForward).toEqual({
+      version: 5,
+      label: 'rollback-of-v2',
+      restoredVersion: 1,
+      sha256: v1Sha,
+      rollbackOf: 2,
+    });
+    expect(back.transitions.at(-1)!.reason).toContain(
+      `rolled forward to v5 (rollback-of-v2) restoring v1 (sha256 ${v1Sha})`,
+    );
+    const v5 = await call<Record<string, unknown>>(url, 'GET', '/v1/models/fraud/versions/5');
+    expect(v5.body).toMatchObject({
+      version: 5,
+      label: 'rollback-of-v2',
+      parentVersion: 2,
+      sha256: v1Sha,
+      provenance: { rollbackOf: 2, restoredVersion: 1, restoredSha256: v1Sha, releaseId },
+    });
+    expect((await call<{ stableVersion: number }>(url, 'GET', '/v1/models/fraud')).body.stableVersion).toBe(
+      5,
+    );
+
+    // every device (those that took v2 included) is now offered v5, never the lower v1
+    const all = await manifests();
+    expect(new Set([...all.values()].map((m) => `${m.version}/${m.reason}`))).toEqual(new Set(['5/stable']));
+
+    const keys = await call<Array<{ keyId: string; publicKey: string }>>(url, 'GET', '/v1/release-keys');
+    const trustedKeys = new Map(
+      keys.body.map((k) => [k.keyId, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]),
+    );
+    const onBad = DEVICES.find((id) => inStage(rolloutBucket(releaseId, id), 10))!;
+    const m = (await manifest(onBad, '?current=2')).body;
+    expect(m).toMatchObject({
+      version: 5,
+      fullDownload: false,
+      restores: { version: 1, sha256: v1Sha, rollbackOf: 2, releaseId },
+    });
+    const verified = verifyManifest(m.manifest, { trustedKeys, modelId: 'fraud', installedVersion: 2 });
+    expect(verified.version).toBeGreaterThan(2);
+    expect(verified.artifact.sha256).toBe(v1Sha);
+    expect(verified).toMatchObject({ label: 'rollback-of-v2', parentVersion: 2 });
+    // the device on v2 rebuilds exactly v1's bytes from the direct delta 2 → 5
+    const fromBad = m.deltas.find((d) => d.fromVersion === 2)!;
+    const v2 = onnx(10);
+    const delta = new Uint8Array(await (await fetch(`${url}${fromBad.url}`)).arrayBuffer());
+    expect(sha256Hex(applyDelta(v2, delta))).toBe(v1Sha);
+    const artifact = Buffer.from(
+      await (await fetch(`${url}/v1/models/fraud/versions/5/artifact`)).arrayBuffer(),
+    );
+    expect(artifact).toEqual(v1);
+
+    // a device still on v1 gets a tiny delta (every tensor unchanged), even outside the delta window
+    const onV1 = (await manifest('term-299', '?current=1')).body;
+    expect(onV1.fullDownload).toBe(false);
+    const fromV1 = onV1.deltas.find((d) => d.fromVersion === 1)!;
+    const tiny = new Uint8Array(await (await fetch(`${url}${fromV1.url}`)).arrayBuffer());
+    const header = readDeltaHeader(tiny);
+    expect(header.skeleton.same).toBe(true);
+    expect(header.tensors.every((t) => t.enc === 'same' && t.length === 0)).toBe(true);
+    expect(fromV1.sizeBytes).toBeLessThan(fromBad.sizeBytes); // header only: no tensor data at all
+    expect(Buffer.from(applyDelta(v1, tiny))).toEqual(v1);
   });
 
   it('publishes every transition and the stage manifests on the bus', async () => {
@@ -261,7 +348,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     );
     const seen: string[] = [];
     const versions: number[] = [];
-    const envelopes: Array<{ signedManifest: string; sha256?: string }> = [];
+    const envelopes: Array<{ signedManifest: string; sha256?: string; version?: number }> = [];
     const sub = await typed.subscribe({
       group: `test-${randomUUID()}`,
       topics: ['edgefl.registry.release.v1', 'edgefl.model.version.v1'],
@@ -272,7 +359,13 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
           version?: number;
           event?: Record<
             string,
-            { toState?: string; rollout?: { stage: string }; signedManifest?: string | null; sha256?: string }
+            {
+              toState?: string;
+              rollout?: { stage: string };
+              signedManifest?: string | null;
+              sha256?: string;
+              version?: number;
+            }
           >;
         };
         if (record.topic === 'edgefl.model.version.v1') versions.push(value.version!);
@@ -289,7 +382,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       },
     });
     try {
-      await eventually('the release events', async () => seen.includes('transition:ROLLED_BACK'));
+      await eventually('the release events', async () => seen.includes('manifest:rollback'));
       expect(seen).toEqual([
         'transition:PENDING',
         'transition:ROLLING_OUT',
@@ -301,18 +394,21 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
         'manifest:10pct',
         'transition:HALTED',
         'transition:ROLLED_BACK',
+        'manifest:rollback',
       ]);
-      expect(versions).toEqual([1, 2, 3, 4]);
+      expect(versions).toEqual([1, 2, 3, 4, 5]);
       // every stage manifest carries the signed envelope devices verify, exactly as the manifest route serves it
       const keys = await call<Array<{ keyId: string; publicKey: string }>>(url, 'GET', '/v1/release-keys');
       const trustedKeys = new Map(
         keys.body.map((k) => [k.keyId, new Uint8Array(Buffer.from(k.publicKey, 'base64'))]),
       );
-      expect(envelopes.length).toBeGreaterThan(0);
+      expect(envelopes.map((e) => e.version)).toEqual([2, 2, 2, 5]);
+      // the rollback's manifest names the roll-forward, carrying v1's artifact
+      expect(envelopes.at(-1)!.sha256).toBe(sha256Hex(onnx(0)));
       for (const e of envelopes) {
         expect(typeof e.signedManifest).toBe('string');
         const verified = verifyManifest(JSON.parse(e.signedManifest), { trustedKeys, modelId: 'fraud' });
-        expect(verified.version).toBe(2);
+        expect(verified.version).toBe(e.version);
         expect(verified.artifact.sha256).toBe(e.sha256);
       }
     } finally {
@@ -321,26 +417,48 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     }
   });
 
+  let stable = 5;
+  it('refuses to release a version lower than the stable one (devices would refuse it)', async () => {
+    const lower = await call<{ detail: string }>(url, 'POST', '/v1/models/fraud/releases', { version: 3 });
+    expect(lower.status).toBe(422);
+    expect(lower.body.detail).toMatch(/lower than the stable version 5/);
+    expect((await call(url, 'POST', '/v1/models/fraud/releases', { version: 2 })).status).toBe(422);
+  });
+
   it('times out a device that started the update and never reported, failing the gate', async () => {
+    const version = await upload(onnx(20)); // 6
     const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
-      version: 3,
+      version,
       stages: [{ name: 'all', percentage: 100 }],
       gates: { deviceTimeoutMs: 150, minDevicesReporting: 1, minSoakMs: 60_000 },
     });
     const m = await manifest('term-007');
-    expect(m.body).toMatchObject({ version: 3, reason: 'rollout' });
+    expect(m.body).toMatchObject({ version, reason: 'rollout' });
     const back = await until(created.body.id, 'rollback after a timeout', (r) => r.state === 'ROLLED_BACK');
     expect(back.transitions.at(-2)!.reason).toMatch(/timed out/);
     expect(back.devices).toMatchObject({ timed_out: 1 });
+    // rolled forward again: a new version restoring v5 (itself v1's bytes)
+    expect(back.rollForward).toMatchObject({
+      version: version + 1,
+      restoredVersion: stable,
+      rollbackOf: version,
+    });
+    stable = version + 1;
+    expect((await manifest('term-007', `?current=${version}`)).body).toMatchObject({
+      version: stable,
+      reason: 'stable',
+      restores: { version: 5, sha256: sha256Hex(onnx(0)), rollbackOf: version },
+    });
   });
 
-  it('keeps a release PENDING until started, and aborts by hand', async () => {
+  it('keeps a release PENDING until started, and aborts by hand (rolling forward)', async () => {
+    const version = await upload(onnx(30));
     const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
-      version: 3,
+      version,
       start: false,
     });
     expect(created.body.state).toBe('PENDING');
-    expect((await manifest('term-007')).body).toMatchObject({ version: 1, reason: 'stable' });
+    expect((await manifest('term-007')).body).toMatchObject({ version: stable, reason: 'stable' });
     expect((await call(url, 'POST', `/v1/releases/${created.body.id}/resume`)).status).toBe(409);
     expect((await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/start`)).body.state).toBe(
       'ROLLING_OUT',
@@ -348,23 +466,46 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     const aborted = await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/abort`, {
       reason: 'wrong build',
     });
-    expect(aborted.body).toMatchObject({ state: 'ROLLED_BACK', reason: 'wrong build' });
+    expect(aborted.body).toMatchObject({
+      state: 'ROLLED_BACK',
+      reason: expect.stringMatching(new RegExp(`^wrong build; rolled forward to v${version + 1} `)),
+      rollForward: { version: version + 1, restoredVersion: stable, rollbackOf: version },
+    });
+    stable = version + 1;
+    expect((await manifest('term-007')).body).toMatchObject({ version: stable, reason: 'stable' });
     expect((await call(url, 'POST', `/v1/releases/${created.body.id}/abort`, {})).status).toBe(409);
     expect((await call(url, 'POST', '/v1/releases/rel-nope/abort', {})).status).toBe(404);
     expect((await call(url, 'POST', '/v1/models/fraud/releases', { version: 99 })).status).toBe(422);
+    const next = await upload(onnx(40));
     expect(
-      (await call(url, 'POST', '/v1/models/fraud/releases', { version: 3, stages: [50, 10] })).status,
+      (await call(url, 'POST', '/v1/models/fraud/releases', { version: next, stages: [50, 10] })).status,
     ).toBe(422);
     expect(
-      (await call(url, 'POST', '/v1/models/fraud/releases', { version: 3, stages: [10, 50] })).status,
+      (await call(url, 'POST', '/v1/models/fraud/releases', { version: next, stages: [10, 50] })).status,
     ).toBe(422);
     const live = await call<Array<{ id: string }>>(url, 'GET', '/v1/releases?model=fraud&live=true');
     expect(live.body).toEqual([]);
   });
 
-  it('counts OTA statuses: a device reporting success is not timed out', async () => {
+  it('aborting a release that never started creates no version (no device was offered it)', async () => {
+    const latest = async () =>
+      (await call<Array<{ version: number }>>(url, 'GET', '/v1/models/fraud/versions')).body.at(-1)!.version;
+    const before = await latest();
     const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
-      version: 3,
+      version: before,
+      start: false,
+    });
+    const aborted = await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/abort`, {});
+    expect(aborted.body).toMatchObject({ state: 'ROLLED_BACK', rollForward: null });
+    expect(await latest()).toBe(before);
+  });
+
+  it('counts OTA statuses: a device reporting success is not timed out', async () => {
+    const version = (await call<Array<{ version: number }>>(url, 'GET', '/v1/models/fraud/versions')).body.at(
+      -1,
+    )!.version;
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version,
       stages: [100],
       gates: { deviceTimeoutMs: 60_000, minDevicesReporting: 1, minSoakMs: 0 },
     });
@@ -372,8 +513,8 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     const ok = await call(url, 'POST', '/v1/devices/term-008/ota-status', {
       modelId: 'fraud',
       releaseId: created.body.id,
-      fromVersion: 1,
-      toVersion: 3,
+      fromVersion: stable,
+      toVersion: version,
       state: 'ACTIVE',
       viaDelta: true,
     });
@@ -382,7 +523,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       (
         await call(url, 'POST', '/v1/devices/ghost/ota-status', {
           modelId: 'fraud',
-          toVersion: 3,
+          toVersion: version,
           state: 'ACTIVE',
         })
       ).status,
@@ -391,7 +532,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       (
         await call(url, 'POST', '/v1/devices/term-008/ota-status', {
           modelId: 'fraud',
-          toVersion: 3,
+          toVersion: version,
           state: 'EXPLODED',
         })
       ).status,
@@ -399,34 +540,61 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
     const done = await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
     expect(done.devices).toMatchObject({ succeeded: 1, timed_out: 0 });
-    expect((await call(url, 'GET', '/v1/devices/term-008')).body).toMatchObject({ currentVersion: 3 });
-    expect((await manifest('term-009')).body).toMatchObject({ version: 3, reason: 'stable' });
+    expect(done.rollForward).toBeNull();
+    expect((await call(url, 'GET', '/v1/devices/term-008')).body).toMatchObject({ currentVersion: version });
+    expect((await manifest('term-009')).body).toMatchObject({ version, reason: 'stable', restores: null });
+    stable = version;
   });
 
   it("gives a device outside a release's targeting the tenant's safe baseline", async () => {
     await call(url, 'PUT', '/v1/tenants/acme/baseline', { modelId: 'fraud', version: 1 });
+    const version = await upload(onnx(50));
     const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
-      version: 4,
+      version,
       stages: [100],
       targeting: { firmwareRange: '>=2.0.0 <3.0.0', groups: ['eu'] },
       gates: { minDevicesReporting: 1, minSoakMs: 0, deviceTimeoutMs: 60_000 },
     });
-    expect((await manifest('term-000')).body).toMatchObject({ version: 4, reason: 'rollout' }); // group eu
-    expect((await manifest('term-001')).body).toMatchObject({ version: 3, reason: 'stable' }); // group us: not targeted
+    expect((await manifest('term-000')).body).toMatchObject({ version, reason: 'rollout' }); // group eu
+    expect((await manifest('term-001')).body).toMatchObject({ version: stable, reason: 'stable' }); // group us: not targeted
     await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
     await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
-    expect((await manifest('term-000')).body).toMatchObject({ version: 4, reason: 'stable' });
+    expect((await manifest('term-000')).body).toMatchObject({ version, reason: 'stable' });
     // a "us" device cannot run the stable version's targeting: it gets the safe baseline
     expect((await manifest('term-001')).body).toMatchObject({ version: 1, reason: 'baseline' });
     await call(url, 'PATCH', '/v1/devices/term-001', { group: 'eu', hardware: { firmware: '3.1.0' } });
     expect((await manifest('term-001')).body).toMatchObject({ version: 1, reason: 'baseline' }); // firmware out of range
+    stable = version;
   });
+
+  it('a roll-forward keeps the targeting of the version it restores', async () => {
+    const version = await upload(onnx(60));
+    const created = await call<ReleaseView>(url, 'POST', '/v1/models/fraud/releases', {
+      version,
+      stages: [100],
+      gates: { minDevicesReporting: 1, minSoakMs: 60_000, deviceTimeoutMs: 60_000 },
+    });
+    expect((await manifest('term-002')).body).toMatchObject({ version, reason: 'rollout' });
+    const aborted = await call<ReleaseView>(url, 'POST', `/v1/releases/${created.body.id}/abort`, {});
+    expect(aborted.body.rollForward).toMatchObject({ version: version + 1, restoredVersion: stable });
+    // restored version's release targeted eu with firmware 2.x: term-002 (eu) gets the roll-forward,
+    // term-003 (us) stays on the safe baseline as before
+    expect((await manifest('term-002', `?current=${version}`)).body).toMatchObject({
+      version: version + 1,
+      reason: 'stable',
+      fullDownload: false,
+    });
+    expect((await manifest('term-003')).body).toMatchObject({ version: 1, reason: 'baseline' });
+    stable = version + 1;
+  });
+
   it('offers only the full artifact to a device older than the compatibility window', async () => {
-    const near = await manifest('term-010', '?current=2');
+    const near = await manifest('term-010', `?current=${stable - 1}`);
+    expect(near.body.version).toBe(stable);
     expect(near.body.fullDownload).toBe(false);
     expect(near.body.deltas.length).toBeGreaterThan(0);
-    const old = await manifest('term-010', '?current=1');
-    expect(old.body.version).toBe(4);
+    const old = await manifest('term-010', '?current=3');
+    expect(old.body.version).toBe(stable);
     expect(old.body.fullDownload).toBe(true);
     expect(old.body.deltas).toEqual([]);
     expect(old.body.manifest.signed.deltas).toEqual([]);

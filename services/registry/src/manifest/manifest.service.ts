@@ -6,6 +6,7 @@ import { DevicesService } from '../devices/devices.service.js';
 import { artifactPath, deltaPath, ModelsService } from '../models/models.service.js';
 import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
 import { RolloutsService } from '../rollouts/rollouts.service.js';
+import { restoresOf, stableReleaseOf, type Restores } from '../rollouts/stable.js';
 import type { Delta, Device, Model, ModelVersion, Release, Targeting, Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_STORE } from '../tokens.js';
@@ -20,8 +21,18 @@ export interface DeviceManifest {
   reason: ManifestReason;
   releaseId: string | null;
   stage: { name: string; percentage: number } | null;
-  /** True when the device is older than the compatibility window: only the full artifact is offered. */
+  /**
+   * True when the device is older than the compatibility window and no direct delta from its version exists: only
+   * the full artifact is offered.
+   */
   fullDownload: boolean;
+  /**
+   * Set when this version is a rollback's roll-forward: the version whose exact artifact it carries (same sha256),
+   * the bad version it replaces and the release rolled back. Its number is higher than both, so a device that
+   * installed the bad version accepts it (TUF rollback protection), and a device on the restored version can
+   * tell it already has these bytes.
+   */
+  restores: Restores | null;
   /** libs/model's signed manifest (TUF-style); verify with the keys at /v1/release-keys. */
   manifest: SignedManifest;
   artifact: { url: string; sha256: string; sizeBytes: number };
@@ -104,7 +115,10 @@ export class ManifestService {
           ? Promise.resolve([])
           : this.store.listReleases({ modelId, states: ['COMPLETED'] }),
       ]);
-      const stableRelease = [...completed].reverse().find((r) => r.version === model.stableVersion) ?? null;
+      const stableRelease =
+        model.stableVersion === null
+          ? null
+          : await stableReleaseOf(this.store, modelId, model.stableVersion, completed);
       return {
         model,
         tenant: tenant!,
@@ -194,12 +208,15 @@ export class ManifestService {
 
     const current =
       pick.state.model.id === (device.modelId ?? modelId) ? (query.current ?? device.currentVersion) : null;
-    const fullDownload = current !== null && current < pick.version - pick.state.model.deltaWindow;
+    const info = await this.versionOf(pick.state, pick.version);
+    if (!info) throw problem.notFound(`model ${pick.state.model.id} has no version ${pick.version}`);
+    const fullDownload =
+      current !== null &&
+      current < pick.version - pick.state.model.deltaWindow &&
+      !info.deltas.some((d) => d.fromVersion === current);
     const variant = `${pick.version}|${pick.reason}|${pick.release?.id ?? ''}|${pick.release?.stageIndex ?? ''}|${fullDownload}`;
     let answer = pick.state.answers.get(variant);
     if (answer === undefined) {
-      const info = await this.versionOf(pick.state, pick.version);
-      if (!info) throw problem.notFound(`model ${pick.state.model.id} has no version ${pick.version}`);
       const deltas = fullDownload ? [] : info.deltas;
       const manifest = await this.signer.signed({ version: info.version, deltas, targeting: pick.targeting });
       const stage =
@@ -211,6 +228,7 @@ export class ManifestService {
         releaseId: pick.release?.id ?? null,
         stage: stage ? { name: stage.name, percentage: stage.percentage } : null,
         fullDownload,
+        restores: restoresOf(info.version),
         manifest,
         artifact: {
           url: artifactPath(pick.state.model.id, pick.version),

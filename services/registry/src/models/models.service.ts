@@ -49,6 +49,14 @@ export const artifactPath = (modelId: string, version: number) =>
 export const deltaPath = (modelId: string, from: number, to: number) =>
   `/v1/models/${modelId}/deltas/${from}/${to}`;
 
+/** A version whose files are written but whose metadata is not committed yet (see ModelsService.prepareVersion). */
+export interface PreparedVersion {
+  version: ModelVersion;
+  deltas: Delta[];
+  /** Blob keys written, removed by `discard`. */
+  written: string[];
+}
+
 /** Models, versions (uploaded ONNX or built from weights), artifacts and deltas. */
 @Injectable()
 export class ModelsService implements OnModuleInit {
@@ -213,6 +221,29 @@ export class ModelsService implements OnModuleInit {
     onnx: Uint8Array,
     meta: NewVersion,
   ): Promise<ModelVersion> {
+    const prepared = await this.prepareVersion(model, number, onnx, meta);
+    try {
+      await this.store.transaction((tx) => this.commitVersion(tx, prepared));
+    } catch (error) {
+      await this.discard(prepared);
+      throw error;
+    }
+    this.published(prepared);
+    return prepared.version;
+  }
+
+  /**
+   * Everything of a new version that is not metadata, done outside any transaction: the encrypted artifact, the
+   * deltas (from the versions in the model's window, plus `extraSources`), the signed artifact statement. Commit
+   * it with `commitVersion` inside a transaction, then call `published`; on failure `discard` removes the files.
+   */
+  async prepareVersion(
+    model: Model,
+    number: number,
+    onnx: Uint8Array,
+    meta: NewVersion,
+    extraSources: readonly number[] = [],
+  ): Promise<PreparedVersion> {
     if (await this.store.getVersion(model.id, number))
       throw new StoreConflictError(`version ${number} of model ${model.id} exists`);
     const parentVersion =
@@ -232,7 +263,7 @@ export class ModelsService implements OnModuleInit {
       const base = `${model.tenantId}/${model.id}`;
       const artifact = await this.blobs.put(model.tenantId, `${base}/v${number}-${randomUUID()}.onnx`, onnx);
       written.push(artifact.key);
-      const deltas = await this.buildDeltas(model, number, onnx, now, written);
+      const deltas = await this.buildDeltas(model, number, onnx, now, written, extraSources);
       const statement = canonicalJson({
         modelId: model.id,
         version: number,
@@ -263,42 +294,110 @@ export class ModelsService implements OnModuleInit {
         provenance: meta.provenance ?? {},
         createdAt: now,
       };
-      await this.store.transaction(async (tx) => {
-        await tx.insertVersion(version);
-        for (const delta of deltas) await tx.insertDelta(delta);
-        await enqueueEvent(
-          tx,
-          'edgefl.model.version.v1',
-          {
-            eventId: randomUUID(),
-            tenant: model.tenantId,
-            modelId: model.id,
-            version: number,
-            label: version.label,
-            parentVersion,
-            origin: version.origin,
-            roundId: version.roundId,
-            artifactUri: artifactPath(model.id, number),
-            sha256,
-            sizeBytes: version.sizeBytes,
-            signingKeyId: signed.keyId,
-            metrics: version.metrics,
-            createdAt: now,
-          },
-          model.id,
-          now,
-        );
-      });
-      for (const listener of this.versionListeners) listener(model.id);
-      this.logger.info(
-        { modelId: model.id, version: number, sizeBytes: version.sizeBytes, deltas: deltas.length },
-        'version created',
-      );
-      return version;
+      return { version, deltas, written };
     } catch (error) {
       await Promise.all(written.map((key) => this.blobs.remove(key).catch(() => undefined)));
       throw error;
     }
+  }
+
+  /** Records a prepared version, its deltas and its ModelVersionCreated event in the caller's transaction. */
+  async commitVersion(tx: RegistryStore, prepared: PreparedVersion): Promise<void> {
+    const { version, deltas } = prepared;
+    await tx.insertVersion(version);
+    for (const delta of deltas) await tx.insertDelta(delta);
+    await enqueueEvent(
+      tx,
+      'edgefl.model.version.v1',
+      {
+        eventId: randomUUID(),
+        tenant: version.tenantId,
+        modelId: version.modelId,
+        version: version.version,
+        label: version.label,
+        parentVersion: version.parentVersion,
+        origin: version.origin,
+        roundId: version.roundId,
+        artifactUri: artifactPath(version.modelId, version.version),
+        sha256: version.sha256,
+        sizeBytes: version.sizeBytes,
+        signingKeyId: version.signingKeyId,
+        metrics: version.metrics,
+        createdAt: version.createdAt,
+      },
+      version.modelId,
+      version.createdAt,
+    );
+  }
+
+  /** After the commit: caches drop the model, and the version is logged. */
+  published(prepared: PreparedVersion): void {
+    const { version, deltas } = prepared;
+    for (const listener of this.versionListeners) listener(version.modelId);
+    this.logger.info(
+      {
+        modelId: version.modelId,
+        version: version.version,
+        sizeBytes: version.sizeBytes,
+        deltas: deltas.length,
+      },
+      'version created',
+    );
+  }
+
+  /** Removes the files of a prepared version that was not committed. */
+  async discard(prepared: PreparedVersion): Promise<void> {
+    await Promise.all(prepared.written.map((key) => this.blobs.remove(key).catch(() => undefined)));
+  }
+
+  /**
+   * The roll-forward of a rolled-back release (TUF: a device never installs a lower version, so a rollback is a
+   * new, higher version): the next version number, label `rollback-of-v<bad>`, parent = the bad version, the exact
+   * artifact bytes of the restored version (sha256 checked), its metrics, and provenance naming both. Deltas come
+   * from the bad version and the restored one whatever the window (a device on the restored version gets an
+   * all-unchanged delta of a few hundred bytes), plus the window's.
+   */
+  async prepareRollForward(release: {
+    id: string;
+    modelId: string;
+    version: number;
+    restoredVersion: number;
+  }): Promise<PreparedVersion> {
+    const model = await this.model(release.modelId);
+    const restored = await this.store.getVersion(model.id, release.restoredVersion);
+    if (!restored) throw new Error(`model ${model.id} has no version ${release.restoredVersion} to restore`);
+    const bytes = await this.blobs.readAll({
+      tenantId: restored.tenantId,
+      key: restored.blobKey,
+      wrappedKey: restored.wrappedKey,
+      sizeBytes: restored.sizeBytes,
+    });
+    if (sha256Hex(bytes) !== restored.sha256)
+      throw new Error(`the stored artifact of version ${restored.version} does not match its sha256`);
+    const number = (await this.store.latestVersionNumber(model.id)) + 1;
+    const prepared = await this.prepareVersion(
+      model,
+      number,
+      bytes,
+      {
+        label: `rollback-of-v${release.version}`,
+        parentVersion: release.version,
+        // the contract's VersionOrigin has no ROLLBACK symbol; provenance.rollbackOf marks the roll-forward
+        origin: restored.origin === 'BASELINE' ? 'BASELINE' : 'UPLOAD',
+        metrics: restored.metrics,
+        provenance: {
+          rollbackOf: release.version,
+          releaseId: release.id,
+          restoredVersion: restored.version,
+          restoredSha256: restored.sha256,
+          restoredOrigin: restored.origin,
+          restoredRoundId: restored.roundId,
+          restoredProvenance: restored.provenance,
+        },
+      },
+      [release.version, restored.version],
+    );
+    return prepared;
   }
 
   /** Lossless tensor-aware deltas (libs/model) from each active version in the window; skipped where not smaller. */
@@ -308,10 +407,14 @@ export class ModelsService implements OnModuleInit {
     target: Uint8Array,
     now: number,
     written: string[],
+    extraSources: readonly number[] = [],
   ): Promise<Delta[]> {
     const deltas: Delta[] = [];
     const sources = (await this.store.listVersions(model.id)).filter(
-      (v) => v.status === 'active' && v.version < number && v.version >= number - model.deltaWindow,
+      (v) =>
+        v.version < number &&
+        ((v.status === 'active' && v.version >= number - model.deltaWindow) ||
+          extraSources.includes(v.version)),
     );
     for (const source of sources) {
       try {

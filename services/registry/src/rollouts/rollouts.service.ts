@@ -10,13 +10,14 @@ import { OutboxRelay } from '../events/outbox-relay.service.js';
 import { CLOCK, type Clock } from '../http/clock.js';
 import { problem } from '../http/problems.js';
 import { ManifestSigner } from '../manifest/manifest-signer.service.js';
-import { artifactPath, deltaPath } from '../models/models.service.js';
+import { artifactPath, deltaPath, ModelsService, type PreparedVersion } from '../models/models.service.js';
 import { StoreConflictError } from '../storage/errors.js';
 import {
   LIVE_STATES,
   type BaselineSlis,
   type GateSpec,
   type Release,
+  type RollForward,
   type RolloutState,
   type StageSpec,
   type Targeting,
@@ -24,6 +25,12 @@ import {
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { evaluateGates, type GateVerdict } from './gates.js';
+import { stableReleaseOf } from './stable.js';
+
+/** The stage a roll-forward's manifest is published under (every device that is offered the stable version). */
+const ROLLBACK_STAGE = { name: 'rollback', percentage: 100 } as const;
+
+const NO_TARGETING: Targeting = { minRamBytes: null, firmwareRange: null, hardwareClasses: [], groups: [] };
 
 export interface CreateRelease {
   version: number;
@@ -97,6 +104,7 @@ export class RolloutsService {
     @Inject(METRICS_REGISTRY) metrics: Registry,
     private readonly signer: ManifestSigner,
     private readonly relay: OutboxRelay,
+    private readonly models: ModelsService,
   ) {
     this.transitions = new Counter({
       name: 'edgefl_registry_rollout_transitions_total',
@@ -140,6 +148,10 @@ export class RolloutsService {
     if (version.status !== 'active') throw problem.unprocessable(`version ${input.version} is deprecated`);
     if (model.stableVersion === input.version)
       throw problem.conflict(`version ${input.version} is already the stable version`);
+    if (model.stableVersion !== null && input.version < model.stableVersion)
+      throw problem.unprocessable(
+        `version ${input.version} is lower than the stable version ${model.stableVersion}: devices refuse a lower version (TUF rollback protection); upload it again as a new version`,
+      );
     const raw = input.stages ?? this.config.own.rollout.stages;
     const stages: StageSpec[] = raw.map((s, i) =>
       typeof s === 'number' ? { name: stageName(s, i, raw.length), percentage: s } : s,
@@ -180,6 +192,7 @@ export class RolloutsService {
         ...input.targeting,
       },
       baseline: Object.values(baseline).every((x) => x === null) ? null : baseline,
+      rollForward: null,
       stageStartedAt: now,
       reason: 'created',
       revision: 0,
@@ -282,19 +295,122 @@ export class RolloutsService {
     reason: string,
     options: { manual: boolean; expect?: Release; nextStage?: boolean },
   ): Promise<Release | null> {
+    for (let attempt = 0; ; attempt++) {
+      const forward = to === 'ROLLED_BACK' ? await this.prepareRollForward(id) : null;
+      const prepared = forward && 'prepared' in forward ? forward.prepared : null;
+      let result: Release | null;
+      try {
+        result = await this.moveOnce(id, to, reason, options, forward);
+      } catch (error) {
+        if (prepared) await this.models.discard(prepared);
+        // another version took the roll-forward's number meanwhile: prepare again with the next one
+        if (prepared && error instanceof StoreConflictError && attempt < 3) continue;
+        throw error;
+      }
+      if (prepared) {
+        if (result) this.models.published(prepared);
+        else await this.models.discard(prepared);
+      }
+      if (result) {
+        this.transitions.inc({ to_state: to });
+        this.logger.info(
+          {
+            releaseId: id,
+            modelId: result.modelId,
+            version: result.version,
+            to,
+            stage: result.stages[result.stageIndex]?.name,
+            reason: result.reason,
+            ...(result.rollForward ? { rollForward: result.rollForward } : {}),
+          },
+          'rollout transition',
+        );
+        this.changed(result);
+      }
+      return result;
+    }
+  }
+
+  /**
+   * Rolling back rolls FORWARD (TUF: a device refuses a lower version, so devices that took the bad version would
+   * be stuck on it): a new, higher version carrying the restored version's exact artifact. Restored = the version
+   * that was stable when the release was created, else the tenant's safe baseline when it is this model's. Nothing
+   * to do for a release that never rolled out (PENDING: no device was offered it) or has nothing to restore.
+   * A failure to build it is logged and the rollback proceeds without it (never blocks taking the bad version
+   * away from devices that have not installed it).
+   */
+  private async prepareRollForward(
+    id: string,
+  ): Promise<{ prepared: PreparedVersion; restoredVersion: number } | { failed: string } | null> {
+    const release = await this.store.getRelease(id);
+    if (!release || release.state === 'PENDING' || !ALLOWED[release.state].includes('ROLLED_BACK'))
+      return null;
+    let restoredVersion = release.previousVersion;
+    if (restoredVersion === null) {
+      const tenant = await this.store.getTenant(release.tenantId);
+      if (tenant?.baseline?.modelId === release.modelId && tenant.baseline.version !== release.version)
+        restoredVersion = tenant.baseline.version;
+    }
+    if (restoredVersion === null) return null;
+    try {
+      const prepared = await this.models.prepareRollForward({
+        id: release.id,
+        modelId: release.modelId,
+        version: release.version,
+        restoredVersion,
+      });
+      return { prepared, restoredVersion };
+    } catch (error) {
+      this.logger.error(
+        { err: error, releaseId: id, modelId: release.modelId, restoredVersion },
+        'roll-forward version could not be built; rolling back without it',
+      );
+      return { failed: (error as Error).message };
+    }
+  }
+
+  /**
+   * One transition, atomically: compare-and-set the release, append the transition, enqueue its event (and a new
+   * signed manifest when a stage starts), mark the version stable on completion; on a rollback with a prepared
+   * roll-forward, also record that version, make it the stable one and publish its manifest. Returns null when the
+   * release moved meanwhile or the move is not allowed from its current state.
+   */
+  private async moveOnce(
+    id: string,
+    to: RolloutState,
+    reason: string,
+    options: { manual: boolean; expect?: Release; nextStage?: boolean },
+    forward: { prepared: PreparedVersion; restoredVersion: number } | { failed: string } | null,
+  ): Promise<Release | null> {
     const now = this.clock.now();
-    const result = await this.store.transaction(async (tx) => {
+    return this.store.transaction(async (tx) => {
       const current = await tx.getRelease(id);
       if (!current || (options.expect && current.revision !== options.expect.revision)) return null;
       if (!ALLOWED[current.state].includes(to)) return null;
       const stageIndex = options.nextStage ? current.stageIndex + 1 : current.stageIndex;
       const restartsStage = options.nextStage || (to === 'ROLLING_OUT' && current.state !== 'ROLLING_OUT');
+      let rollForward: RollForward | null = null;
+      let fullReason = reason;
+      if (forward && 'prepared' in forward) {
+        const v = forward.prepared.version;
+        rollForward = {
+          version: v.version,
+          label: v.label,
+          restoredVersion: forward.restoredVersion,
+          sha256: v.sha256,
+          rollbackOf: current.version,
+        };
+        fullReason = `${reason}; rolled forward to v${v.version} (${v.label}) restoring v${forward.restoredVersion} (sha256 ${v.sha256})`;
+      } else if (forward && 'failed' in forward) {
+        fullReason = `${reason}; no roll-forward version: ${forward.failed}`.slice(0, 1000);
+      }
       const patch = {
         state: to,
-        reason,
+        reason: fullReason,
         updatedAt: now,
         stageIndex,
         ...(restartsStage ? { stageStartedAt: now } : {}),
+        ...(rollForward ? { rollForward } : {}),
       };
       if (!(await tx.updateRelease(id, current.revision, patch))) return null;
       const next: Release = { ...current, ...patch, revision: current.revision + 1 };
@@ -305,30 +421,24 @@ export class RolloutsService {
         fromState: current.state,
         toState: to,
         stage: next.stages[stageIndex]!,
-        reason,
+        reason: fullReason,
         at: now,
       });
-      await this.enqueueTransition(tx, next, current.state, to, reason, now);
+      await this.enqueueTransition(tx, next, current.state, to, fullReason, now);
       if (to === 'COMPLETED') await tx.setStableVersion(current.modelId, current.version);
       if (to === 'ROLLING_OUT' && restartsStage) await this.enqueueManifest(tx, next, now);
+      if (forward && 'prepared' in forward && rollForward) {
+        await this.models.commitVersion(tx, forward.prepared);
+        await tx.setStableVersion(current.modelId, rollForward.version);
+        const governing = await stableReleaseOf(tx, current.modelId, forward.restoredVersion);
+        await this.enqueueManifest(tx, next, now, {
+          version: rollForward.version,
+          stage: ROLLBACK_STAGE,
+          targeting: governing?.targeting ?? NO_TARGETING,
+        });
+      }
       return next;
     });
-    if (result) {
-      this.transitions.inc({ to_state: to });
-      this.logger.info(
-        {
-          releaseId: id,
-          modelId: result.modelId,
-          version: result.version,
-          to,
-          stage: result.stages[result.stageIndex]?.name,
-          reason,
-        },
-        'rollout transition',
-      );
-      this.changed(result);
-    }
-    return result;
   }
 
   private changed(release: Release): void {
@@ -369,14 +479,23 @@ export class RolloutsService {
     );
   }
 
-  /** The release's signed manifest for its current stage, as an event (the gateway retains it for devices). */
-  private async enqueueManifest(tx: RegistryStore, release: Release, now: number) {
-    const version = await tx.getVersion(release.modelId, release.version);
+  /**
+   * The release's signed manifest for its current stage, as an event (the gateway retains it for devices); or,
+   * with `what`, another version under the release (a rollback's roll-forward, stage "rollback", 100%).
+   */
+  private async enqueueManifest(
+    tx: RegistryStore,
+    release: Release,
+    now: number,
+    what?: { version: number; stage: { name: string; percentage: number }; targeting: Targeting },
+  ) {
+    const number = what?.version ?? release.version;
+    const version = await tx.getVersion(release.modelId, number);
     if (!version) return;
-    const deltas = await tx.listDeltas(release.modelId, release.version);
-    const signed = await this.signer.signed({ version, deltas, targeting: release.targeting });
-    const stage = release.stages[release.stageIndex]!;
-    const t = release.targeting;
+    const deltas = await tx.listDeltas(release.modelId, number);
+    const t = what?.targeting ?? release.targeting;
+    const signed = await this.signer.signed({ version, deltas, targeting: t });
+    const stage = what?.stage ?? release.stages[release.stageIndex]!;
     await enqueueEvent(
       tx,
       'edgefl.registry.release.v1',
@@ -391,9 +510,9 @@ export class RolloutsService {
             releaseId: release.id,
             tenant: release.tenantId,
             modelId: release.modelId,
-            version: release.version,
+            version: number,
             label: version.label,
-            artifactUri: artifactPath(release.modelId, release.version),
+            artifactUri: artifactPath(release.modelId, number),
             sha256: version.sha256,
             sizeBytes: version.sizeBytes,
             signature: Buffer.from(signed.signatures[0]!.sig, 'base64'),
@@ -427,6 +546,15 @@ export class RolloutsService {
   /** Times out silent devices and evaluates every rolling-out release once. Safe to call concurrently across replicas. */
   async tick(): Promise<void> {
     await this.store.timeOutDevices(this.clock.now());
+    // a release is HALTED only between a failed gate and its rollback: one found here was left by a crash
+    for (const halted of await this.store.listReleases({ states: ['HALTED'] })) {
+      await this.move(halted.id, 'ROLLED_BACK', 'automatic rollback after a failed gate (resumed)', {
+        manual: false,
+        expect: halted,
+      }).catch((error: unknown) =>
+        this.logger.error({ err: error, releaseId: halted.id }, 'resumed rollback failed'),
+      );
+    }
     for (const release of await this.store.listReleases({ states: ['ROLLING_OUT'] })) {
       await this.evaluate(release).catch((error: unknown) =>
         this.logger.error({ err: error, releaseId: release.id }, 'rollout evaluation failed'),

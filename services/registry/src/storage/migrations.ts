@@ -203,6 +203,12 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_release_roll_forward': {
+      async up(db: Kysely<unknown>) {
+        // a rollback rolls forward to a new version carrying the restored artifact (TUF: versions only grow)
+        await db.schema.alterTable('releases').addColumn('roll_forward', 'text').execute();
+      },
+    },
   };
 }
 

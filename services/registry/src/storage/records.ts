@@ -110,6 +110,22 @@ export interface BaselineSlis {
   meanConfidence: number | null;
 }
 
+/**
+ * What a rollback rolled forward to (TUF: a device never installs a lower version): a new, higher version whose
+ * artifact is byte-for-byte the restored version's, labelled `rollback-of-v<bad>`, parent = the bad version.
+ */
+export interface RollForward {
+  /** The new version devices are served. */
+  version: number;
+  label: string;
+  /** The version whose artifact it carries (the one devices ran before the bad release). */
+  restoredVersion: number;
+  /** sha256 of the artifact: equal to the restored version's. */
+  sha256: string;
+  /** The bad version it replaces (its parent). */
+  rollbackOf: number;
+}
+
 export interface Release {
   id: string;
   tenantId: string;
@@ -122,6 +138,8 @@ export interface Release {
   gates: GateSpec;
   targeting: Targeting;
   baseline: BaselineSlis | null;
+  /** Set when the release was rolled back by rolling forward to a restoring version. */
+  rollForward: RollForward | null;
   stageStartedAt: number;
   reason: string;
   revision: number;

@@ -15,6 +15,7 @@ import {
   type OutboxEvent,
   type Release,
   type ReleaseTransition,
+  type RollForward,
   type RolloutState,
   type StageSpec,
   type Targeting,
@@ -122,6 +123,7 @@ const toRelease = (r: Selectable<ReleaseTable>): Release => ({
     groups: [],
   }),
   baseline: json<BaselineSlis | null>(r.baseline, null),
+  rollForward: json<RollForward | null>(r.roll_forward, null),
   stageStartedAt: r.stage_started_at,
   reason: r.reason,
   revision: r.revision,
@@ -463,6 +465,7 @@ export class RegistryStore {
           gates: JSON.stringify(r.gates),
           targeting: JSON.stringify(r.targeting),
           baseline: r.baseline === null ? null : JSON.stringify(r.baseline),
+          roll_forward: r.rollForward === null ? null : JSON.stringify(r.rollForward),
           stage_started_at: r.stageStartedAt,
           reason: r.reason,
           revision: r.revision,
@@ -502,7 +505,9 @@ export class RegistryStore {
   async updateRelease(
     id: string,
     expectedRevision: number,
-    patch: Partial<Pick<Release, 'state' | 'stageIndex' | 'stageStartedAt' | 'reason' | 'baseline'>> & {
+    patch: Partial<
+      Pick<Release, 'state' | 'stageIndex' | 'stageStartedAt' | 'reason' | 'baseline' | 'rollForward'>
+    > & {
       updatedAt: number;
     },
   ): Promise<boolean> {
@@ -516,6 +521,8 @@ export class RegistryStore {
     if (patch.reason !== undefined) set.reason = patch.reason;
     if (patch.baseline !== undefined)
       set.baseline = patch.baseline === null ? null : JSON.stringify(patch.baseline);
+    if (patch.rollForward !== undefined)
+      set.roll_forward = patch.rollForward === null ? null : JSON.stringify(patch.rollForward);
     const result = await this.db
       .updateTable('releases')
       .set(set)

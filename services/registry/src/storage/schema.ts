@@ -99,6 +99,8 @@ export interface ReleaseTable {
   targeting: string;
   /** JSON: Baseline SLIs (p95 latency, accuracy, confidence), or null until known. */
   baseline: string | null;
+  /** JSON: RollForward, set when a rollback rolled forward to a version restoring the previous artifact. */
+  roll_forward: string | null;
   stage_started_at: number;
   reason: string;
   /** Optimistic concurrency: bumped by every state change. */

@@ -181,6 +181,7 @@ export function runRegistryStoreSuite(
       gates: { minDevicesReporting: 1 } as Release['gates'],
       targeting: { minRamBytes: null, firmwareRange: null, hardwareClasses: [], groups: [] },
       baseline: null,
+      rollForward: null,
       stageStartedAt: 1,
       reason: 'created',
       revision: 0,
@@ -194,7 +195,17 @@ export function runRegistryStoreSuite(
       expect(await store.updateRelease('r-a', 0, { state: 'PAUSED', updatedAt: 2 })).toBe(true);
       expect(await store.updateRelease('r-a', 0, { state: 'ROLLING_OUT', updatedAt: 3 })).toBe(false);
       expect(await store.getRelease('r-a')).toMatchObject({ state: 'PAUSED', revision: 1 });
-      expect(await store.updateRelease('r-a', 1, { state: 'COMPLETED', updatedAt: 4 })).toBe(true);
+      const rollForward = {
+        version: 3,
+        label: 'rollback-of-v2',
+        restoredVersion: 1,
+        sha256: 'ab'.repeat(32),
+        rollbackOf: 2,
+      };
+      expect(await store.updateRelease('r-a', 1, { state: 'ROLLED_BACK', rollForward, updatedAt: 4 })).toBe(
+        true,
+      );
+      expect(await store.getRelease('r-a')).toMatchObject({ state: 'ROLLED_BACK', rollForward, revision: 2 });
       expect(await store.liveRelease('m1')).toBeNull();
       await store.insertRelease(release('r-b'));
       expect((await store.liveRelease('m1'))?.id).toBe('r-b');
