@@ -1,4 +1,4 @@
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { BusError, type ProcessedEvents } from './port.js';
 
 export interface ProcessedEventStoreOptions {
@@ -22,6 +22,9 @@ export class ProcessedEventStore implements ProcessedEvents {
   private readonly maxEntries: number;
   private readonly pruneEvery: number;
   private sinceLastPrune = 0;
+  // Prepared once: seen/markProcessed run for every delivered batch.
+  private readonly seenStmt: StatementSync;
+  private readonly markStmt: StatementSync;
   private closed = false;
 
   constructor(target: string | DatabaseSync, options: ProcessedEventStoreOptions = {}) {
@@ -43,6 +46,12 @@ export class ProcessedEventStore implements ProcessedEvents {
     this.maxAgeMs = options.maxAgeMs ?? 7 * 24 * 3600_000;
     this.maxEntries = options.maxEntriesPerGroup ?? 1_000_000;
     this.pruneEvery = options.pruneEvery ?? 10_000;
+    this.seenStmt = this.db.prepare(
+      'SELECT event_id FROM bus_processed_events WHERE grp = ? AND event_id IN (SELECT value FROM json_each(?))',
+    );
+    this.markStmt = this.db.prepare(
+      'INSERT OR REPLACE INTO bus_processed_events (grp, event_id, at) SELECT ?, value, ? FROM json_each(?)',
+    );
   }
 
   seen(group: string, eventIds: readonly string[]): Set<string> {
@@ -50,22 +59,14 @@ export class ProcessedEventStore implements ProcessedEvents {
     if (eventIds.length === 0) return found;
     const unique = [...new Set(eventIds)];
     // json_each keeps this one statement whatever the batch size.
-    const rows = this.db
-      .prepare(
-        'SELECT event_id FROM bus_processed_events WHERE grp = ? AND event_id IN (SELECT value FROM json_each(?))',
-      )
-      .all(group, JSON.stringify(unique)) as Array<{ event_id: string }>;
+    const rows = this.seenStmt.all(group, JSON.stringify(unique)) as Array<{ event_id: string }>;
     for (const row of rows) found.add(row.event_id);
     return found;
   }
 
   markProcessed(group: string, eventIds: readonly string[]): void {
     if (eventIds.length === 0) return;
-    this.db
-      .prepare(
-        'INSERT OR REPLACE INTO bus_processed_events (grp, event_id, at) SELECT ?, value, ? FROM json_each(?)',
-      )
-      .run(group, Date.now(), JSON.stringify(eventIds));
+    this.markStmt.run(group, Date.now(), JSON.stringify(eventIds));
     this.sinceLastPrune += eventIds.length;
     if (this.sinceLastPrune >= this.pruneEvery) this.prune();
   }
