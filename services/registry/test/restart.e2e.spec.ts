@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -112,5 +114,70 @@ it('resumes rollouts and their timers (stage soak, device timeouts) after a rest
     });
   } finally {
     await registry.stop();
+  }
+});
+
+it('finishes a rollback a crash left HALTED (between the failed gate and the roll-forward)', async () => {
+  const own = await tempDir('edgefl-registry-halted-');
+  try {
+    let registry = await startRegistryAt(own.path, env);
+    let url = registry.url;
+    await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
+    await call(url, 'POST', '/v1/tenants/acme/models', { id: 'halt', name: 'halt', spec: FRAUD_MLP });
+    for (const seed of [1, 2]) {
+      const res = await fetch(`${url}/v1/models/halt/versions`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
+        body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, seed))),
+      });
+      expect(res.status).toBe(201);
+    }
+    const first = await call<ReleaseView>(url, 'POST', '/v1/models/halt/releases', {
+      version: 1,
+      stages: [100],
+    });
+    await call(url, 'POST', `/v1/releases/${first.body.id}/health`, {
+      stage: 'full',
+      windowStart: Date.now() - 1000,
+      windowEnd: Date.now(),
+      devicesReporting: 3,
+      otaFailureRate: 0,
+      inferenceErrorRate: 0,
+      p95LatencyMs: 3,
+      meanConfidence: 0.9,
+      driftScore: 0,
+    });
+    await eventually(
+      'v1 stable',
+      async () =>
+        (await call<ReleaseView>(url, 'GET', `/v1/releases/${first.body.id}`)).body.state === 'COMPLETED',
+    );
+    const bad = await call<ReleaseView>(url, 'POST', '/v1/models/halt/releases', {
+      version: 2,
+      stages: [100],
+      gates: { minSoakMs: 600_000 },
+    });
+    await registry.stop();
+    // what a crash right after the HALTED transition leaves behind
+    const db = new DatabaseSync(join(own.path, 'registry.sqlite'));
+    db.prepare(`UPDATE releases SET state = 'HALTED', revision = revision + 1 WHERE id = ?`).run(bad.body.id);
+    db.close();
+
+    registry = await startRegistryAt(own.path, env);
+    url = registry.url;
+    try {
+      const back = await eventually('the left-over rollback to finish', async () => {
+        const r = (
+          await call<ReleaseView & { rollForward: unknown }>(url, 'GET', `/v1/releases/${bad.body.id}`)
+        ).body;
+        return r.state === 'ROLLED_BACK' ? r : undefined;
+      });
+      expect(back.rollForward).toMatchObject({ version: 3, restoredVersion: 1, rollbackOf: 2 });
+      expect(back.transitions.at(-1)!.reason).toMatch(/resumed.*rolled forward to v3/);
+    } finally {
+      await registry.stop();
+    }
+  } finally {
+    await own.remove();
   }
 });
