@@ -2,6 +2,7 @@
 // writes the Confluent wire format). A record that fails to decode is dead-lettered at once with the codec's error
 // code; a handler that keeps throwing is dead-lettered after maxAttempts (the bytes-level delivery core does both).
 import { createHash } from 'node:crypto';
+import type { DeadLetter } from '@edgefl/contracts';
 import { UnprocessableRecordError } from '../delivery.js';
 import {
   DEAD_LETTER_TOPIC,
@@ -124,22 +125,11 @@ export class TypedBus<C> {
   }
 }
 
-/** The shape of libs/contracts' generated `DeadLetter` (io.edgefl.bus.DeadLetter). */
-export interface DeadLetterValue {
-  eventId: string;
-  tenant: string | null;
-  originalTopic: string;
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer;
-  headers: Record<string, string>;
-  reason: string;
-  errorCode: string;
-  attempts: number;
-  consumerGroup: string;
-  failedAt: number;
-}
+/**
+ * The value of a dead letter on the catalog's dead-letter topic: libs/contracts' generated `DeadLetter`
+ * (io.edgefl.bus.DeadLetter), not a copy of it, so a schema change reaches this code as a type error.
+ */
+export type DeadLetterValue = DeadLetter;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
