@@ -5,6 +5,7 @@ import {
   HEADER_TRACE_ID,
   type DeadLetterEncoder,
   type DeadLetterInfo,
+  type EventBus,
   type OutgoingRecord,
 } from './port.js';
 
@@ -52,5 +53,18 @@ export async function deadLetterRecord(
     eventId,
     ...(tenant !== undefined ? { tenant } : {}),
     ...(traceId !== undefined ? { traceId } : {}),
+  };
+}
+
+/**
+ * What an adapter does with a record its delivery gave up on: publishes the dead letter (deadLetterRecord, encoded
+ * with `encode`) on the same bus. A failed publish rejects, so the caller leaves the record uncommitted.
+ */
+export function deadLetterPublisher(
+  bus: Pick<EventBus, 'publish'>,
+  encode: DeadLetterEncoder,
+): (info: DeadLetterInfo) => Promise<void> {
+  return async (info) => {
+    await bus.publish([await deadLetterRecord(info, encode)]);
   };
 }

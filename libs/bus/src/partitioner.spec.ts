@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { murmur2, partitionForKey } from './partitioner.js';
+import { murmur2, PartitionChooser, partitionForKey } from './partitioner.js';
 
 const require = createRequire(import.meta.url);
 type KafkaPartitioner = (args: {
@@ -48,5 +48,21 @@ describe('partitioner', () => {
     expect(murmur2(Buffer.from('a-little-bit-long-string'))).toBe(-985981536);
     expect(murmur2(Buffer.from('a-little-bit-longer-string'))).toBe(-1486304829);
     expect(murmur2(Buffer.from('lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8'))).toBe(-58897971);
+  });
+
+  it('places keyed records by key and unkeyed ones round-robin per topic', () => {
+    const chooser = new PartitionChooser();
+    for (const key of ['device-1', 'round-7', '']) {
+      expect(chooser.partitionOf('t', key, 6)).toBe(partitionForKey(key, 6));
+    }
+    const a = Array.from({ length: 8 }, () => chooser.partitionOf('a', null, 4));
+    const b = Array.from({ length: 3 }, () => chooser.partitionOf('b', null, 3));
+    // Each topic cycles through all its partitions in order from wherever it started.
+    for (let i = 1; i < a.length; i++) expect(a[i]).toBe((a[i - 1]! + 1) % 4);
+    expect(new Set(a.slice(0, 4))).toEqual(new Set([0, 1, 2, 3]));
+    expect(new Set(b)).toEqual(new Set([0, 1, 2]));
+    // Keyed records in between do not move a topic's round-robin position.
+    chooser.partitionOf('a', 'k', 4);
+    expect(chooser.partitionOf('a', null, 4)).toBe((a[7]! + 1) % 4);
   });
 });

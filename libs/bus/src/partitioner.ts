@@ -38,3 +38,19 @@ export function partitionForKey(key: string | Uint8Array, partitions: number): n
   const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
   return (murmur2(bytes) & 0x7fffffff) % partitions;
 }
+
+/**
+ * The partition of each published record, as both adapters place them: a keyed record by partitionForKey (so a
+ * key's records stay in order), a record without a key round-robin per topic, starting at a random partition so
+ * that producers do not all begin on partition 0. One instance per bus (it keeps the round-robin position).
+ */
+export class PartitionChooser {
+  private readonly roundRobin = new Map<string, number>();
+
+  partitionOf(topic: string, key: string | null, partitions: number): number {
+    if (key !== null) return partitionForKey(key, partitions);
+    const n = (this.roundRobin.get(topic) ?? Math.floor(Math.random() * partitions)) + 1;
+    this.roundRobin.set(topic, n);
+    return n % partitions;
+  }
+}

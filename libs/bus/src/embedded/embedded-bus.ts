@@ -5,9 +5,9 @@
 // exist (the SQLite engine, the murmur2 partitioner rule) are used as they are.
 import { randomUUID } from 'node:crypto';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { deadLetterRecord, jsonDeadLetterEncoder } from '../dead-letter.js';
+import { deadLetterPublisher, jsonDeadLetterEncoder } from '../dead-letter.js';
 import { deliver, type DeliveryContext } from '../delivery.js';
-import { partitionForKey } from '../partitioner.js';
+import { PartitionChooser } from '../partitioner.js';
 import {
   BusError,
   type BusHealth,
@@ -82,9 +82,10 @@ export class EmbeddedBus implements EventBus {
     Omit<EmbeddedBusOptions, 'observer' | 'deadLetterEncoder' | 'processedEvents' | 'synchronous'>
   >;
   readonly observer: BusObserver;
-  private readonly deadLetterEncoder: DeadLetterEncoder;
+  /** @internal Publishes a dead letter on this bus (the delivery core calls it). */
+  readonly deadLetter: (info: DeadLetterInfo) => Promise<void>;
   private readonly statements = new Map<string, StatementSync>();
-  private readonly roundRobin = new Map<string, number>();
+  private readonly partitionChooser = new PartitionChooser();
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private pending: PendingPublish[] = [];
   private flushScheduled = false;
@@ -113,7 +114,7 @@ export class EmbeddedBus implements EventBus {
       throw new BusError('invalid_config', 'sessionTimeoutMs must be longer than heartbeatIntervalMs');
     }
     this.observer = options.observer ?? {};
-    this.deadLetterEncoder = options.deadLetterEncoder ?? jsonDeadLetterEncoder;
+    this.deadLetter = deadLetterPublisher(this, options.deadLetterEncoder ?? jsonDeadLetterEncoder);
     this.processedOptions = options.processedEvents ?? {};
     try {
       this.db = new DatabaseSync(options.path);
@@ -244,8 +245,7 @@ export class EmbeddedBus implements EventBus {
             let partitions = counts.get(r.topic);
             if (partitions === undefined)
               counts.set(r.topic, (partitions = this.partitionsOf(r.topic, true)));
-            const partition =
-              r.key === null ? this.nextRoundRobin(r.topic, partitions) : partitionForKey(r.key, partitions);
+            const partition = this.partitionChooser.partitionOf(r.topic, r.key, partitions);
             const k = tpKey(r.topic, partition);
             let head = next.get(k);
             if (!head) {
@@ -285,12 +285,6 @@ export class EmbeddedBus implements EventBus {
     announcePublish(this.path, topics);
   }
 
-  private nextRoundRobin(topic: string, partitions: number): number {
-    const n = (this.roundRobin.get(topic) ?? Math.floor(Math.random() * partitions)) + 1;
-    this.roundRobin.set(topic, n);
-    return n % partitions;
-  }
-
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.assertOpen();
     const resolved = resolveSubscribeOptions(options);
@@ -310,11 +304,6 @@ export class EmbeddedBus implements EventBus {
   /** @internal */
   forget(sub: EmbeddedSubscription): void {
     this.subscriptions.delete(sub);
-  }
-
-  /** @internal */
-  async deadLetter(info: DeadLetterInfo): Promise<void> {
-    await this.publish([await deadLetterRecord(info, this.deadLetterEncoder)]);
   }
 
   async health(): Promise<BusHealth> {

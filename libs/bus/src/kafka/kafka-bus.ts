@@ -4,15 +4,16 @@
 import type { ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer, SASLOptions } from 'kafkajs';
-import { deadLetterRecord, jsonDeadLetterEncoder } from '../dead-letter.js';
+import { deadLetterPublisher, jsonDeadLetterEncoder } from '../dead-letter.js';
 import { deliver, type DeliveryContext } from '../delivery.js';
-import { partitionForKey } from '../partitioner.js';
+import { PartitionChooser } from '../partitioner.js';
 import {
   BusError,
   type BusHealth,
   type BusObserver,
   type BusRecord,
   type DeadLetterEncoder,
+  type DeadLetterInfo,
   type EventBus,
   type Headers,
   type OutgoingRecord,
@@ -76,12 +77,13 @@ export class KafkaBus implements EventBus {
   readonly observer: BusObserver;
   private readonly kafka: Kafka;
   private readonly options: KafkaBusOptions;
-  private readonly deadLetterEncoder: DeadLetterEncoder;
+  /** @internal Publishes a dead letter on this bus (the delivery core calls it). */
+  readonly deadLetter: (info: DeadLetterInfo) => Promise<void>;
   private producer: Producer | null = null;
   private producerReady: Promise<Producer> | null = null;
   private adminReady: Promise<Admin> | null = null;
   private readonly partitionCounts = new Map<string, number>();
-  private readonly roundRobin = new Map<string, number>();
+  private readonly partitionChooser = new PartitionChooser();
   private readonly subscriptions = new Set<KafkaSubscription>();
   private processedStore: ProcessedEventStore | null = null;
   private closed = false;
@@ -94,7 +96,7 @@ export class KafkaBus implements EventBus {
       throw new BusError('invalid_config', 'the Kafka bus needs a clientId');
     this.options = options;
     this.observer = options.observer ?? {};
-    this.deadLetterEncoder = options.deadLetterEncoder ?? jsonDeadLetterEncoder;
+    this.deadLetter = deadLetterPublisher(this, options.deadLetterEncoder ?? jsonDeadLetterEncoder);
     this.kafka =
       options.kafka ??
       new KafkaClient({
@@ -220,8 +222,7 @@ export class KafkaBus implements EventBus {
     const placed = [];
     for (const r of normalised) {
       const partitions = await this.partitionsOf(r.topic);
-      const partition =
-        r.key === null ? this.nextRoundRobin(r.topic, partitions) : partitionForKey(r.key, partitions);
+      const partition = this.partitionChooser.partitionOf(r.topic, r.key, partitions);
       placed.push({ ...r, partition });
     }
     const byTopic = new Map<string, typeof placed>();
@@ -267,12 +268,6 @@ export class KafkaBus implements EventBus {
     return out;
   }
 
-  private nextRoundRobin(topic: string, partitions: number): number {
-    const n = (this.roundRobin.get(topic) ?? Math.floor(Math.random() * partitions)) + 1;
-    this.roundRobin.set(topic, n);
-    return n % partitions;
-  }
-
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
     this.assertOpen();
     const resolved = resolveSubscribeOptions(options);
@@ -302,11 +297,6 @@ export class KafkaBus implements EventBus {
   /** @internal */
   forget(sub: KafkaSubscription): void {
     this.subscriptions.delete(sub);
-  }
-
-  /** @internal */
-  async deadLetter(info: Parameters<DeadLetterEncoder>[0]): Promise<void> {
-    await this.publish([await deadLetterRecord(info, this.deadLetterEncoder)]);
   }
 
   async health(): Promise<BusHealth> {
