@@ -30,7 +30,13 @@ export interface NormalisedRecord {
   eventId: string;
 }
 
-export function normaliseRecord(record: OutgoingRecord, index: number): NormalisedRecord {
+/** The records of one publish call, checked and normalised (what both adapters take in; a bad one throws BusError). */
+export function normaliseRecords(records: readonly OutgoingRecord[]): NormalisedRecord[] {
+  if (!Array.isArray(records)) throw new BusError('invalid_record', 'publish takes an array of records');
+  return records.map((r, i) => normaliseRecord(r, i));
+}
+
+function normaliseRecord(record: OutgoingRecord, index: number): NormalisedRecord {
   if (record === null || typeof record !== 'object')
     throw new BusError('invalid_record', `record ${index} is not an object`);
   assertTopicName(record.topic);

@@ -29,7 +29,7 @@ import { ProcessedEventStore, type ProcessedEventStoreOptions } from '../process
 import {
   assertTopicName,
   assertTopicSpec,
-  normaliseRecord,
+  normaliseRecords,
   resolveSubscribeOptions,
   type NormalisedRecord,
   type ResolvedSubscribeOptions,
@@ -208,8 +208,7 @@ export class EmbeddedBus implements EventBus {
 
   async publish(records: readonly OutgoingRecord[]): Promise<PublishedRecord[]> {
     this.assertOpen();
-    if (!Array.isArray(records)) throw new BusError('invalid_record', 'publish takes an array of records');
-    const normalised = records.map((r, i) => normaliseRecord(r, i));
+    const normalised = normaliseRecords(records);
     if (normalised.length === 0) return [];
     // Concurrent publish calls are grouped into one transaction (one fsync-free WAL commit for all of them).
     return new Promise((resolve, reject) => {

@@ -28,7 +28,7 @@ import { ProcessedEventStore } from '../processed-events.js';
 import {
   assertTopicName,
   assertTopicSpec,
-  normaliseRecord,
+  normaliseRecords,
   resolveSubscribeOptions,
   type ResolvedSubscribeOptions,
 } from '../validation.js';
@@ -214,8 +214,7 @@ export class KafkaBus implements EventBus {
 
   async publish(records: readonly OutgoingRecord[]): Promise<PublishedRecord[]> {
     this.assertOpen();
-    if (!Array.isArray(records)) throw new BusError('invalid_record', 'publish takes an array of records');
-    const normalised = records.map((r, i) => normaliseRecord(r, i));
+    const normalised = normaliseRecords(records);
     if (normalised.length === 0) return [];
     const producer = await this.connectProducer();
     // Partitions chosen here with Kafka's own default rule, so offsets can be reported per record.
