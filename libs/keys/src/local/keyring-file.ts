@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -163,73 +163,227 @@ export async function writeKeyring(path: string, doc: KeyringDocument): Promise<
   return stamp;
 }
 
+/** Test seams of {@link withKeyringLock} (internal: not exported from the package). */
+export interface KeyringLockHooks {
+  /** This contender judged the lock stale and is about to try to take it over. */
+  staleJudged?: () => Promise<void> | void;
+  /** This contender found the lock held (or a take-over under way) and is about to wait before trying again. */
+  waiting?: () => void;
+}
+
+export interface KeyringLockOptions {
+  /** How long to wait for a live holder before failing with BACKEND_UNAVAILABLE (default 10 s). */
+  timeoutMs?: number;
+  hooks?: KeyringLockHooks;
+}
+
+/** A take-over lock is held for a re-check and one replace: one older than this was left by a dead process. */
+const TAKEOVER_STALE_MS = 5_000;
+/** A lock file without a readable pid is being written right now, or was left by a process that died doing so. */
+const UNREADABLE_LOCK_STALE_MS = 30_000;
+
+/** Which file a path named when it was looked at: device, inode, modification time and the pid text it held. */
+interface LockFileIdentity {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+  content: string;
+}
+
+function sameLockFile(a: LockFileIdentity, b: LockFileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.mtimeNs === b.mtimeNs && a.content === b.content;
+}
+
 /**
  * A cross-process exclusive lock beside the keyring (`<path>.lock`, created with O_EXCL and holding the pid), so two
  * processes sharing one keyring never lose each other's keys. A lock left by a dead process is taken over.
- * Written by hand: the maintained lock libraries (proper-lockfile) are CommonJS-only and add mkdir-polling for
- * network file systems we do not need; this is the classic O_EXCL lock file.
+ * Written by hand: the maintained lock libraries (proper-lockfile) are CommonJS-only and judge staleness by age with
+ * an mtime heartbeat, which a long fsync can outlive; this is the classic O_EXCL lock file, plus a safe take-over.
+ *
+ * Why exactly one process takes over a stale lock, and a live lock is never removed by another process:
+ * - The main lock is removed only (a) by its holder when done, or (b) by a process holding the take-over lock
+ *   `<path>.lock.takeover` (O_EXCL), after it re-read the main lock UNDER the take-over lock and found a dead pid.
+ * - Nobody else can remove or replace the main lock while the take-over holder looks at it: its owner is dead (so
+ *   it does not release), O_EXCL creation fails while it exists, and no second take-over runs (the take-over lock is
+ *   exclusive). So the file it re-judged stale is still the file it removes, never a fresh lock created after a
+ *   first take-over — the race of the unguarded "both see a dead owner, both unlink" version.
+ * - Removal is "move aside, then check": the file is renamed to a unique name and its identity (device, inode,
+ *   mtime, pid text) compared with the one judged; a mismatch is put back (link, which never overwrites). This keeps
+ *   even an inconsistent judgement from deleting another process's file.
+ * - The take-over lock itself cannot be judged by pid (contenders in one process share it) and is held only for a
+ *   few file operations, so it is stale by age alone (> TAKEOVER_STALE_MS; its holder died). It is removed the same
+ *   checked way, and a take-over holder acts only if its take-over file is still in place and it has held it for
+ *   less than half that age, so a holder stalled long enough to be presumed dead gives up instead of acting late.
+ * After a take-over the winner does not hold the lock: it competes with every other contender in the ordinary
+ * O_EXCL create, which exactly one wins.
  */
-export async function withKeyringLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function withKeyringLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  options: KeyringLockOptions = {},
+): Promise<T> {
   const lockPath = `${path}.lock`;
+  const takeoverPath = `${lockPath}.takeover`;
+  const hooks = options.hooks ?? {};
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   let delay = 5;
+  let mine: LockFileIdentity;
   for (;;) {
-    try {
-      const handle = await open(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+    const created = await createLockFile(lockPath, path);
+    if (created) {
+      mine = created;
       break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new KeyError(
-          'BACKEND_UNAVAILABLE',
-          `cannot lock keyring ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-        );
-      }
-      if (await lockIsStale(lockPath)) {
-        await unlink(lockPath).catch(() => undefined);
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new KeyError(
-          'BACKEND_UNAVAILABLE',
-          `keyring ${path} is locked by another process (${lockPath})`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 100);
     }
+    const seen = await inspectLock(lockPath);
+    if (seen.state === 'missing') continue; // released meanwhile: try again at once
+    if (seen.state === 'stale') {
+      await hooks.staleJudged?.();
+      const outcome = await takeOver(lockPath, takeoverPath, path);
+      if (outcome === 'removed' || outcome === 'missing') continue;
+    }
+    if (Date.now() > deadline) {
+      throw new KeyError('BACKEND_UNAVAILABLE', `keyring ${path} is locked by another process (${lockPath})`);
+    }
+    hooks.waiting?.();
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 100);
   }
   try {
     return await fn();
   } finally {
-    await unlink(lockPath).catch(() => undefined);
+    await removeIfSame(lockPath, mine).catch(() => undefined);
   }
 }
 
-async function lockIsStale(lockPath: string): Promise<boolean> {
-  let pid: number;
-  try {
-    const handle = await open(lockPath, constants.O_RDONLY);
-    try {
-      pid = Number((await handle.readFile('utf8')).trim());
-    } finally {
-      await handle.close();
+/** Under the take-over lock: re-checks the main lock and removes it when it is (still) stale. */
+async function takeOver(
+  lockPath: string,
+  takeoverPath: string,
+  path: string,
+): Promise<'removed' | 'missing' | 'busy' | 'live'> {
+  const takeover = await createLockFile(takeoverPath, path);
+  if (!takeover) {
+    // Another contender is taking over right now, or one died doing so long ago.
+    const left = await identify(takeoverPath);
+    if (left && Date.now() - Number(left.mtimeNs / 1_000_000n) > TAKEOVER_STALE_MS) {
+      await removeIfSame(takeoverPath, left);
     }
+    return 'busy';
+  }
+  const heldSince = performance.now();
+  try {
+    const seen = await inspectLock(lockPath);
+    if (seen.state !== 'stale') return seen.state;
+    // Act only while this take-over lock is certainly ours (see withKeyringLock).
+    const current = await identify(takeoverPath);
+    if (
+      !current ||
+      !sameLockFile(current, takeover) ||
+      performance.now() - heldSince > TAKEOVER_STALE_MS / 2
+    ) {
+      return 'busy';
+    }
+    return (await removeIfSame(lockPath, seen.identity)) ? 'removed' : 'busy';
+  } finally {
+    await removeIfSame(takeoverPath, takeover).catch(() => undefined);
+  }
+}
+
+/** Creates a lock file with O_EXCL holding our pid; undefined when it exists already. */
+async function createLockFile(lockPath: string, path: string): Promise<LockFileIdentity | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw lockError(path, error);
+  }
+  const content = String(process.pid);
+  try {
+    await handle.writeFile(content);
+    const s = await handle.stat({ bigint: true });
+    await handle.close();
+    return { dev: s.dev, ino: s.ino, mtimeNs: s.mtimeNs, content };
+  } catch (error) {
+    // Our own file, half written (e.g. a full disk): remove it rather than leave a lock that needs a take-over.
+    await handle.close().catch(() => undefined);
+    await unlink(lockPath).catch(() => undefined);
+    throw lockError(path, error);
+  }
+}
+
+function lockError(path: string, error: unknown): KeyError {
+  return new KeyError(
+    'BACKEND_UNAVAILABLE',
+    `cannot lock keyring ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+  );
+}
+
+/** The identity of the file a path names now, read through one handle; undefined when there is none. */
+async function identify(file: string): Promise<LockFileIdentity | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   } catch {
-    return false; // vanished or unreadable: retry
+    return undefined; // vanished (or unreadable: then it is never judged stale, and the wait times out clearly)
   }
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
+  try {
+    const s = await handle.stat({ bigint: true });
+    const content = (await handle.readFile('utf8')).slice(0, 64);
+    return { dev: s.dev, ino: s.ino, mtimeNs: s.mtimeNs, content };
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+async function inspectLock(
+  lockPath: string,
+): Promise<{ state: 'missing' | 'live' } | { state: 'stale'; identity: LockFileIdentity }> {
+  const identity = await identify(lockPath);
+  if (!identity) {
+    // Gone, or there but unreadable (which waiting will not fix: let the timeout say so).
+    return (await fileStamp(lockPath)) === undefined ? { state: 'missing' } : { state: 'live' };
+  }
+  const text = identity.content.trim();
+  const pid = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(pid)) {
     // Being written right now, or garbage: stale only when old.
-    const s = await stat(lockPath).catch(() => undefined);
-    return s !== undefined && Date.now() - s.mtimeMs > 30_000;
+    const ageMs = Date.now() - Number(identity.mtimeNs / 1_000_000n);
+    return ageMs > UNREADABLE_LOCK_STALE_MS ? { state: 'stale', identity } : { state: 'live' };
   }
-  if (pid === process.pid) return false;
+  if (pid === process.pid) return { state: 'live' };
   try {
     process.kill(pid, 0);
-    return false;
+    return { state: 'live' };
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    // EPERM: the process exists (another user's); only ESRCH says it is gone.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+      ? { state: 'stale', identity }
+      : { state: 'live' };
   }
+}
+
+/**
+ * Removes `file` only if it is still the file identified earlier: moves it aside under a unique name (atomic),
+ * compares, and deletes it or puts it back (link, which fails rather than overwrite a newer file). POSIX has no
+ * "unlink if inode is X", and a plain check-then-unlink could delete a file created between the two steps.
+ */
+async function removeIfSame(file: string, expected: LockFileIdentity): Promise<boolean> {
+  const aside = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.removing`;
+  try {
+    await rename(file, aside);
+  } catch {
+    return false; // already gone
+  }
+  const moved = await identify(aside);
+  if (moved && sameLockFile(moved, expected)) {
+    await unlink(aside).catch(() => undefined);
+    return true;
+  }
+  await link(aside, file).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+  return false;
 }
