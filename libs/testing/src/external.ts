@@ -76,17 +76,26 @@ export async function vaultFromEnv(): Promise<EngineTarget<{ endpoint: string; t
   }
 }
 
-/** PostgreSQL from DATABASE_URL (postgres://) or the local default 127.0.0.1:5432, checked for reachability. */
+/**
+ * PostgreSQL from TEST_DATABASE_URL (a postgres:// or postgresql:// URL) or, when it is unset, the local default
+ * postgres://postgres@127.0.0.1:5432/test, checked for reachability. A malformed TEST_DATABASE_URL is reported as
+ * unavailable with the reason (never thrown, and never echoed: it may hold a password).
+ */
 export async function postgresFromEnv(): Promise<EngineTarget<{ url: string }>> {
-  const url = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const parsed = new URL(url);
-  if (await tcpReachable(parsed.hostname, Number(parsed.port || 5432))) {
-    return {
-      available: true,
-      target: { url },
-      via: url === process.env['TEST_DATABASE_URL'] ? 'TEST_DATABASE_URL' : 'local default',
-    };
+  const fromEnv = process.env['TEST_DATABASE_URL'];
+  const url = fromEnv ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const via = fromEnv !== undefined ? 'TEST_DATABASE_URL' : 'local default';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { available: false, why: `${via} is not a URL (expected postgres://user@host:port/database)` };
   }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+    return { available: false, why: `${via} is not a postgres:// or postgresql:// URL` };
+  if (parsed.hostname === '') return { available: false, why: `${via} names no host` };
+  if (await tcpReachable(parsed.hostname, Number(parsed.port || 5432)))
+    return { available: true, target: { url }, via };
   return { available: false, why: `PostgreSQL at ${parsed.host} does not accept connections` };
 }
 
