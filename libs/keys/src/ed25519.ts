@@ -109,13 +109,16 @@ export function assertSignatureFormat(signature: unknown): asserts signature is 
  */
 export class Ed25519SigningKey {
   readonly #privateKey: KeyObject;
+  /** The public key imported once, so {@link verify} does not re-import it on every call. */
+  readonly #publicKeyObject: KeyObject;
   /** Raw 32-byte public key. */
   readonly publicKey: Uint8Array;
   readonly keyId: string;
 
   private constructor(privateKey: KeyObject) {
     this.#privateKey = privateKey;
-    this.publicKey = ed25519RawPublicKey(createPublicKey(privateKey));
+    this.#publicKeyObject = createPublicKey(privateKey);
+    this.publicKey = ed25519RawPublicKey(this.#publicKeyObject);
     this.keyId = keyIdOf(this.publicKey);
   }
 
@@ -163,7 +166,7 @@ export class Ed25519SigningKey {
   }
 
   verify(data: BytesLike, signature: Uint8Array): boolean {
-    return verifyEd25519(this.publicKey, data, signature);
+    return verifyEd25519(this.#publicKeyObject, data, signature);
   }
 
   /** The private key as PKCS#8 DER, for the caller to store (mode 0600, or a secure element). */

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -70,6 +70,16 @@ export async function fileStamp(path: string): Promise<FileStamp | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The same, synchronously: what a reader checks before each use to notice another process's rotation. A stat of a
+ * local file takes under a microsecond; through the thread pool (fs/promises) it costs ~18 µs of round trip, half
+ * the time of the signature it guards.
+ */
+export function fileStampSync(path: string): FileStamp | undefined {
+  const s = statSync(path, { throwIfNoEntry: false });
+  return s === undefined ? undefined : { ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
 }
 
 export function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): boolean {

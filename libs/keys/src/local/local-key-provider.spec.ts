@@ -112,6 +112,24 @@ describe('local keyring file', () => {
     await Promise.all([a.close(), b.close(), c.close()]);
   });
 
+  it('verifies with a version another provider created after this one cached the key', async () => {
+    const a = await LocalKeyProvider.open({ path });
+    const b = await LocalKeyProvider.open({ path });
+    await a.createSigningKey('rotating');
+    const v1 = await a.sign('rotating', 'm');
+    expect(await b.verify('rotating', 'm', v1.signature)).toBe(true); // b caches version 1
+    await a.rotate('rotating');
+    const v2 = await a.sign('rotating', 'm');
+    expect(v2.version).toBe(2);
+    expect(await b.verify('rotating', 'm', v2.signature, 2)).toBe(true);
+    expect(await b.verify('rotating', 'm', v2.signature)).toBe(true);
+    expect(await b.verify('rotating', 'm', v2.signature, 1)).toBe(false);
+    expect(await b.verify('rotating', 'other', v2.signature)).toBe(false);
+    await a.rotate('rotating');
+    expect((await b.sign('rotating', 'm')).version).toBe(3); // signing sees the newest version at once
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('takes over a lock left by a process that no longer exists', async () => {
     const keys = await LocalKeyProvider.open({ path });
     await writeFile(`${path}.lock`, '999999999', { mode: 0o600 }); // no such pid

@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
+import { BoundedCache } from '../bounded-cache.js';
 import { fromBase64, toBase64, toBytes, type BytesLike } from '../bytes.js';
-import { assertSignatureFormat, Ed25519SigningKey, verifyEd25519 } from '../ed25519.js';
+import { assertSignatureFormat, Ed25519SigningKey } from '../ed25519.js';
 import { KeyError } from '../errors.js';
 import { SealPrivateKey, type Sealed } from '../hpke.js';
 import {
@@ -19,7 +20,7 @@ import {
 } from '../port.js';
 import {
   emptyKeyring,
-  fileStamp,
+  fileStampSync,
   readKeyring,
   sameStamp,
   withKeyringLock,
@@ -38,6 +39,7 @@ export interface LocalKeyProviderOptions {
 type Material = Ed25519SigningKey | SealPrivateKey | Uint8Array;
 
 const WRAPPED_PREFIX = 'edgefl:v';
+const MATERIAL_CACHE_ENTRIES = 1024;
 const WRAP_IV_BYTES = 12;
 const WRAP_TAG_BYTES = 16;
 
@@ -50,8 +52,11 @@ export class LocalKeyProvider implements KeyProvider {
   readonly path: string;
   #doc: KeyringDocument;
   #stamp: FileStamp | undefined;
-  /** Materialised keys, by their stored secret (versions are immutable). */
-  readonly #materials = new Map<string, Material>();
+  /**
+   * Materialised keys (parsed private key, imported public key), by their stored secret: a version never changes,
+   * so it is parsed once; bounded, so a long-lived process with many rotations does not grow without limit.
+   */
+  readonly #materials = new BoundedCache<string, Material>(MATERIAL_CACHE_ENTRIES);
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -106,7 +111,7 @@ export class LocalKeyProvider implements KeyProvider {
     const candidates =
       version === undefined ? [...entry.versions].reverse() : [await this.#version(name, entry, version)];
     const bytes = toBytes(data);
-    return candidates.some((v) => verifyEd25519(this.#signingKey(v).publicKey, bytes, signature));
+    return candidates.some((v) => this.#signingKey(v).verify(bytes, signature));
   }
 
   async publicKeys(name: string): Promise<SigningPublicKey[]> {
@@ -358,8 +363,14 @@ export class LocalKeyProvider implements KeyProvider {
     return found;
   }
 
+  /** Re-reads the file when its stamp changed: the one check that makes another process's rotation visible. */
   async #refreshIfChanged(): Promise<void> {
-    const stamp = await fileStamp(this.path);
+    let stamp: FileStamp | undefined;
+    try {
+      stamp = fileStampSync(this.path);
+    } catch {
+      stamp = undefined; // unreadable directory and the like: readKeyring below reports it properly
+    }
     if (sameStamp(stamp, this.#stamp)) return;
     const current = await readKeyring(this.path);
     this.#assertOpen();
