@@ -1,3 +1,4 @@
+import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { describe, expect, it } from 'vitest';
 import { deadLetterPublisher, decodeJsonDeadLetter, jsonDeadLetterEncoder } from './dead-letter.js';
 import { DEAD_LETTER_TOPIC, type DeadLetterInfo, type OutgoingRecord, type PublishedRecord } from './port.js';
@@ -45,5 +46,11 @@ describe('deadLetterPublisher', () => {
       jsonDeadLetterEncoder,
     );
     await expect(publish(info)).rejects.toThrow('bus down');
+  });
+});
+
+describe('dead-letter topic', () => {
+  it('is the topic catalog’s own name', () => {
+    expect(DEAD_LETTER_TOPIC).toBe(KAFKA_TOPICS.deadLetter.name);
   });
 });

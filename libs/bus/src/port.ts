@@ -8,6 +8,8 @@ export const HEADER_TRACE_ID = 'trace-id';
 export const HEADER_EVENT_ID = 'event-id';
 
 /** The topic every adapter dead-letters to (see libs/contracts' catalog). */
+// The catalog's name (KAFKA_TOPICS.deadLetter in libs/contracts), spelled out because this file must run under plain
+// type stripping without the contracts package; a test keeps the two equal.
 export const DEAD_LETTER_TOPIC = 'edgefl.bus.deadletter.v1';
 
 export type Headers = Record<string, string>;

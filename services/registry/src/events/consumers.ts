@@ -1,3 +1,4 @@
+import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { OnEvent, UnprocessableRecordError, type KafkaTopicValues, type TypedRecord } from '@edgefl/bus';
 import { elementCount, parameterShapes, parseModelSpec } from '@edgefl/model';
@@ -11,9 +12,9 @@ import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { fetchRoundWeights, type WeightsRef } from './round-artifacts.js';
 
 const GROUP = 'registry';
-const HEALTH = 'edgefl.rollout.health.v1';
-const OTA = 'edgefl.ota.status.v1';
-const ROUND = 'edgefl.fl.round.v1';
+const HEALTH = KAFKA_TOPICS.rolloutHealth.name;
+const OTA = KAFKA_TOPICS.otaStatus.name;
+const ROUND = KAFKA_TOPICS.flRound.name;
 
 /** A bad input in a consumed record is dead-lettered at once (no retry can fix it), never retried forever. */
 async function unprocessableOn4xx<T>(work: () => Promise<T>): Promise<T> {

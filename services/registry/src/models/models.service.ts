@@ -1,3 +1,4 @@
+import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { KeyProvider } from '@edgefl/keys';
@@ -308,7 +309,7 @@ export class ModelsService implements OnModuleInit {
     for (const delta of deltas) await tx.insertDelta(delta);
     await enqueueEvent(
       tx,
-      'edgefl.model.version.v1',
+      KAFKA_TOPICS.modelVersion.name,
       {
         eventId: randomUUID(),
         tenant: version.tenantId,

@@ -1,3 +1,4 @@
+import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { OtaStatus, RolloutHealth } from '@edgefl/contracts';
@@ -457,7 +458,7 @@ export class RolloutsService {
     const stage = release.stages[release.stageIndex]!;
     await enqueueEvent(
       tx,
-      'edgefl.registry.release.v1',
+      KAFKA_TOPICS.registryRelease.name,
       {
         eventId: randomUUID(),
         tenant: release.tenantId,
@@ -498,7 +499,7 @@ export class RolloutsService {
     const stage = what?.stage ?? release.stages[release.stageIndex]!;
     await enqueueEvent(
       tx,
-      'edgefl.registry.release.v1',
+      KAFKA_TOPICS.registryRelease.name,
       {
         eventId: randomUUID(),
         tenant: release.tenantId,
