@@ -18,6 +18,9 @@ export interface FakeVault {
   secrets(): string[];
   /** Like `POST transit/keys/<name>/config {min_decryption_version}`. */
   setMinDecryptionVersion(name: string, version: number): void;
+  /** Every request since the start (or the last clearRequests), as `<METHOD> <path without /v1/>`. */
+  requests(): string[];
+  clearRequests(): void;
   /** Makes the next N requests fail with HTTP 503 (an unavailable Vault). */
   failNext(count: number): void;
   close(): Promise<void>;
@@ -35,6 +38,7 @@ export async function startFakeVault(): Promise<FakeVault> {
     ['secret', { type: 'kv', store: new Map() }],
   ]);
   let failures = 0;
+  let requests: string[] = [];
 
   const reply = (res: ServerResponse, status: number, body?: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -52,6 +56,7 @@ export async function startFakeVault(): Promise<FakeVault> {
       string,
       unknown
     >;
+    requests.push(`${req.method ?? 'GET'} ${path}`);
     if (failures > 0) {
       failures--;
       return error(res, 503, 'Vault is sealed');
@@ -286,6 +291,10 @@ export async function startFakeVault(): Promise<FakeVault> {
       const mounted = mounts.get('transit');
       const key = mounted?.type === 'transit' ? mounted.store.get(name) : undefined;
       if (key) key.min = version;
+    },
+    requests: () => [...requests],
+    clearRequests() {
+      requests = [];
     },
     failNext(count) {
       failures = count;

@@ -98,4 +98,53 @@ describe('vault adapter failure handling (fake Vault)', () => {
     expect((await codeOf(keys.sealPublicKey('round-7'))).code).toBe('UNKNOWN_KEY');
     await Promise.all([keys.close(), other.close()]);
   });
+
+  it('verifies without reading the transit key each time, and sees a rotation made elsewhere', async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    const other = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    await keys.createSigningKey('cached');
+    const first = await keys.sign('cached', 'm');
+    const count = (request: string) => fake.requests().filter((r) => r === request).length;
+
+    fake.clearRequests();
+    for (let i = 0; i < 3; i++) {
+      expect(await keys.verify('cached', 'm', first.signature)).toBe(true);
+      expect(await keys.verify('cached', 'm', first.signature, 1)).toBe(true);
+    }
+    // Vault still decides every verification, but the key's public versions come from the cache.
+    expect(fake.requests()).toEqual(Array.from({ length: 6 }, () => 'POST transit/verify/cached'));
+
+    // Another replica rotates and signs with version 2, which this one has never seen: it reads the key once.
+    await other.rotate('cached');
+    const second = await other.sign('cached', 'n');
+    expect(second.version).toBe(2);
+    fake.clearRequests();
+    expect(await keys.verify('cached', 'n', second.signature)).toBe(true);
+    expect(await keys.verify('cached', 'n', second.signature, 2)).toBe(true);
+    expect(await keys.verify('cached', 'n', second.signature, 1)).toBe(false);
+    expect(count('GET transit/keys/cached')).toBe(1);
+    expect((await keys.sign('cached', 'o')).version).toBe(2);
+    expect((await codeOf(keys.verify('cached', 'n', second.signature, 3))).code).toBe('UNKNOWN_KEY');
+
+    // A signature no version matches is refused without asking Vault to verify it.
+    fake.clearRequests();
+    const forged = new Uint8Array(second.signature);
+    forged[0]! ^= 1;
+    expect(await keys.verify('cached', 'n', forged)).toBe(false);
+    expect(count('POST transit/verify/cached')).toBe(0);
+
+    // Concurrent first uses share one read of the key.
+    const cold = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    fake.clearRequests();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => cold.verify('cached', 'm', first.signature)),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect(count('GET transit/keys/cached')).toBe(1);
+
+    // A kek is still refused as a signing key.
+    await keys.createKeyEncryptionKey('cached-kek');
+    expect((await codeOf(keys.verify('cached-kek', 'm', first.signature))).code).toBe('KEY_TYPE_MISMATCH');
+    await Promise.all([keys.close(), other.close(), cold.close()]);
+  });
 });

@@ -1,9 +1,17 @@
+import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import NodeVault from 'node-vault';
 import { z } from 'zod';
+import { BoundedCache } from '../bounded-cache.js';
 import { fromBase64, toBase64, toBytes, type BytesLike } from '../bytes.js';
 import type { VaultKeyProviderOptions } from '../config.js';
-import { assertSignatureFormat, keyIdOf, ED25519_PUBLIC_KEY_BYTES } from '../ed25519.js';
+import {
+  assertSignatureFormat,
+  ED25519_PUBLIC_KEY_BYTES,
+  importEd25519PublicKey,
+  keyIdOf,
+  verifyEd25519,
+} from '../ed25519.js';
 import { KeyError, type KeyErrorCode } from '../errors.js';
 import { SealPrivateKey, type Sealed } from '../hpke.js';
 import {
@@ -57,6 +65,16 @@ const healthSchema = z.object({
 });
 
 type TransitKey = z.infer<typeof transitKeySchema>['data'];
+
+/** One version of a transit signing key: what publicKeys() returns, and the key imported for local matching. */
+interface CachedVersion {
+  info: SigningPublicKey;
+  key: KeyObject;
+}
+type VersionMap = Map<number, CachedVersion>;
+
+/** Names whose transit type and public keys are kept (each entry: a few versions of 32-byte public keys). */
+const KEY_CACHE_ENTRIES = 1024;
 
 /**
  * KeyProvider over HashiCorp Vault:
@@ -141,52 +159,70 @@ export class VaultKeyProvider implements KeyProvider {
     );
     const parsed = answer.success ? parseVaultCiphertext(answer.data.data.signature) : undefined;
     if (!parsed || parsed.bytes.byteLength !== 64) throw malformed('sign');
-    const publicKey =
-      (await this.#publicKeyMap(name)).get(parsed.version) ??
-      (await this.#publicKeyMap(name, true)).get(parsed.version);
-    if (!publicKey) throw malformed('sign');
-    return { keyId: publicKey.keyId, version: parsed.version, signature: parsed.bytes };
+    const version = await this.#knownVersion(name, parsed.version);
+    if (!version) throw malformed('sign');
+    return { keyId: version.info.keyId, version: parsed.version, signature: parsed.bytes };
   }
 
+  /**
+   * Vault stays the authority (it enforces min_decryption_version and key policy), but the transit key is no longer
+   * read on every call: a version's public key never changes, so the versions are cached and re-read only when a
+   * version is missing (a rotation). Without a version, the signature can only be by the version whose public key
+   * verifies it; that version is found locally and Vault is asked about it alone (one request instead of a key read
+   * plus one per version). A version Vault no longer allows makes the answer false, as before.
+   */
   async verify(name: string, data: BytesLike, signature: Uint8Array, version?: number): Promise<boolean> {
     assertSignatureFormat(signature);
     assertKeyName(name);
-    const key = await this.#readTransitKey(name, 'signing');
-    let versions: number[];
-    if (version === undefined) {
-      const min = Math.max(1, key.min_decryption_version ?? 1);
-      versions = Object.keys(key.keys)
-        .map(Number)
-        .filter((v) => v >= min)
-        .sort((a, b) => b - a);
-    } else {
+    const bytes = toBytes(data);
+    if (version !== undefined) {
       assertVersion(version);
-      if (!(String(version) in key.keys))
+      if (!(await this.#knownVersion(name, version))) {
         throw new KeyError('UNKNOWN_KEY', `key "${name}" has no version ${version}`);
-      versions = [version];
+      }
+      return this.#verifyInVault(name, bytes, signature, version);
     }
-    const input = toBase64(toBytes(data));
-    for (const v of versions) {
-      const answer = verifySchema.safeParse(
-        await this.#call(
-          `verify with "${name}" v${v}`,
-          (c) =>
-            c.write(`${this.transitMount}/verify/${name}`, {
-              input,
-              signature: `vault:v${v}:${toBase64(signature)}`,
-            }),
-          'signing',
-        ),
-      );
-      if (!answer.success) throw malformed('verify');
-      if (answer.data.data.valid) return true;
+    const matching = (versions: VersionMap): number | undefined =>
+      [...versions.entries()]
+        .sort(([a], [b]) => b - a)
+        .find(([, v]) => verifyEd25519(v.key, bytes, signature))?.[0];
+    const cached = await this.#versions(name);
+    const match = matching(cached) ?? matching(await this.#versions(name, cached));
+    if (match === undefined) return false;
+    try {
+      return await this.#verifyInVault(name, bytes, signature, match);
+    } catch (error) {
+      if (error instanceof KeyError && error.code === 'KEY_DISABLED') return false;
+      throw error;
     }
-    return false;
+  }
+
+  async #verifyInVault(
+    name: string,
+    data: Uint8Array,
+    signature: Uint8Array,
+    version: number,
+  ): Promise<boolean> {
+    const answer = verifySchema.safeParse(
+      await this.#call(
+        `verify with "${name}" v${version}`,
+        (c) =>
+          c.write(`${this.transitMount}/verify/${name}`, {
+            input: toBase64(data),
+            signature: `vault:v${version}:${toBase64(signature)}`,
+          }),
+        'signing',
+      ),
+    );
+    if (!answer.success) throw malformed('verify');
+    return answer.data.data.valid;
   }
 
   async publicKeys(name: string): Promise<SigningPublicKey[]> {
     assertKeyName(name);
-    return [...(await this.#publicKeyMap(name, true)).values()].sort((a, b) => a.version - b.version);
+    // A listing asks Vault (it is what verifiers and manifests are built from), and refreshes the cache.
+    const versions = await this.#versions(name, 'refresh');
+    return [...versions.values()].map((v) => v.info).sort((a, b) => a.version - b.version);
   }
 
   async rotate(name: string): Promise<KeyVersionInfo> {
@@ -205,6 +241,7 @@ export class VaultKeyProvider implements KeyProvider {
     }
     const kind = kindOf(name, before.type);
     await this.#call(`rotate "${name}"`, (c) => c.write(`${this.transitMount}/keys/${name}/rotate`, {}));
+    this.#keyCache.delete(name);
     const after = await this.#readTransitKey(name, kind);
     return this.#versionInfo(name, kind, after, after.latest_version);
   }
@@ -358,6 +395,8 @@ export class VaultKeyProvider implements KeyProvider {
   async close(): Promise<void> {
     this.#closed = true;
     this.#sealKeys.clear();
+    this.#keyCache.clear();
+    this.#types.clear();
     this.#client.stopAllRenewals?.();
   }
 
@@ -404,7 +443,7 @@ export class VaultKeyProvider implements KeyProvider {
   }
 
   /** Transit key types by name: a type never changes, so one read per name answers every later type check. */
-  readonly #types = new Map<string, string>();
+  readonly #types = new BoundedCache<string, string>(KEY_CACHE_ENTRIES);
   async #assertKind(name: string, kind: 'signing' | 'kek'): Promise<void> {
     const type = this.#types.get(name);
     if (type === undefined) await this.#readTransitKey(name, kind);
@@ -446,22 +485,63 @@ export class VaultKeyProvider implements KeyProvider {
     return this.#readTransitKey(name, kind);
   }
 
-  /** Public keys by version. Versions never change, so the map is cached until a version is missing. */
-  readonly #publicKeyCache = new Map<string, Map<number, SigningPublicKey>>();
-  async #publicKeyMap(name: string, refresh = false): Promise<Map<number, SigningPublicKey>> {
-    const cached = this.#publicKeyCache.get(name);
-    if (cached && !refresh) return cached;
-    const key = await this.#readTransitKey(name, 'signing');
-    const map = new Map<number, SigningPublicKey>();
-    for (const [v, entry] of Object.entries(key.keys)) {
-      const info = this.#versionInfo(name, 'signing', key, Number(v));
-      const publicKey =
-        typeof entry === 'object' && entry.public_key ? fromBase64(entry.public_key) : undefined;
-      if (!publicKey || publicKey.byteLength !== ED25519_PUBLIC_KEY_BYTES) throw malformed('keys');
-      map.set(Number(v), { ...info, kind: 'signing', keyId: keyIdOf(publicKey), publicKey });
+  /**
+   * Public keys by version, per signing key name. A version never changes, so a read answers every later call until
+   * a version is missing (a rotation, here or in another replica). The entry is the read in flight, so concurrent
+   * callers share one request; a failed read is not kept.
+   */
+  readonly #keyCache = new BoundedCache<string, Promise<VersionMap>>(KEY_CACHE_ENTRIES);
+
+  /**
+   * The cached versions of a signing key; `stale` (the map a caller found lacking) or 'refresh' reads Vault again,
+   * unless another caller already replaced that map (then its newer read is shared).
+   */
+  #versions(name: string, stale?: VersionMap | 'refresh'): Promise<VersionMap> {
+    const cached = this.#keyCache.get(name);
+    if (cached && stale === undefined) return cached;
+    if (cached && stale !== undefined && stale !== 'refresh') {
+      const replaced = cached.then(
+        (current) => current !== stale,
+        () => false,
+      );
+      return replaced.then((yes) => (yes ? cached : this.#readVersions(name)));
     }
-    this.#publicKeyCache.set(name, map);
-    return map;
+    return this.#readVersions(name);
+  }
+
+  #readVersions(name: string): Promise<VersionMap> {
+    const pending = (async () => {
+      const key = await this.#readTransitKey(name, 'signing');
+      const map: VersionMap = new Map();
+      for (const [v, entry] of Object.entries(key.keys)) {
+        const info = this.#versionInfo(name, 'signing', key, Number(v));
+        const publicKey =
+          typeof entry === 'object' && entry.public_key ? fromBase64(entry.public_key) : undefined;
+        if (!publicKey || publicKey.byteLength !== ED25519_PUBLIC_KEY_BYTES) throw malformed('keys');
+        let imported: KeyObject;
+        try {
+          imported = importEd25519PublicKey(publicKey);
+        } catch {
+          throw malformed('keys');
+        }
+        map.set(Number(v), {
+          info: { ...info, kind: 'signing', keyId: keyIdOf(publicKey), publicKey },
+          key: imported,
+        });
+      }
+      return map;
+    })();
+    this.#keyCache.set(name, pending);
+    pending.catch(() => {
+      if (this.#keyCache.peek(name) === pending) this.#keyCache.delete(name);
+    });
+    return pending;
+  }
+
+  /** One version of a signing key, reading Vault again once when it is not (yet) known here. */
+  async #knownVersion(name: string, version: number): Promise<CachedVersion | undefined> {
+    const cached = await this.#versions(name);
+    return cached.get(version) ?? (await this.#versions(name, cached)).get(version);
   }
 
   #versionInfo(name: string, kind: KeyKind, key: TransitKey, version: number): KeyVersionInfo {
