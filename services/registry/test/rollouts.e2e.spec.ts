@@ -292,6 +292,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       version: 5,
       label: 'rollback-of-v2',
       parentVersion: 2,
+      origin: 'ROLLBACK',
       sha256: v1Sha,
       provenance: { rollbackOf: 2, restoredVersion: 1, restoredSha256: v1Sha, releaseId },
     });
@@ -348,6 +349,8 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     );
     const seen: string[] = [];
     const versions: number[] = [];
+    const origins: string[] = [];
+    const transitions: Array<{ toState?: string; rollForward?: unknown }> = [];
     const envelopes: Array<{ signedManifest: string; sha256?: string; version?: number }> = [];
     const sub = await typed.subscribe({
       group: `test-${randomUUID()}`,
@@ -357,6 +360,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
         const value = record.value as {
           releaseId?: string;
           version?: number;
+          origin?: string;
           event?: Record<
             string,
             {
@@ -365,14 +369,17 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
               signedManifest?: string | null;
               sha256?: string;
               version?: number;
+              rollForward?: unknown;
             }
           >;
         };
-        if (record.topic === 'edgefl.model.version.v1') versions.push(value.version!);
-        else if (value.releaseId === releaseId) {
+        if (record.topic === 'edgefl.model.version.v1') {
+          versions.push(value.version!);
+          origins.push(value.origin!);
+        } else if (value.releaseId === releaseId) {
           const [kind, body] = Object.entries(value.event!)[0]!;
-          if (!kind.endsWith('RolloutTransition'))
-            envelopes.push({ ...body, signedManifest: body.signedManifest! });
+          if (kind.endsWith('RolloutTransition')) transitions.push(body);
+          else envelopes.push({ ...body, signedManifest: body.signedManifest! });
           seen.push(
             kind.endsWith('RolloutTransition')
               ? `transition:${body.toState}`
@@ -397,6 +404,18 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
         'manifest:rollback',
       ]);
       expect(versions).toEqual([1, 2, 3, 4, 5]);
+      expect(origins.at(-1)).toBe('ROLLBACK');
+      // the ROLLED_BACK transition carries the roll-forward as data; every other transition carries null
+      const rolledBack = transitions.find((t) => t.toState === 'ROLLED_BACK')!;
+      expect(rolledBack.rollForward).toEqual({
+        version: 5,
+        restoredVersion: 1,
+        sha256: sha256Hex(onnx(0)),
+        rollbackOf: 2,
+      });
+      expect(transitions.filter((t) => t !== rolledBack).map((t) => t.rollForward)).toEqual(
+        Array(transitions.length - 1).fill(null),
+      );
       // every stage manifest carries the signed envelope devices verify, exactly as the manifest route serves it
       const keys = await call<Array<{ keyId: string; publicKey: string }>>(url, 'GET', '/v1/release-keys');
       const trustedKeys = new Map(

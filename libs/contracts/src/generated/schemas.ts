@@ -1073,8 +1073,10 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "symbols": [
             "UPLOAD",
             "FEDERATED_ROUND",
-            "BASELINE"
-          ]
+            "BASELINE",
+            "ROLLBACK"
+          ],
+          "doc": "How the version was made. ROLLBACK: the roll-forward of a rolled-back release, a new, higher version carrying the restored version's exact bytes."
         }
       },
       {
@@ -1459,6 +1461,41 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
               {
                 "name": "reason",
                 "type": "string"
+              },
+              {
+                "name": "rollForward",
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "RollForward",
+                    "doc": "The new, higher version a rollback rolled forward to (TUF: a device never installs a lower version); its artifact is the restored version's exact bytes.",
+                    "fields": [
+                      {
+                        "name": "version",
+                        "type": "int",
+                        "doc": "The roll-forward version (origin ROLLBACK)."
+                      },
+                      {
+                        "name": "restoredVersion",
+                        "type": "int",
+                        "doc": "The version whose bytes it carries."
+                      },
+                      {
+                        "name": "sha256",
+                        "type": "string",
+                        "doc": "Hex SHA-256 of the artifact (= the restored version's)."
+                      },
+                      {
+                        "name": "rollbackOf",
+                        "type": "int",
+                        "doc": "The bad version that was rolled back."
+                      }
+                    ]
+                  }
+                ],
+                "default": null,
+                "doc": "Set on the ROLLED_BACK transition when the rollback rolled forward; null otherwise and from writers that predate it."
               }
             ]
           }

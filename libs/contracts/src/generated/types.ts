@@ -444,8 +444,11 @@ export interface ModelVersionCreated {
   createdAt: number;
 }
 
-/** Avro enum `io.edgefl.model.VersionOrigin`. */
-export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE';
+/**
+ * How the version was made. ROLLBACK: the roll-forward of a rolled-back release, a new, higher version carrying the restored version's exact bytes.
+ * Avro enum `io.edgefl.model.VersionOrigin`.
+ */
+export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE' | 'ROLLBACK';
 
 // ---- ota-status.avsc ----
 
@@ -580,10 +583,30 @@ export interface RolloutTransition {
   toState: RolloutState;
   stage: RolloutStage;
   reason: string;
+  /**
+   * Set on the ROLLED_BACK transition when the rollback rolled forward; null otherwise and from writers that predate it.
+   * Default null (readers of older data).
+   */
+  rollForward: null | RollForward;
 }
 
 /** Avro enum `io.edgefl.registry.RolloutState`. */
 export type RolloutState = 'PENDING' | 'ROLLING_OUT' | 'PAUSED' | 'HALTED' | 'COMPLETED' | 'ROLLED_BACK';
+
+/**
+ * The new, higher version a rollback rolled forward to (TUF: a device never installs a lower version); its artifact is the restored version's exact bytes.
+ * Avro record `io.edgefl.registry.RollForward`.
+ */
+export interface RollForward {
+  /** The roll-forward version (origin ROLLBACK). */
+  version: number;
+  /** The version whose bytes it carries. */
+  restoredVersion: number;
+  /** Hex SHA-256 of the artifact (= the restored version's). */
+  sha256: string;
+  /** The bad version that was rolled back. */
+  rollbackOf: number;
+}
 
 // ---- rollout-health.avsc ----
 
@@ -646,6 +669,7 @@ export interface RecordTypes {
   'io.edgefl.registry.RolloutStage': RolloutStage;
   'io.edgefl.registry.Targeting': Targeting;
   'io.edgefl.registry.RolloutTransition': RolloutTransition;
+  'io.edgefl.registry.RollForward': RollForward;
   'io.edgefl.telemetry.RolloutHealth': RolloutHealth;
 }
 

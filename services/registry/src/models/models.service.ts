@@ -383,8 +383,8 @@ export class ModelsService implements OnModuleInit {
       {
         label: `rollback-of-v${release.version}`,
         parentVersion: release.version,
-        // the contract's VersionOrigin has no ROLLBACK symbol; provenance.rollbackOf marks the roll-forward
-        origin: restored.origin === 'BASELINE' ? 'BASELINE' : 'UPLOAD',
+        // the restored version's own origin stays in provenance.restoredOrigin
+        origin: 'ROLLBACK',
         metrics: restored.metrics,
         provenance: {
           rollbackOf: release.version,

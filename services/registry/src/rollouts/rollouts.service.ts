@@ -425,7 +425,7 @@ export class RolloutsService {
         reason: fullReason,
         at: now,
       });
-      await this.enqueueTransition(tx, next, current.state, to, fullReason, now);
+      await this.enqueueTransition(tx, next, current.state, to, fullReason, now, rollForward);
       if (to === 'COMPLETED') await tx.setStableVersion(current.modelId, current.version);
       if (to === 'ROLLING_OUT' && restartsStage) await this.enqueueManifest(tx, next, now);
       if (forward && 'prepared' in forward && rollForward) {
@@ -454,6 +454,7 @@ export class RolloutsService {
     to: RolloutState,
     reason: string,
     now: number,
+    rollForward: RollForward | null = null,
   ) {
     const stage = release.stages[release.stageIndex]!;
     await enqueueEvent(
@@ -472,6 +473,13 @@ export class RolloutsService {
             toState: to,
             stage: { stage: stage.name, percentage: stage.percentage },
             reason,
+            // the roll-forward as data (the contract's record has no label: it is in the version event)
+            rollForward: rollForward && {
+              version: rollForward.version,
+              restoredVersion: rollForward.restoredVersion,
+              sha256: rollForward.sha256,
+              rollbackOf: rollForward.rollbackOf,
+            },
           },
         },
       },

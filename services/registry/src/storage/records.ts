@@ -1,6 +1,6 @@
 // The registry's records as the rest of the service sees them (camelCase, parsed JSON).
 
-export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE';
+export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE' | 'ROLLBACK';
 export type VersionStatus = 'active' | 'deprecated';
 export type RolloutState = 'PENDING' | 'ROLLING_OUT' | 'PAUSED' | 'HALTED' | 'COMPLETED' | 'ROLLED_BACK';
 export const LIVE_STATES: readonly RolloutState[] = ['PENDING', 'ROLLING_OUT', 'PAUSED', 'HALTED'];

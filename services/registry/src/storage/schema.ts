@@ -30,7 +30,7 @@ export interface VersionTable {
   tenant_id: string;
   label: string;
   parent_version: number | null;
-  origin: 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE';
+  origin: 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE' | 'ROLLBACK';
   round_id: string | null;
   status: 'active' | 'deprecated';
   sha256: string;
