@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyProvider, KeyError } from '../src/index.js';
+import { createKeyProvider, KeyError, seal } from '../src/index.js';
 import { VaultKeyProvider } from '../src/vault/index.js';
+import { SEAL_KEY_CACHE_ENTRIES } from '../src/vault/vault-key-provider.js';
 import { keyProviderContract } from './key-provider.contract.js';
 import { startFakeVault, type FakeVault } from './fake-vault.js';
 
@@ -97,6 +98,35 @@ describe('vault adapter failure handling (fake Vault)', () => {
     await keys.deleteSealKey('round-7');
     expect((await codeOf(keys.sealPublicKey('round-7'))).code).toBe('UNKNOWN_KEY');
     await Promise.all([keys.close(), other.close()]);
+  });
+
+  it('keeps a bounded number of seal keys: an evicted one is read from KV again on its next open', async () => {
+    const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
+    const names = Array.from({ length: SEAL_KEY_CACHE_ENTRIES + 1 }, (_, i) => `bounded-${i}`);
+    const publics = new Map<string, Uint8Array>();
+    for (const name of names) publics.set(name, (await keys.createSealKey(name)).publicKey);
+    const reads = (name: string) =>
+      fake.requests().filter((r) => r === `GET secret/data/edgefl/hpke/${name}`).length;
+    const sealedTo = (name: string) => seal(publics.get(name)!, `update for ${name}`, { info: 'round' });
+
+    // Creating one more key than the cache holds evicted the least recently used: the first.
+    fake.clearRequests();
+    const first = names[0]!;
+    const last = names.at(-1)!;
+    expect(Buffer.from(await keys.open(first, await sealedTo(first), 'round')).toString()).toBe(
+      `update for ${first}`,
+    );
+    expect(reads(first)).toBe(1);
+    // now cached again: further opens cost no read
+    await keys.open(first, await sealedTo(first), 'round');
+    expect(reads(first)).toBe(1);
+    // re-reading the first evicted the next least recently used (the second), not the most recent (the last)
+    await keys.open(last, await sealedTo(last), 'round');
+    expect(reads(last)).toBe(0);
+    await keys.open(names[1]!, await sealedTo(names[1]!), 'round');
+    expect(reads(names[1]!)).toBe(1);
+    await Promise.all(names.map((name) => keys.deleteSealKey(name)));
+    await keys.close();
   });
 
   it('verifies without reading the transit key each time, and sees a rotation made elsewhere', async () => {

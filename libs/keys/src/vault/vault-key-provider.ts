@@ -75,6 +75,12 @@ type VersionMap = Map<number, CachedVersion>;
 
 /** Names whose transit type and public keys are kept (each entry: a few versions of 32-byte public keys). */
 const KEY_CACHE_ENTRIES = 1024;
+/**
+ * Seal (HPKE) private keys kept imported, by name, least recently used evicted: one per round an aggregator opens
+ * updates for, so a few in use at a time; an evicted key is read from KV again on its next use. Kept small: these
+ * are private keys, held in memory only while useful.
+ */
+export const SEAL_KEY_CACHE_ENTRIES = 64;
 
 /**
  * KeyProvider over HashiCorp Vault:
@@ -91,8 +97,10 @@ export class VaultKeyProvider implements KeyProvider {
   readonly kvMount: string;
   readonly kvPrefix: string;
   readonly #client: NodeVault.client;
-  /** Imported HPKE private keys by name, so a round's thousands of opens cost one KV read. */
-  readonly #sealKeys = new Map<string, Promise<{ key: SealPrivateKey; createdAt: string }>>();
+  /** Imported HPKE private keys by name (bounded LRU), so a round's thousands of opens cost one KV read. */
+  readonly #sealKeys = new BoundedCache<string, Promise<{ key: SealPrivateKey; createdAt: string }>>(
+    SEAL_KEY_CACHE_ENTRIES,
+  );
   #closed = false;
 
   private constructor(
@@ -587,7 +595,7 @@ export class VaultKeyProvider implements KeyProvider {
       this.#sealKeys.set(name, pending);
       // A failed read must not stick: the next call asks Vault again.
       pending.catch(() => {
-        if (this.#sealKeys.get(name) === pending) this.#sealKeys.delete(name);
+        if (this.#sealKeys.peek(name) === pending) this.#sealKeys.delete(name);
       });
     }
     return pending;
