@@ -18,14 +18,17 @@ export function parseOrders(spec: string): readonly number[] {
   return orders;
 }
 
-export function epsilonFor(opts: {
+/** The options of `edgefl dp epsilon`, as commander hands them over (strings). */
+export interface EpsilonOptions {
   q: string;
   sigma: string;
   steps: string;
   delta: string;
   orders: string;
   conversion: string;
-}): { epsilon: number; order: number } {
+}
+
+export function epsilonFor(opts: EpsilonOptions): { epsilon: number; order: number } {
   const steps = num(opts.steps, 'steps');
   if (!Number.isInteger(steps)) throw new UsageError(`--steps must be an integer, got '${opts.steps}'`);
   if (opts.conversion !== 'improved' && opts.conversion !== 'classic')
@@ -57,17 +60,8 @@ export function register(program: Command): void {
     .requiredOption('--delta <d>', 'target δ')
     .option('--orders <list>', 'default (Opacus grid) or comma-separated Rényi orders', 'default')
     .option('--conversion <kind>', 'improved (Balle et al. 2020) or classic (Mironov 2017)', 'improved')
-    .action(
-      (opts: {
-        q: string;
-        sigma: string;
-        steps: string;
-        delta: string;
-        orders: string;
-        conversion: string;
-      }) => {
-        const { epsilon, order } = epsilonFor(opts);
-        process.stdout.write(`order ${order} epsilon ${epsilon}\n`);
-      },
-    );
+    .action((opts: EpsilonOptions) => {
+      const { epsilon, order } = epsilonFor(opts);
+      process.stdout.write(`order ${order} epsilon ${epsilon}\n`);
+    });
 }
