@@ -8,31 +8,14 @@
  */
 export function selectKth(a: Float64Array | Float32Array, lo: number, hi: number, k: number): void {
   while (hi - lo >= 16) {
-    const mid = (lo + hi) >>> 1;
-    const x = a[lo]!;
-    const y = a[mid]!;
-    const z = a[hi]!;
-    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-    // a[lo..s-1] < pivot ≤ a[s..hi]: swap unconditionally, advance s when the value was smaller
-    let s = lo;
-    for (let i = lo; i <= hi; i++) {
-      const v = a[i]!;
-      a[i] = a[s]!;
-      a[s] = v;
-      s += +(v < pivot); // unary plus: no branch (a ternary compiles to one)
-    }
+    const pivot = medianOfThree(a, lo, hi);
+    const s = partitionBelow(a, lo, hi, pivot, false);
     if (k < s) {
       hi = s - 1;
       continue;
     }
     // a[s..e-1] = pivot < a[e..hi] (the pivot is in the range, so e > s and the loop ends)
-    let e = s;
-    for (let i = s; i <= hi; i++) {
-      const v = a[i]!;
-      a[i] = a[e]!;
-      a[e] = v;
-      e += +(v <= pivot);
-    }
+    const e = partitionBelow(a, s, hi, pivot, true);
     if (k < e) return;
     lo = e;
   }
@@ -48,25 +31,9 @@ export function selectKth(a: Float64Array | Float32Array, lo: number, hi: number
 export function selectTails(a: Float64Array | Float32Array, lo: number, hi: number, cut: number): void {
   if (cut <= 0) return;
   if (hi - lo >= 16) {
-    const mid = (lo + hi) >>> 1;
-    const x = a[lo]!;
-    const y = a[mid]!;
-    const z = a[hi]!;
-    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-    let s = lo;
-    for (let i = lo; i <= hi; i++) {
-      const v = a[i]!;
-      a[i] = a[s]!;
-      a[s] = v;
-      s += +(v < pivot);
-    }
-    let e = s;
-    for (let i = s; i <= hi; i++) {
-      const v = a[i]!;
-      a[i] = a[e]!;
-      a[e] = v;
-      e += +(v <= pivot);
-    }
+    const pivot = medianOfThree(a, lo, hi);
+    const s = partitionBelow(a, lo, hi, pivot, false);
+    const e = partitionBelow(a, s, hi, pivot, true);
     // a[lo..s-1] < pivot = a[s..e-1] < a[e..hi]
     if (s - lo > cut && hi - e + 1 > cut) {
       selectKth(a, lo, s - 1, lo + cut);
@@ -76,6 +43,45 @@ export function selectTails(a: Float64Array | Float32Array, lo: number, hi: numb
   }
   selectKth(a, lo, hi, lo + cut);
   selectKth(a, lo + cut, hi, hi - cut);
+}
+
+/** The median of a[lo], a[mid] and a[hi]: the pivot of both selections. */
+function medianOfThree(a: Float64Array | Float32Array, lo: number, hi: number): number {
+  const x = a[lo]!;
+  const y = a[(lo + hi) >>> 1]!;
+  const z = a[hi]!;
+  return Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+}
+
+/**
+ * Moves the values of a[lo..hi] below the pivot (or, with `orEqual`, not above it) to the front and returns where
+ * the rest starts. Branch-free: every value is swapped, and the end advances by the comparison's 0 or 1 (a ternary
+ * would compile to a branch, mispredicted about half the time on random data).
+ */
+function partitionBelow(
+  a: Float64Array | Float32Array,
+  lo: number,
+  hi: number,
+  pivot: number,
+  orEqual: boolean,
+): number {
+  let s = lo;
+  if (orEqual) {
+    for (let i = lo; i <= hi; i++) {
+      const v = a[i]!;
+      a[i] = a[s]!;
+      a[s] = v;
+      s += +(v <= pivot);
+    }
+  } else {
+    for (let i = lo; i <= hi; i++) {
+      const v = a[i]!;
+      a[i] = a[s]!;
+      a[s] = v;
+      s += +(v < pivot);
+    }
+  }
+  return s;
 }
 
 export function insertionSort(a: Float64Array | Float32Array, lo: number, hi: number): void {
