@@ -1,7 +1,7 @@
 import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { OtaStatus, RolloutHealth } from '@edgefl/contracts';
+import type { KafkaTopicValue, OtaStatus, RolloutHealth } from '@edgefl/contracts';
 import { LOGGER, METRICS_REGISTRY } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
@@ -457,35 +457,22 @@ export class RolloutsService {
     rollForward: RollForward | null = null,
   ) {
     const stage = release.stages[release.stageIndex]!;
-    await enqueueEvent(
-      tx,
-      KAFKA_TOPICS.registryRelease.name,
-      {
-        eventId: randomUUID(),
-        tenant: release.tenantId,
+    await enqueueReleaseEvent(tx, release, now, {
+      'io.edgefl.registry.RolloutTransition': {
         releaseId: release.id,
-        modelId: release.modelId,
-        occurredAt: now,
-        event: {
-          'io.edgefl.registry.RolloutTransition': {
-            releaseId: release.id,
-            fromState: from,
-            toState: to,
-            stage: { stage: stage.name, percentage: stage.percentage },
-            reason,
-            // the roll-forward as data (the contract's record has no label: it is in the version event)
-            rollForward: rollForward && {
-              version: rollForward.version,
-              restoredVersion: rollForward.restoredVersion,
-              sha256: rollForward.sha256,
-              rollbackOf: rollForward.rollbackOf,
-            },
-          },
+        fromState: from,
+        toState: to,
+        stage: { stage: stage.name, percentage: stage.percentage },
+        reason,
+        // the roll-forward as data (the contract's record has no label: it is in the version event)
+        rollForward: rollForward && {
+          version: rollForward.version,
+          restoredVersion: rollForward.restoredVersion,
+          sha256: rollForward.sha256,
+          rollbackOf: rollForward.rollbackOf,
         },
       },
-      release.id,
-      now,
-    );
+    });
   }
 
   /**
@@ -505,50 +492,37 @@ export class RolloutsService {
     const t = what?.targeting ?? release.targeting;
     const signed = await this.signer.signed({ version, deltas, targeting: t });
     const stage = what?.stage ?? release.stages[release.stageIndex]!;
-    await enqueueEvent(
-      tx,
-      KAFKA_TOPICS.registryRelease.name,
-      {
-        eventId: randomUUID(),
-        tenant: release.tenantId,
+    await enqueueReleaseEvent(tx, release, now, {
+      'io.edgefl.registry.ReleaseManifest': {
         releaseId: release.id,
+        tenant: release.tenantId,
         modelId: release.modelId,
-        occurredAt: now,
-        event: {
-          'io.edgefl.registry.ReleaseManifest': {
-            releaseId: release.id,
-            tenant: release.tenantId,
-            modelId: release.modelId,
-            version: number,
-            label: version.label,
-            artifactUri: artifactPath(release.modelId, number),
-            sha256: version.sha256,
-            sizeBytes: version.sizeBytes,
-            signature: Buffer.from(signed.signatures[0]!.sig, 'base64'),
-            signingKeyId: signed.signatures[0]!.keyId,
-            deltas: deltas.map((d) => ({
-              fromVersion: d.fromVersion,
-              sha256: d.sha256,
-              sizeBytes: d.sizeBytes,
-              uri: deltaPath(d.modelId, d.fromVersion, d.toVersion),
-            })),
-            rollout: { stage: stage.name, percentage: stage.percentage },
-            targeting: {
-              minRamBytes: t.minRamBytes,
-              firmwareRange: t.firmwareRange,
-              hardwareClasses: t.hardwareClasses,
-              groups: t.groups,
-            },
-            expiresAt: Date.parse(signed.signed.expires),
-            createdAt: Date.parse(signed.signed.created),
-            // the envelope exactly as GET /v1/devices/{id}/manifest serves it in `manifest`
-            signedManifest: JSON.stringify(signed),
-          },
+        version: number,
+        label: version.label,
+        artifactUri: artifactPath(release.modelId, number),
+        sha256: version.sha256,
+        sizeBytes: version.sizeBytes,
+        signature: Buffer.from(signed.signatures[0]!.sig, 'base64'),
+        signingKeyId: signed.signatures[0]!.keyId,
+        deltas: deltas.map((d) => ({
+          fromVersion: d.fromVersion,
+          sha256: d.sha256,
+          sizeBytes: d.sizeBytes,
+          uri: deltaPath(d.modelId, d.fromVersion, d.toVersion),
+        })),
+        rollout: { stage: stage.name, percentage: stage.percentage },
+        targeting: {
+          minRamBytes: t.minRamBytes,
+          firmwareRange: t.firmwareRange,
+          hardwareClasses: t.hardwareClasses,
+          groups: t.groups,
         },
+        expiresAt: Date.parse(signed.signed.expires),
+        createdAt: Date.parse(signed.signed.created),
+        // the envelope exactly as GET /v1/devices/{id}/manifest serves it in `manifest`
+        signedManifest: JSON.stringify(signed),
       },
-      release.id,
-      now,
-    );
+    });
   }
 
   // ── the scheduler's work: timers and gates ──────────────────────────────────────────────────────────────────
@@ -705,4 +679,27 @@ export class RolloutsService {
       updatedAt: now,
     });
   }
+}
+
+/** Puts one `edgefl.registry.release.v1` event of a release in the outbox, keyed by the release (its order holds). */
+function enqueueReleaseEvent(
+  tx: RegistryStore,
+  release: Release,
+  now: number,
+  event: KafkaTopicValue<typeof KAFKA_TOPICS.registryRelease.name>['event'],
+): Promise<void> {
+  return enqueueEvent(
+    tx,
+    KAFKA_TOPICS.registryRelease.name,
+    {
+      eventId: randomUUID(),
+      tenant: release.tenantId,
+      releaseId: release.id,
+      modelId: release.modelId,
+      occurredAt: now,
+      event,
+    },
+    release.id,
+    now,
+  );
 }
