@@ -45,6 +45,16 @@ export const KAFKA_TOPICS = {
     cleanupPolicy: 'compact,delete',
     description: 'Device online/offline; compacted to the latest state per device.',
   },
+  deviceLifecycle: {
+    name: 'edgefl.device.lifecycle.v1',
+    schema: 'io.edgefl.device.DeviceLifecycle',
+    keyField: 'deviceId',
+    partitions: 6,
+    retentionMs: -1,
+    cleanupPolicy: 'compact',
+    description:
+      'Device identity changes from the registry (registered, revoked, key rotated); compacted to the latest per device.',
+  },
   inferenceLog: {
     name: 'edgefl.inference.log.v1',
     schema: 'io.edgefl.inference.InferenceLog',
@@ -53,6 +63,25 @@ export const KAFKA_TOPICS = {
     retentionMs: 3 * DAY_MS,
     cleanupPolicy: 'delete',
     description: 'One record per prediction, edge or cloud.',
+  },
+  inferenceRequest: {
+    name: 'edgefl.inference.request.v1',
+    schema: 'io.edgefl.inference.InferenceRequest',
+    keyField: 'deviceId',
+    partitions: 12,
+    retentionMs: 1 * DAY_MS,
+    cleanupPolicy: 'delete',
+    description: 'Low-confidence inputs devices escalate to the cloud tier (relayed by the gateway).',
+  },
+  inferenceReply: {
+    name: 'edgefl.inference.reply.v1',
+    schema: 'io.edgefl.inference.InferenceReply',
+    keyField: 'correlationId',
+    partitions: 12,
+    retentionMs: 1 * DAY_MS,
+    cleanupPolicy: 'delete',
+    description:
+      "The cloud tier's answers to escalations; the gateway delivers each to its device by correlation id.",
   },
   flRound: {
     name: 'edgefl.fl.round.v1',

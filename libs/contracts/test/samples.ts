@@ -20,6 +20,18 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     consumerGroup: 'aggregator',
     failedAt: t0,
   },
+  'io.edgefl.device.DeviceLifecycle': {
+    eventId: '2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d',
+    tenant: 'acme',
+    deviceId: 'pos-0042',
+    event: 'KEY_ROTATED',
+    publicKey: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo',
+    keyId: '3f5a1c0e9b7d2a4c6e8f0a1b2c3d4e5f',
+    previousKeyId: '0e9b7d2a4c6e8f0a1b2c3d4e5f3f5a1c',
+    reason: null,
+    tokensNotBefore: t0,
+    timestamp: t0,
+  },
   'io.edgefl.device.DevicePresence': {
     eventId: '0b8e4b0e-7f55-4c0e-9f3e-3c1f0f5a8a11',
     tenant: 'acme',
@@ -124,6 +136,7 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
   'io.edgefl.inference.InferenceReply': {
     eventId: 'a2b3c4d5-e6f7-4081-9293-a4b5c6d7e8f9',
     tenant: 'acme',
+    deviceId: 'phone-7',
     correlationId: 'b3c4d5e6-f708-4192-a3a4-b5c6d7e8f901',
     modelId: 'digits-mlp',
     modelVersion: 18,

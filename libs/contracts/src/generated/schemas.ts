@@ -86,6 +86,99 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
       }
     ]
   },
+  'io.edgefl.device.DeviceLifecycle': {
+    "type": "record",
+    "name": "DeviceLifecycle",
+    "namespace": "io.edgefl.device",
+    "doc": "A device identity changed in the registry: registered, revoked, its key rotated, or its attributes updated. The gateway consumes it to refuse and disconnect revoked devices within seconds.",
+    "fields": [
+      {
+        "name": "eventId",
+        "type": {
+          "type": "string",
+          "logicalType": "uuid"
+        }
+      },
+      {
+        "name": "tenant",
+        "type": "string"
+      },
+      {
+        "name": "deviceId",
+        "type": "string"
+      },
+      {
+        "name": "event",
+        "type": {
+          "type": "enum",
+          "name": "DeviceLifecycleKind",
+          "symbols": [
+            "UNKNOWN",
+            "REGISTERED",
+            "REVOKED",
+            "KEY_ROTATED",
+            "UPDATED"
+          ],
+          "default": "UNKNOWN"
+        }
+      },
+      {
+        "name": "publicKey",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "The device's current Ed25519 public key (base64url of the 32 raw bytes); null on REVOKED."
+      },
+      {
+        "name": "keyId",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "Id of the current device key (first 16 bytes of sha256 of the raw key, hex)."
+      },
+      {
+        "name": "previousKeyId",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "On KEY_ROTATED: the key that no longer authenticates."
+      },
+      {
+        "name": "reason",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "Operator-given reason (revocation), never a secret."
+      },
+      {
+        "name": "tokensNotBefore",
+        "type": [
+          "null",
+          {
+            "type": "long",
+            "logicalType": "timestamp-millis"
+          }
+        ],
+        "default": null,
+        "doc": "Tokens issued before this instant no longer authenticate (set on REVOKED and KEY_ROTATED)."
+      },
+      {
+        "name": "timestamp",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      }
+    ]
+  },
   'io.edgefl.device.DevicePresence': {
     "type": "record",
     "name": "DevicePresence",
@@ -837,6 +930,15 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
       {
         "name": "tenant",
         "type": "string"
+      },
+      {
+        "name": "deviceId",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "The device that asked: the gateway routes the reply to edgefl/<tenant>/<deviceId>/infer/reply. Null for direct API callers and in records written before the field existed."
       },
       {
         "name": "correlationId",
@@ -1593,6 +1695,7 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
 /** The .avsc file each schema comes from. */
 export const SCHEMA_FILES: Readonly<Record<SchemaName, string>> = {
   'io.edgefl.bus.DeadLetter': 'bus-dead-letter.avsc',
+  'io.edgefl.device.DeviceLifecycle': 'device-lifecycle.avsc',
   'io.edgefl.device.DevicePresence': 'device-presence.avsc',
   'io.edgefl.device.DeviceTelemetry': 'device-telemetry.avsc',
   'io.edgefl.fl.RoundEvent': 'fl-round-event.avsc',

@@ -30,6 +30,50 @@ export interface DeadLetter {
   failedAt: number;
 }
 
+// ---- device-lifecycle.avsc ----
+
+/**
+ * A device identity changed in the registry: registered, revoked, its key rotated, or its attributes updated. The gateway consumes it to refuse and disconnect revoked devices within seconds.
+ * Avro record `io.edgefl.device.DeviceLifecycle`.
+ */
+export interface DeviceLifecycle {
+  /** UUID string. */
+  eventId: string;
+  tenant: string;
+  deviceId: string;
+  event: DeviceLifecycleKind;
+  /**
+   * The device's current Ed25519 public key (base64url of the 32 raw bytes); null on REVOKED.
+   * Default null (readers of older data).
+   */
+  publicKey: null | string;
+  /**
+   * Id of the current device key (first 16 bytes of sha256 of the raw key, hex).
+   * Default null (readers of older data).
+   */
+  keyId: null | string;
+  /**
+   * On KEY_ROTATED: the key that no longer authenticates.
+   * Default null (readers of older data).
+   */
+  previousKeyId: null | string;
+  /**
+   * Operator-given reason (revocation), never a secret.
+   * Default null (readers of older data).
+   */
+  reason: null | string;
+  /**
+   * Tokens issued before this instant no longer authenticate (set on REVOKED and KEY_ROTATED).
+   * Default null (readers of older data).
+   */
+  tokensNotBefore: null | number;
+  /** Epoch milliseconds (timestamp-millis). */
+  timestamp: number;
+}
+
+/** Avro enum `io.edgefl.device.DeviceLifecycleKind`. */
+export type DeviceLifecycleKind = 'UNKNOWN' | 'REGISTERED' | 'REVOKED' | 'KEY_ROTATED' | 'UPDATED';
+
 // ---- device-presence.avsc ----
 
 /**
@@ -349,6 +393,11 @@ export interface InferenceReply {
   /** UUID string. */
   eventId: string;
   tenant: string;
+  /**
+   * The device that asked: the gateway routes the reply to edgefl/<tenant>/<deviceId>/infer/reply. Null for direct API callers and in records written before the field existed.
+   * Default null (readers of older data).
+   */
+  deviceId: null | string;
   /** UUID string. */
   correlationId: string;
   modelId: string;
@@ -645,6 +694,7 @@ export interface RolloutHealth {
 /** Every named record type (top-level and nested) by its Avro full name. */
 export interface RecordTypes {
   'io.edgefl.bus.DeadLetter': DeadLetter;
+  'io.edgefl.device.DeviceLifecycle': DeviceLifecycle;
   'io.edgefl.device.DevicePresence': DevicePresence;
   'io.edgefl.device.DeviceTelemetry': DeviceTelemetry;
   'io.edgefl.fl.RoundEvent': RoundEvent;
@@ -677,4 +727,4 @@ export interface RecordTypes {
 export type RecordName = keyof RecordTypes;
 
 /** Full names of the top-level schemas (one per .avsc file). */
-export type SchemaName = 'io.edgefl.bus.DeadLetter' | 'io.edgefl.device.DevicePresence' | 'io.edgefl.device.DeviceTelemetry' | 'io.edgefl.fl.RoundEvent' | 'io.edgefl.fl.SecAggMessage' | 'io.edgefl.fl.FlUpdate' | 'io.edgefl.inference.InferenceLog' | 'io.edgefl.inference.InferenceReply' | 'io.edgefl.inference.InferenceRequest' | 'io.edgefl.device.MessageAck' | 'io.edgefl.model.ModelVersionCreated' | 'io.edgefl.ota.OtaStatus' | 'io.edgefl.registry.ReleaseEvent' | 'io.edgefl.telemetry.RolloutHealth';
+export type SchemaName = 'io.edgefl.bus.DeadLetter' | 'io.edgefl.device.DeviceLifecycle' | 'io.edgefl.device.DevicePresence' | 'io.edgefl.device.DeviceTelemetry' | 'io.edgefl.fl.RoundEvent' | 'io.edgefl.fl.SecAggMessage' | 'io.edgefl.fl.FlUpdate' | 'io.edgefl.inference.InferenceLog' | 'io.edgefl.inference.InferenceReply' | 'io.edgefl.inference.InferenceRequest' | 'io.edgefl.device.MessageAck' | 'io.edgefl.model.ModelVersionCreated' | 'io.edgefl.ota.OtaStatus' | 'io.edgefl.registry.ReleaseEvent' | 'io.edgefl.telemetry.RolloutHealth';
