@@ -1,0 +1,149 @@
+import { STRATEGY_NAMES, type RuleParams, type StrategyName } from '@edgefl/fl';
+import { z } from 'zod';
+
+/** Privacy of the updates: sealed to the round's HPKE key, or masked by secure aggregation (issue 14). */
+export const PRIVACY_MODES = ['sealed', 'secure-aggregation'] as const;
+export type PrivacyMode = (typeof PRIVACY_MODES)[number];
+
+const id = z.string().min(1).max(128);
+
+/** The body of POST /v1/rounds. Times are epoch milliseconds. */
+export const StartRoundRequest = z
+  .strictObject({
+    roundId: id.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . -').optional(),
+    tenant: id,
+    modelId: id,
+    baseVersion: z.int().min(1),
+    selectedDevices: z.array(id).min(1).max(100_000),
+    /** Accepted updates needed: a count (≥ 1) or a fraction of the selection (0 < q < 1). */
+    quorum: z.number().positive(),
+    graceMs: z.int().min(0).default(0),
+    deadline: z.int().positive(),
+    training: z
+      .strictObject({
+        localEpochs: z.int().min(1).max(1000).default(1),
+        batchSize: z.int().min(1).max(1_000_000).default(32),
+        learningRate: z.number().positive().finite().default(0.01),
+        proximalMu: z.number().min(0).finite().default(0),
+      })
+      .prefault({}),
+    strategy: z.string().min(1).default('fedavg'),
+    strategyParams: z.record(z.string(), z.number().finite()).default({}),
+    dp: z
+      .strictObject({
+        mode: z.enum(['none', 'central', 'local']).default('none'),
+        clipNorm: z.number().positive().finite().optional(),
+        noiseMultiplier: z.number().min(0).finite().default(0),
+        delta: z.number().gt(0).lt(1).optional(),
+        /** Poisson sampling rate of clients in the round, for the accountant (default 1). */
+        samplingRate: z.number().gt(0).max(1).default(1),
+      })
+      .prefault({}),
+    privacyMode: z.enum(PRIVACY_MODES).default('sealed'),
+    /** Updates whose L2 norm exceeds this are rejected (norm bounding by rejection). */
+    maxNorm: z.number().positive().finite().optional(),
+    /** Robust z-score of the update norm above which an update is reported as an outlier. */
+    outlierZ: z.number().positive().finite().default(3),
+  })
+  .strip();
+export type StartRoundRequest = z.output<typeof StartRoundRequest>;
+
+/** An impossible request: the status says whether the request itself (400) or the state (409) is at fault. */
+export class RoundRequestError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 503,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a round is opened with, after validation (stored as JSON with the round). */
+export interface RoundSettings {
+  baseVersion: number;
+  selectedDevices: string[];
+  quorum: number;
+  graceMs: number;
+  deadline: number;
+  training: { localEpochs: number; batchSize: number; learningRate: number; proximalMu: number };
+  strategy: StrategyName;
+  strategyParams: Record<string, number>;
+  ruleParams: RuleParams;
+  dp: {
+    mode: 'none' | 'central' | 'local';
+    clipNorm: number;
+    noiseMultiplier: number;
+    delta: number;
+    samplingRate: number;
+  };
+  privacyMode: PrivacyMode;
+  maxNorm: number | undefined;
+  outlierZ: number;
+}
+
+const isStrategy = (name: string): name is StrategyName =>
+  (STRATEGY_NAMES as readonly string[]).includes(name);
+
+/** Parameters each robust rule needs (libs/fl's createRule refuses to run without them). */
+const NEEDED: Partial<Record<StrategyName, Array<keyof RuleParams>>> = {
+  'trimmed-mean': ['beta'],
+  krum: ['f'],
+  'multi-krum': ['f', 'm'],
+  bulyan: ['f'],
+};
+
+/** Checks what the schema cannot: the quorum against the selection, the deadline against now, the strategy. */
+export function toRoundSettings(req: StartRoundRequest, now: number, defaultDelta: number): RoundSettings {
+  const bad = (code: string, message: string) => new RoundRequestError(400, code, message);
+  const selected = [...new Set(req.selectedDevices)];
+  if (selected.length !== req.selectedDevices.length)
+    throw bad('duplicate-devices', 'selectedDevices has duplicates');
+  const quorum = req.quorum < 1 ? Math.ceil(req.quorum * selected.length) : req.quorum;
+  if (!Number.isInteger(quorum))
+    throw bad('bad-quorum', 'quorum must be an integer count or a fraction below 1');
+  if (quorum > selected.length)
+    throw bad('quorum-above-selection', `quorum ${quorum} is above the ${selected.length} selected devices`);
+  if (req.deadline <= now)
+    throw bad('deadline-in-past', `deadline ${new Date(req.deadline).toISOString()} has passed`);
+  if (!isStrategy(req.strategy))
+    throw bad('unknown-strategy', `unknown strategy ${req.strategy}; one of ${STRATEGY_NAMES.join(', ')}`);
+  const p = req.strategyParams;
+  const ruleParams: RuleParams = {};
+  for (const k of ['f', 'm', 'beta', 'tau', 'iterations'] as const)
+    if (p[k] !== undefined) ruleParams[k] = p[k];
+  for (const k of NEEDED[req.strategy] ?? [])
+    if (ruleParams[k] === undefined)
+      throw bad('missing-strategy-param', `${req.strategy} needs strategyParams.${k}`);
+  const dp = req.dp;
+  if (dp.mode !== 'none' && dp.clipNorm === undefined)
+    throw bad('dp-needs-clip-norm', `dp.mode ${dp.mode} needs dp.clipNorm`);
+  if (dp.mode !== 'none' && !(dp.noiseMultiplier > 0))
+    throw bad('dp-needs-noise', `dp.mode ${dp.mode} needs dp.noiseMultiplier > 0`);
+  if (dp.mode === 'central' && req.strategy !== 'fedavg')
+    throw bad(
+      'central-dp-needs-fedavg',
+      'central DP noises the FedAvg sum; robust rules would break its sensitivity',
+    );
+  return {
+    baseVersion: req.baseVersion,
+    selectedDevices: selected,
+    quorum,
+    graceMs: req.graceMs,
+    deadline: req.deadline,
+    training: req.training,
+    strategy: req.strategy,
+    strategyParams: { ...p, ...(req.training.proximalMu > 0 ? { proximalMu: req.training.proximalMu } : {}) },
+    ruleParams,
+    dp: {
+      mode: dp.mode,
+      clipNorm: dp.clipNorm ?? 0,
+      noiseMultiplier: dp.mode === 'none' ? 0 : dp.noiseMultiplier,
+      delta: dp.delta ?? defaultDelta,
+      samplingRate: dp.samplingRate,
+    },
+    privacyMode: req.privacyMode,
+    maxNorm: req.maxNorm,
+    outlierZ: req.outlierZ,
+  };
+}
