@@ -24,6 +24,11 @@ export const aggregatorConfig = defineServiceConfig({
     AGGREGATOR_DP_BUDGET_DELTA: z.coerce.number().gt(0).lt(1).default(1e-5),
     /** How often open rounds are checked for quorum + grace and deadline. */
     AGGREGATOR_TICK_MS: positiveInt(250),
+    /**
+     * Fault injection for the crash tests only: the process SIGKILLs itself at this point of a round (after half
+     * the quorum is stored, halfway through aggregating, or after the result is stored and before it is published).
+     */
+    AGGREGATOR_FAULT_KILL_AT: z.enum(['intake-half', 'aggregation-half', 'result-stored']).optional(),
   },
   mapOwn: (env, base) => {
     const dir = env.AGGREGATOR_ARTIFACT_DIR;
@@ -36,6 +41,7 @@ export const aggregatorConfig = defineServiceConfig({
       maxHeldUpdates: env.AGGREGATOR_MAX_HELD_UPDATES,
       dpBudget: { epsilon: env.AGGREGATOR_DP_BUDGET_EPSILON, delta: env.AGGREGATOR_DP_BUDGET_DELTA },
       tickMs: env.AGGREGATOR_TICK_MS,
+      faultKillAt: env.AGGREGATOR_FAULT_KILL_AT,
       storePath: join(base.dataDir, 'aggregator.sqlite'),
     };
   },

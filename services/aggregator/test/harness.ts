@@ -85,6 +85,14 @@ export class TestBus {
     return devices;
   }
 
+  /** Waits until the aggregator's lifecycle consumer has taken every device event (their keys are stored). */
+  async devicesKnown(): Promise<void> {
+    await waitFor('device keys consumed', async () => {
+      const lag = await this.bus.consumerLag('aggregator-devices', ['edgefl.device.lifecycle.v1']);
+      return lag.length > 0 && lag.every((p) => p.lag === 0) ? true : undefined;
+    });
+  }
+
   opened(roundId: string): RoundOpened | undefined {
     const e = this.events.find((x) => x.roundId === roundId && 'io.edgefl.fl.RoundOpened' in x.event);
     return e

@@ -59,6 +59,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     });
     bus = await TestBus.open(app.dataDir);
     devices = await bus.register(TENANT, ['d1', 'd2', 'd3', 'd4', 'd5']);
+    await bus.devicesKnown();
   }, 60_000);
 
   afterAll(async () => {

@@ -34,6 +34,8 @@ export async function aggregateRound(
   base: readonly Float32Array[],
   openPayload: OpenPayload,
   maxHeld: number,
+  /** Called after each update is added (the crash tests' kill point). */
+  onProgress: (added: number, total: number) => void = () => undefined,
 ): Promise<AggregationOutcome> {
   const { settings, shape } = round;
   const cosines = new Map<number, number>();
@@ -48,6 +50,7 @@ export async function aggregateRound(
         )
       : createFedAvgAccumulator({ shape });
   const held: ClientUpdate[] = [];
+  const total = store.counts(round.roundId).accepted;
   for (const { row, payload } of store.acceptedPayloads(round.roundId)) {
     const weights = decodeUpdate(await openPayload(row, payload)).weights;
     cosines.set(row.seq, cosineAndAdd(running, weights));
@@ -59,6 +62,7 @@ export async function aggregateRound(
         throw new TooManyHeldUpdatesError(`${settings.strategy} would hold more than ${maxHeld} updates`);
       held.push(update);
     }
+    onProgress(participants.length, total);
   }
   let delta: Weights;
   let selected = participants;

@@ -236,6 +236,8 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       return met;
     });
     this.metrics.updates.inc({ verdict: 'accepted', reason: 'none' });
+    if (this.store.counts(u.roundId).accepted === Math.ceil(round!.settings.quorum / 2))
+      this.faultPoint('intake-half');
     if (quorumMet && round!.settings.graceMs === 0) await this.tick();
   }
 
@@ -318,6 +320,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
         base,
         (row, payload) => this.keys.open(round.sealKeyName, payload, sealInfo(round.roundId), row.deviceId),
         this.config.own.maxHeldUpdates,
+        (added, total) => {
+          if (added === Math.ceil(total / 2)) this.faultPoint('aggregation-half');
+        },
       );
       const bytes = layersToF32(out.weights);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -349,6 +354,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
         { roundId: round.roundId, participants: out.participants.length, sha256 },
         'round aggregated',
       );
+      this.faultPoint('result-stored');
     } catch (error) {
       if (!(
         error instanceof TooManyHeldUpdatesError ||
@@ -361,6 +367,11 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     } finally {
       stop();
     }
+  }
+
+  /** The crash tests' fault injection (AGGREGATOR_FAULT_KILL_AT): a real SIGKILL, at a known step. */
+  private faultPoint(point: NonNullable<AggregatorConfig['own']['faultKillAt']>): void {
+    if (this.config.own.faultKillAt === point) process.kill(process.pid, 'SIGKILL');
   }
 
   /** Writes the weights atomically (temp file + rename) under the artifact directory; returns its file:// URI. */
