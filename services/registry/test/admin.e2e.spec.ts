@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { expectProblem, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_FILE } from '../src/admin/admin-auth.js';
+import { ADMIN_TOKEN_FILE } from '../src/openapi/openapi.js';
 import { registryConfig } from '../src/config.js';
 import {
   admin,

@@ -1,10 +1,16 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ed25519RawPublicKey, isKeyError } from '@edgefl/keys';
-import { KEY_PROVIDER } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  KEY_PROVIDER,
+  NotFoundError,
+  UnauthorizedError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import type { RegistryConfig } from '../config.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Device } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -36,7 +42,7 @@ function normalisePublicKey(text: string): string {
       : new Uint8Array(Buffer.from(text, 'base64'));
     return Buffer.from(ed25519RawPublicKey(input)).toString('base64');
   } catch (error) {
-    if (isKeyError(error)) throw problem.unprocessable(`publicKey: ${error.message}`);
+    if (isKeyError(error)) throw new UnprocessableError(`publicKey: ${error.message}`);
     throw error;
   }
 }
@@ -73,12 +79,12 @@ export class DevicesService implements OnModuleInit {
     if (modelId === undefined) return;
     const model = await this.store.getModel(modelId);
     if (!model || model.tenantId !== tenantId)
-      throw problem.unprocessable(`tenant ${tenantId} has no model ${modelId}`);
+      throw new UnprocessableError(`tenant ${tenantId} has no model ${modelId}`);
   }
 
   async register(tenantId: string, input: RegisterDevice): Promise<Device> {
     const publicKey = normalisePublicKey(input.publicKey);
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
+    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     await this.checkModel(tenantId, input.modelId);
     const device: Device = {
       id: input.id,
@@ -98,7 +104,7 @@ export class DevicesService implements OnModuleInit {
       await this.store.insertDevice(device);
     } catch (error) {
       if (error instanceof StoreConflictError)
-        throw problem.conflict(`device ${input.id} is already registered`);
+        throw new ConflictError(`device ${input.id} is already registered`);
       throw error;
     }
     return device;
@@ -106,12 +112,12 @@ export class DevicesService implements OnModuleInit {
 
   async get(id: string): Promise<Device> {
     const device = await this.store.getDevice(id);
-    if (!device) throw problem.notFound(`no device ${id}`);
+    if (!device) throw new NotFoundError(`no device ${id}`);
     return device;
   }
 
   async list(tenantId: string, limit: number, after: string): Promise<Device[]> {
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
+    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     return this.store.listDevices(tenantId, limit, after);
   }
 
@@ -136,17 +142,17 @@ export class DevicesService implements OnModuleInit {
   ): Promise<{ token: string; tokenType: 'Bearer'; expiresAt: number }> {
     const device = await this.store.getDevice(id);
     // the same answer for an unknown device and a bad signature: the endpoint does not reveal which ids exist
-    if (!device) throw problem.unauthorized('the device assertion does not verify');
+    if (!device) throw new UnauthorizedError('the device assertion does not verify');
     const now = this.clock.now();
     let checked: { jti: string; expiresAt: number };
     try {
       checked = await verifyDeviceAssertion(device, assertion, now);
     } catch (error) {
-      if (error instanceof AssertionError) throw problem.unauthorized(error.message);
+      if (error instanceof AssertionError) throw new UnauthorizedError(error.message);
       throw error;
     }
     if (!(await this.store.useAssertion(checked.jti, id, checked.expiresAt, now))) {
-      throw problem.unauthorized('this assertion was used before (replay)');
+      throw new UnauthorizedError('this assertion was used before (replay)');
     }
     await this.store.updateDevice(id, { lastSeenAt: now });
     const { token, expiresAt } = await this.tokens.issue(device, now);

@@ -2,7 +2,7 @@ import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { OnEvent, UnprocessableRecordError, type KafkaTopicValues, type TypedRecord } from '@edgefl/bus';
 import { elementCount, parameterShapes, parseModelSpec } from '@edgefl/model';
-import { LOGGER, ProblemException } from '@edgefl/service-kit';
+import { DomainError, LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { ModelsService } from '../models/models.service.js';
@@ -16,15 +16,16 @@ const HEALTH = KAFKA_TOPICS.rolloutHealth.name;
 const OTA = KAFKA_TOPICS.otaStatus.name;
 const ROUND = KAFKA_TOPICS.flRound.name;
 
-/** A bad input in a consumed record is dead-lettered at once (no retry can fix it), never retried forever. */
-async function unprocessableOn4xx<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * A bad input in a consumed record (a domain error that is the caller's fault) is dead-lettered at once: no retry
+ * can fix it, so it is never retried forever. A service fault is left to the bus's retries.
+ */
+async function deadLetterCallerFaults<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof ProblemException && error.problem.status < 500) {
-      throw new UnprocessableRecordError('REJECTED', error.problem.detail ?? error.problem.title, {
-        cause: error,
-      });
+    if (error instanceof DomainError && error.fault === 'caller') {
+      throw new UnprocessableRecordError('REJECTED', error.message, { cause: error });
     }
     throw error;
   }
@@ -98,7 +99,7 @@ export class RegistryConsumers {
       model.spec === null
         ? -1
         : parameterShapes(parseModelSpec(model.spec)).reduce((n, s) => n + elementCount(s.dims), 0) * 4;
-    const version = await unprocessableOn4xx(() =>
+    const version = await deadLetterCallerFaults(() =>
       bytes.byteLength === f32Bytes
         ? this.models.createFromWeights(model.id, this.models.weightsFromF32(model, bytes), meta)
         : this.models.createVersion(model.id, bytes, meta),

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { SignedManifest } from '@edgefl/model';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
+import { BadRequestError, CLOCK, type Clock, NotFoundError } from '@edgefl/service-kit';
 import { DevicesService } from '../devices/devices.service.js';
 import { artifactPath, deltaPath, ModelsService } from '../models/models.service.js';
 import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
@@ -89,7 +88,7 @@ export class ManifestService {
     const hit = this.devices.get(id);
     if (hit && now - hit.at < DEVICE_TTL_MS) return hit.device;
     const device = await this.store.getDevice(id);
-    if (!device) throw problem.notFound(`no device ${id}`);
+    if (!device) throw new NotFoundError(`no device ${id}`);
     if (this.devices.size > 100_000) this.devices.clear();
     this.devices.set(id, { device, at: now });
     return device;
@@ -107,7 +106,7 @@ export class ManifestService {
   private reload(modelId: string): Promise<ModelState> {
     const loading = (async (): Promise<ModelState> => {
       const model = await this.store.getModel(modelId);
-      if (!model) throw problem.notFound(`no model ${modelId}`);
+      if (!model) throw new NotFoundError(`no model ${modelId}`);
       const [tenant, live, completed] = await Promise.all([
         this.store.getTenant(model.tenantId),
         this.store.liveRelease(modelId),
@@ -155,10 +154,10 @@ export class ManifestService {
   ): Promise<string> {
     const device = await this.device(deviceId);
     const modelId = query.model ?? device.modelId;
-    if (!modelId) throw problem.badRequest(`device ${deviceId} has no model assigned; pass ?model=`);
+    if (!modelId) throw new BadRequestError(`device ${deviceId} has no model assigned; pass ?model=`);
     const state = await this.state(modelId);
     if (state.model.tenantId !== device.tenantId)
-      throw problem.notFound(`no model ${modelId} for device ${deviceId}`);
+      throw new NotFoundError(`no model ${modelId} for device ${deviceId}`);
 
     let pick: {
       state: ModelState;
@@ -193,7 +192,7 @@ export class ManifestService {
       // the device cannot run (or has not been offered) this model: the tenant's safe baseline
       const baseline = state.tenant.baseline;
       if (!baseline)
-        throw problem.notFound(
+        throw new NotFoundError(
           `nothing is released for device ${deviceId} on model ${modelId}, and tenant ${state.tenant.id} has no safe baseline`,
         );
       const baseState = baseline.modelId === modelId ? state : await this.state(baseline.modelId);
@@ -209,7 +208,7 @@ export class ManifestService {
     const current =
       pick.state.model.id === (device.modelId ?? modelId) ? (query.current ?? device.currentVersion) : null;
     const info = await this.versionOf(pick.state, pick.version);
-    if (!info) throw problem.notFound(`model ${pick.state.model.id} has no version ${pick.version}`);
+    if (!info) throw new NotFoundError(`model ${pick.state.model.id} has no version ${pick.version}`);
     const fullDownload =
       current !== null &&
       current < pick.version - pick.state.model.deltaWindow &&

@@ -20,14 +20,21 @@ import {
   type ModelSpec,
   type NamedTensor,
 } from '@edgefl/model';
-import { KEY_PROVIDER, LOGGER } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  GoneError,
+  KEY_PROVIDER,
+  LOGGER,
+  NotFoundError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import type { EncryptedBlobStore } from '../artifacts/blob-store.js';
 import type { RegistryConfig } from '../config.js';
 import { enqueueEvent } from '../events/outbox.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Delta, Model, ModelVersion, VersionOrigin } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -86,13 +93,13 @@ export class ModelsService implements OnModuleInit {
     tenantId: string,
     input: { id: string; name: string; spec?: unknown; deltaWindow?: number | undefined },
   ): Promise<Model> {
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
+    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     let spec: ModelSpec | null = null;
     if (input.spec !== undefined) {
       try {
         spec = parseModelSpec(input.spec);
       } catch (error) {
-        if (error instanceof ModelSpecError) throw problem.unprocessable(error.message);
+        if (error instanceof ModelSpecError) throw new UnprocessableError(error.message);
         throw error;
       }
     }
@@ -106,19 +113,19 @@ export class ModelsService implements OnModuleInit {
         createdAt: this.clock.now(),
       });
     } catch (error) {
-      if (error instanceof StoreConflictError) throw problem.conflict(`model ${input.id} already exists`);
+      if (error instanceof StoreConflictError) throw new ConflictError(`model ${input.id} already exists`);
       throw error;
     }
   }
 
   async model(id: string): Promise<Model> {
     const model = await this.store.getModel(id);
-    if (!model) throw problem.notFound(`no model ${id}`);
+    if (!model) throw new NotFoundError(`no model ${id}`);
     return model;
   }
 
   async listModels(tenantId: string): Promise<Model[]> {
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
+    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     return this.store.listModels(tenantId);
   }
 
@@ -126,7 +133,7 @@ export class ModelsService implements OnModuleInit {
   async version(modelId: string, version: number): Promise<ModelVersion> {
     await this.model(modelId);
     const found = await this.store.getVersion(modelId, version);
-    if (!found) throw problem.notFound(`model ${modelId} has no version ${version}`);
+    if (!found) throw new NotFoundError(`model ${modelId} has no version ${version}`);
     return found;
   }
 
@@ -144,7 +151,7 @@ export class ModelsService implements OnModuleInit {
       onnx = buildOnnx(spec, checkWeights(spec, weights));
     } catch (error) {
       if (error instanceof ModelSpecError)
-        throw problem.unprocessable(`weights do not fit the model: ${error.message}`);
+        throw new UnprocessableError(`weights do not fit the model: ${error.message}`);
       throw error;
     }
     return this.createVersion(modelId, onnx, meta);
@@ -155,7 +162,7 @@ export class ModelsService implements OnModuleInit {
     const shapes = parameterShapes(this.specOf(model));
     const total = shapes.reduce((n, s) => n + elementCount(s.dims), 0);
     if (bytes.byteLength !== total * 4) {
-      throw problem.unprocessable(
+      throw new UnprocessableError(
         `expected ${total} float32 values (${total * 4} bytes) for this model, got ${bytes.byteLength} bytes`,
       );
     }
@@ -170,7 +177,7 @@ export class ModelsService implements OnModuleInit {
 
   private specOf(model: Model): ModelSpec {
     if (model.spec === null)
-      throw problem.unprocessable(
+      throw new UnprocessableError(
         `model ${model.id} has no spec: upload ONNX instead, or create the model with a spec`,
       );
     return parseModelSpec(model.spec);
@@ -188,7 +195,7 @@ export class ModelsService implements OnModuleInit {
       tensors = readOnnxTensors(onnx);
     } catch (error) {
       if (error instanceof ModelFormatError)
-        throw problem.unprocessable(`not a usable ONNX model: ${error.message}`);
+        throw new UnprocessableError(`not a usable ONNX model: ${error.message}`);
       throw error;
     }
     if (model.spec !== null) {
@@ -196,7 +203,7 @@ export class ModelsService implements OnModuleInit {
         checkWeights(parseModelSpec(model.spec), tensors);
       } catch (error) {
         if (error instanceof ModelSpecError)
-          throw problem.unprocessable(`the model's tensors do not match its spec: ${error.message}`);
+          throw new UnprocessableError(`the model's tensors do not match its spec: ${error.message}`);
         throw error;
       }
     }
@@ -209,7 +216,7 @@ export class ModelsService implements OnModuleInit {
         if (error instanceof StoreConflictError) {
           // an automatic number lost a race: take the next one; an explicit number is the caller's conflict
           if (!explicit && attempt < 3 && !/round/.test(error.message)) continue;
-          throw problem.conflict(error.message);
+          throw new ConflictError(error.message);
         }
         throw error;
       }
@@ -252,9 +259,9 @@ export class ModelsService implements OnModuleInit {
       (number > 1 && (await this.store.getVersion(model.id, number - 1)) ? number - 1 : null);
     if (parentVersion !== null) {
       if (parentVersion >= number)
-        throw problem.unprocessable(`parentVersion ${parentVersion} must be lower than version ${number}`);
+        throw new UnprocessableError(`parentVersion ${parentVersion} must be lower than version ${number}`);
       if (!(await this.store.getVersion(model.id, parentVersion)))
-        throw problem.unprocessable(`model ${model.id} has no version ${parentVersion}`);
+        throw new UnprocessableError(`model ${model.id} has no version ${parentVersion}`);
     }
     const now = this.clock.now();
     const sha256 = sha256Hex(onnx);
@@ -457,13 +464,15 @@ export class ModelsService implements OnModuleInit {
     const model = await this.model(modelId);
     await this.version(modelId, version);
     if (model.stableVersion === version)
-      throw problem.conflict(`version ${version} is the stable version of ${modelId}; release another first`);
+      throw new ConflictError(
+        `version ${version} is the stable version of ${modelId}; release another first`,
+      );
     const live = await this.store.liveRelease(modelId);
     if (live && live.version === version)
-      throw problem.conflict(`version ${version} is in live release ${live.id}`);
+      throw new ConflictError(`version ${version} is in live release ${live.id}`);
     const tenant = await this.store.getTenant(model.tenantId);
     if (tenant?.baseline?.modelId === modelId && tenant.baseline.version === version) {
-      throw problem.conflict(`version ${version} is the safe baseline of tenant ${model.tenantId}`);
+      throw new ConflictError(`version ${version} is the safe baseline of tenant ${model.tenantId}`);
     }
     await this.store.setVersionStatus(modelId, version, 'deprecated');
     for (const listener of this.versionListeners) listener(modelId);
@@ -482,7 +491,7 @@ export class ModelsService implements OnModuleInit {
   async delta(modelId: string, from: number, to: number): Promise<Delta> {
     await this.model(modelId);
     const delta = await this.store.getDelta(modelId, from, to);
-    if (!delta) throw problem.notFound(`model ${modelId} has no delta from ${from} to ${to}`);
+    if (!delta) throw new NotFoundError(`model ${modelId} has no delta from ${from} to ${to}`);
     return delta;
   }
 
@@ -497,9 +506,9 @@ export class ModelsService implements OnModuleInit {
   /** The cheapest way from `from` to `to` (direct delta, chain, or full), with download paths. */
   async deltaPlan(modelId: string, to: number, from: number) {
     const target = await this.version(modelId, to);
-    if (target.status === 'deprecated') throw problem.gone(`version ${to} of ${modelId} is deprecated`);
+    if (target.status === 'deprecated') throw new GoneError(`version ${to} of ${modelId} is deprecated`);
     if (!(await this.store.getVersion(modelId, from)))
-      throw problem.notFound(`model ${modelId} has no version ${from}`);
+      throw new NotFoundError(`model ${modelId} has no version ${from}`);
     const edges = (await this.store.listDeltas(modelId)).filter((d) => d.toVersion <= to);
     const plan: DeltaPlan =
       from > to

@@ -1,21 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { z } from 'zod';
-import { AdminOnly } from '../admin/admin-auth.js';
-import { problem } from '../http/problems.js';
 import {
+  AdminOnly,
   DocBody,
   DocIdParams,
   DocQuery,
   Id,
   IdParam,
+  NotFoundError,
+  UnprocessableError,
   ValidBody,
   ValidQuery,
-  VersionNumber,
-} from '../http/validation.js';
+} from '@edgefl/service-kit';
+import { z } from 'zod';
 import type { Release } from '../storage/records.js';
 import { RolloutsService } from './rollouts.service.js';
+import { VersionNumber } from '../http/version-param.js';
 
 const rate = z.number().min(0).max(1);
 const Stage = z.strictObject({
@@ -204,7 +205,7 @@ export class RolloutsController {
   @DocBody(Health)
   async health(@IdParam('release') id: string, @ValidBody(Health) body: z.infer<typeof Health>) {
     const release = await this.rollouts.get(id);
-    if (body.windowEnd < body.windowStart) throw problem.unprocessable('windowEnd is before windowStart');
+    if (body.windowEnd < body.windowStart) throw new UnprocessableError('windowEnd is before windowStart');
     await this.rollouts.recordHealth({
       ...body,
       eventId: body.eventId ?? randomUUID(),
@@ -234,7 +235,7 @@ export class RolloutsController {
       deviceId: device,
       timestamp: Date.now(),
     });
-    if (!known) throw problem.notFound(`no device ${device}`);
+    if (!known) throw new NotFoundError(`no device ${device}`);
     return { accepted: true };
   }
 }

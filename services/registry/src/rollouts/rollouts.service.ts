@@ -2,14 +2,20 @@ import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { KafkaTopicValue, OtaStatus, RolloutHealth } from '@edgefl/contracts';
-import { LOGGER, METRICS_REGISTRY } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  LOGGER,
+  METRICS_REGISTRY,
+  NotFoundError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { RegistryConfig } from '../config.js';
 import { enqueueEvent } from '../events/outbox.js';
 import { OutboxRelay } from '../events/outbox-relay.service.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { ManifestSigner } from '../manifest/manifest-signer.service.js';
 import { artifactPath, deltaPath, ModelsService, type PreparedVersion } from '../models/models.service.js';
 import { StoreConflictError } from '../storage/errors.js';
@@ -143,14 +149,14 @@ export class RolloutsService {
 
   async create(modelId: string, input: CreateRelease): Promise<Release> {
     const model = await this.store.getModel(modelId);
-    if (!model) throw problem.notFound(`no model ${modelId}`);
+    if (!model) throw new NotFoundError(`no model ${modelId}`);
     const version = await this.store.getVersion(modelId, input.version);
-    if (!version) throw problem.unprocessable(`model ${modelId} has no version ${input.version}`);
-    if (version.status !== 'active') throw problem.unprocessable(`version ${input.version} is deprecated`);
+    if (!version) throw new UnprocessableError(`model ${modelId} has no version ${input.version}`);
+    if (version.status !== 'active') throw new UnprocessableError(`version ${input.version} is deprecated`);
     if (model.stableVersion === input.version)
-      throw problem.conflict(`version ${input.version} is already the stable version`);
+      throw new ConflictError(`version ${input.version} is already the stable version`);
     if (model.stableVersion !== null && input.version < model.stableVersion)
-      throw problem.unprocessable(
+      throw new UnprocessableError(
         `version ${input.version} is lower than the stable version ${model.stableVersion}: devices refuse a lower version (TUF rollback protection); upload it again as a new version`,
       );
     const raw = input.stages ?? this.config.own.rollout.stages;
@@ -159,12 +165,12 @@ export class RolloutsService {
     );
     stages.forEach((s, i) => {
       if (i > 0 && s.percentage <= stages[i - 1]!.percentage)
-        throw problem.unprocessable('stage percentages must increase');
+        throw new UnprocessableError('stage percentages must increase');
     });
     if (stages[stages.length - 1]!.percentage !== 100)
-      throw problem.unprocessable('the last stage must reach 100% of eligible devices');
+      throw new UnprocessableError('the last stage must reach 100% of eligible devices');
     if (new Set(stages.map((s) => s.name)).size !== stages.length)
-      throw problem.unprocessable('stage names must be unique');
+      throw new UnprocessableError('stage names must be unique');
     const previous =
       model.stableVersion !== null ? await this.store.getVersion(modelId, model.stableVersion) : null;
     const fromMetrics = (name: string) =>
@@ -216,7 +222,7 @@ export class RolloutsService {
       });
     } catch (error) {
       if (error instanceof StoreConflictError)
-        throw problem.conflict(`model ${modelId} already has a live release`);
+        throw new ConflictError(`model ${modelId} already has a live release`);
       throw error;
     }
     this.changed(release);
@@ -227,7 +233,7 @@ export class RolloutsService {
 
   async get(id: string): Promise<Release> {
     const release = await this.store.getRelease(id);
-    if (!release) throw problem.notFound(`no release ${id}`);
+    if (!release) throw new NotFoundError(`no release ${id}`);
     return release;
   }
 
@@ -279,9 +285,9 @@ export class RolloutsService {
   ): Promise<Release> {
     const release = await this.get(id);
     if (!from.includes(release.state))
-      throw problem.conflict(`release ${id} is ${release.state}; cannot move to ${to}`);
+      throw new ConflictError(`release ${id} is ${release.state}; cannot move to ${to}`);
     const moved = await this.move(id, to, reason, { manual: true, expect: release });
-    if (!moved) throw problem.conflict(`release ${id} changed meanwhile; retry`);
+    if (!moved) throw new ConflictError(`release ${id} changed meanwhile; retry`);
     return moved;
   }
 

@@ -1,9 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KEY_PROVIDER } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  KEY_PROVIDER,
+  NotFoundError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import { tenantKekName } from '../artifacts/blob-store.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -23,14 +28,14 @@ export class TenantsService {
     try {
       return await this.store.createTenant({ ...input, createdAt: this.clock.now() });
     } catch (error) {
-      if (error instanceof StoreConflictError) throw problem.conflict(`tenant ${input.id} already exists`);
+      if (error instanceof StoreConflictError) throw new ConflictError(`tenant ${input.id} already exists`);
       throw error;
     }
   }
 
   async get(id: string): Promise<Tenant> {
     const tenant = await this.store.getTenant(id);
-    if (!tenant) throw problem.notFound(`no tenant ${id}`);
+    if (!tenant) throw new NotFoundError(`no tenant ${id}`);
     return tenant;
   }
 
@@ -43,10 +48,12 @@ export class TenantsService {
     await this.get(id);
     const model = await this.store.getModel(baseline.modelId);
     if (!model || model.tenantId !== id)
-      throw problem.unprocessable(`tenant ${id} has no model ${baseline.modelId}`);
+      throw new UnprocessableError(`tenant ${id} has no model ${baseline.modelId}`);
     const version = await this.store.getVersion(baseline.modelId, baseline.version);
-    if (!version) throw problem.unprocessable(`model ${baseline.modelId} has no version ${baseline.version}`);
-    if (version.status !== 'active') throw problem.unprocessable(`version ${baseline.version} is deprecated`);
+    if (!version)
+      throw new UnprocessableError(`model ${baseline.modelId} has no version ${baseline.version}`);
+    if (version.status !== 'active')
+      throw new UnprocessableError(`version ${baseline.version} is deprecated`);
     await this.store.setTenantBaseline(id, baseline);
     return this.get(id);
   }
