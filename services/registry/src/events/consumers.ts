@@ -6,7 +6,8 @@ import { DomainError, LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { ModelsService } from '../models/models.service.js';
-import { InvalidHealthError, RolloutsService } from '../rollouts/rollouts.service.js';
+import { invalidHealth } from '../rollouts/rollout-health.js';
+import { RolloutIntake } from '../rollouts/rollout-intake.service.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { fetchRoundWeights, type WeightsRef } from './round-artifacts.js';
@@ -38,7 +39,7 @@ async function deadLetterCallerFaults<T>(work: () => Promise<T>): Promise<T> {
 @Injectable()
 export class RegistryConsumers {
   constructor(
-    private readonly rollouts: RolloutsService,
+    private readonly rollouts: RolloutIntake,
     private readonly models: ModelsService,
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
@@ -47,11 +48,10 @@ export class RegistryConsumers {
 
   @OnEvent(HEALTH, { group: GROUP, dedupe: true, fromBeginning: true })
   async onRolloutHealth(record: TypedRecord<KafkaTopicValues, typeof HEALTH>): Promise<void> {
-    const known = await this.rollouts.recordHealth(record.value).catch((error: unknown) => {
-      if (error instanceof InvalidHealthError)
-        throw new UnprocessableRecordError('INVALID_HEALTH', error.message);
-      throw error;
-    });
+    // values Avro cannot rule out (NaN, rates outside 0..1, ...) are refused, never acted on
+    const invalid = invalidHealth(record.value);
+    if (invalid) throw new UnprocessableRecordError('INVALID_HEALTH', invalid);
+    const known = await this.rollouts.recordHealth(record.value);
     if (!known) {
       this.logger.warn(
         { releaseId: record.value.releaseId },

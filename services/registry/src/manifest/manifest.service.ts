@@ -2,9 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { SignedManifest } from '@edgefl/model';
 import { BadRequestError, CLOCK, type Clock, NotFoundError } from '@edgefl/service-kit';
 import { DevicesService } from '../devices/devices.service.js';
-import { artifactPath, deltaPath, ModelsService } from '../models/models.service.js';
+import { ModelsService } from '../models/models.service.js';
+import { artifactPath, deltaPath } from '../models/paths.js';
 import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
-import { RolloutsService } from '../rollouts/rollouts.service.js';
+import { RolloutEngine } from '../rollouts/rollout-engine.service.js';
+import { RolloutIntake } from '../rollouts/rollout-intake.service.js';
 import { restoresOf, stableReleaseOf, type Restores } from '../rollouts/stable.js';
 import type { Delta, Device, Model, ModelVersion, Release, Targeting, Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -70,7 +72,8 @@ export class ManifestService {
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly signer: ManifestSigner,
-    private readonly rollouts: RolloutsService,
+    rollouts: RolloutEngine,
+    private readonly intake: RolloutIntake,
     devices: DevicesService,
     models: ModelsService,
   ) {
@@ -249,7 +252,7 @@ export class ManifestService {
       if (!this.assigned.has(key)) {
         if (this.assigned.size > 1_000_000) this.assigned.clear();
         this.assigned.add(key);
-        await this.rollouts.deviceAssigned(pick.release, device.id);
+        await this.intake.deviceAssigned(pick.release, device.id);
       }
     }
     return answer;

@@ -40,6 +40,7 @@ import type { Delta, Model, ModelVersion, VersionOrigin } from '../storage/recor
 import type { RegistryStore } from '../storage/registry-store.js';
 import { BLOB_STORE, REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { planDelta, type DeltaPlan } from './delta-plan.js';
+import { artifactPath, deltaPath } from './paths.js';
 import { RELEASE_SIGNING_KEY } from './signing.js';
 
 export interface NewVersion {
@@ -51,11 +52,6 @@ export interface NewVersion {
   roundId?: string | null | undefined;
   provenance?: Record<string, unknown> | undefined;
 }
-
-export const artifactPath = (modelId: string, version: number) =>
-  `/v1/models/${modelId}/versions/${version}/artifact`;
-export const deltaPath = (modelId: string, from: number, to: number) =>
-  `/v1/models/${modelId}/deltas/${from}/${to}`;
 
 /** A version whose files are written but whose metadata is not committed yet (see ModelsService.prepareVersion). */
 export interface PreparedVersion {
