@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { SignedManifest } from '@edgefl/model';
 import { BadRequestError, CLOCK, type Clock, NotFoundError } from '@edgefl/service-kit';
 import { DevicesService } from '../devices/devices.service.js';
-import { ModelsService } from '../models/models.service.js';
+import { VersionWriter } from '../models/version-writer.service.js';
 import { artifactPath, deltaPath } from '../models/paths.js';
 import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
 import { RolloutEngine } from '../rollouts/rollout-engine.service.js';
@@ -75,7 +75,7 @@ export class ManifestService {
     rollouts: RolloutEngine,
     private readonly intake: RolloutIntake,
     devices: DevicesService,
-    models: ModelsService,
+    versions: VersionWriter,
   ) {
     devices.onChange((id) => this.devices.delete(id));
     const drop = (modelId: string) => {
@@ -83,7 +83,7 @@ export class ManifestService {
       this.signer.invalidate(modelId);
     };
     rollouts.onChange(drop);
-    models.onVersionsChanged(drop);
+    versions.onVersionsChanged(drop);
   }
 
   private async device(id: string): Promise<Device> {

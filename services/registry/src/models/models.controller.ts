@@ -32,7 +32,8 @@ import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import { readBody, sendBlob } from '../http/download.js';
 import type { Model, ModelVersion } from '../storage/records.js';
 import { REGISTRY_CONFIG } from '../tokens.js';
-import { ModelsService, type NewVersion } from './models.service.js';
+import { ModelsService } from './models.service.js';
+import type { NewVersion } from './version-writer.service.js';
 import { VersionNumber, VersionParam } from '../http/version-param.js';
 
 const CreateModel = z.strictObject({

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { OutboxRelay } from '../events/outbox-relay.service.js';
 import { ManifestSigner } from '../manifest/manifest-signer.service.js';
-import { ModelsService, type PreparedVersion } from '../models/models.service.js';
+import { VersionWriter, type PreparedVersion } from '../models/version-writer.service.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Release, Targeting } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -40,7 +40,7 @@ export class RolloutEngine {
     @Inject(METRICS_REGISTRY) metrics: Registry,
     private readonly signer: ManifestSigner,
     private readonly relay: OutboxRelay,
-    private readonly models: ModelsService,
+    private readonly versions: VersionWriter,
   ) {
     this.transitions = new Counter({
       name: 'edgefl_registry_rollout_transitions_total',
@@ -84,14 +84,14 @@ export class RolloutEngine {
       try {
         result = await this.moveOnce(id, move, expect, forward);
       } catch (error) {
-        if (prepared) await this.models.discard(prepared);
+        if (prepared) await this.versions.discard(prepared);
         // another version took the roll-forward's number meanwhile: prepare again with the next one
         if (prepared && error instanceof StoreConflictError && attempt < 3) continue;
         throw error;
       }
       if (prepared) {
-        if (result) this.models.published(prepared);
-        else await this.models.discard(prepared);
+        if (result) this.versions.published(prepared);
+        else await this.versions.discard(prepared);
       }
       if (result) {
         this.transitions.inc({ to_state: move.to });
@@ -132,7 +132,7 @@ export class RolloutEngine {
     }
     if (restoredVersion === null) return null;
     try {
-      const prepared = await this.models.prepareRollForward({
+      const prepared = await this.versions.prepareRollForward({
         id: release.id,
         modelId: release.modelId,
         version: release.version,
@@ -186,7 +186,7 @@ export class RolloutEngine {
       if (move.to === 'COMPLETED') await tx.setStableVersion(current.modelId, current.version);
       if (move.to === 'ROLLING_OUT' && moved.restartsStage) await enqueueManifest(tx, this.signer, next, now);
       if (forward && 'prepared' in forward && rollForward) {
-        await this.models.commitVersion(tx, forward.prepared);
+        await this.versions.commitVersion(tx, forward.prepared);
         await tx.setStableVersion(current.modelId, rollForward.version);
         const governing = await stableReleaseOf(tx, current.modelId, forward.restoredVersion);
         await enqueueManifest(tx, this.signer, next, now, {
