@@ -45,7 +45,7 @@ export class DeviceAuthGuard implements CanActivate {
     if (typeof model === 'string') {
       let tenant = this.modelTenants.get(model);
       if (tenant === undefined) {
-        const found = await this.store.getModel(model);
+        const found = await this.store.catalog.getModel(model);
         if (!found) throw new NotFoundError(`no model ${model}`);
         tenant = found.tenantId;
         this.modelTenants.set(model, tenant);

@@ -77,14 +77,14 @@ export class DevicesService implements OnModuleInit {
 
   private async checkModel(tenantId: string, modelId: string | undefined): Promise<void> {
     if (modelId === undefined) return;
-    const model = await this.store.getModel(modelId);
+    const model = await this.store.catalog.getModel(modelId);
     if (!model || model.tenantId !== tenantId)
       throw new UnprocessableError(`tenant ${tenantId} has no model ${modelId}`);
   }
 
   async register(tenantId: string, input: RegisterDevice): Promise<Device> {
     const publicKey = normalisePublicKey(input.publicKey);
-    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     await this.checkModel(tenantId, input.modelId);
     const device: Device = {
       id: input.id,
@@ -101,7 +101,7 @@ export class DevicesService implements OnModuleInit {
       createdAt: this.clock.now(),
     };
     try {
-      await this.store.insertDevice(device);
+      await this.store.devices.insertDevice(device);
     } catch (error) {
       if (error instanceof StoreConflictError)
         throw new ConflictError(`device ${input.id} is already registered`);
@@ -111,20 +111,20 @@ export class DevicesService implements OnModuleInit {
   }
 
   async get(id: string): Promise<Device> {
-    const device = await this.store.getDevice(id);
+    const device = await this.store.devices.getDevice(id);
     if (!device) throw new NotFoundError(`no device ${id}`);
     return device;
   }
 
   async list(tenantId: string, limit: number, after: string): Promise<Device[]> {
-    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
-    return this.store.listDevices(tenantId, limit, after);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
+    return this.store.devices.listDevices(tenantId, limit, after);
   }
 
   async update(id: string, patch: DevicePatch): Promise<Device> {
     const device = await this.get(id);
     await this.checkModel(device.tenantId, patch.modelId);
-    await this.store.updateDevice(id, {
+    await this.store.devices.updateDevice(id, {
       ...(patch.modelId !== undefined ? { modelId: patch.modelId } : {}),
       ...(patch.group !== undefined ? { group: patch.group } : {}),
       ...(patch.hardware?.class !== undefined ? { hardwareClass: patch.hardware.class } : {}),
@@ -140,7 +140,7 @@ export class DevicesService implements OnModuleInit {
     id: string,
     assertion: string,
   ): Promise<{ token: string; tokenType: 'Bearer'; expiresAt: number }> {
-    const device = await this.store.getDevice(id);
+    const device = await this.store.devices.getDevice(id);
     // the same answer for an unknown device and a bad signature: the endpoint does not reveal which ids exist
     if (!device) throw new UnauthorizedError('the device assertion does not verify');
     const now = this.clock.now();
@@ -151,10 +151,10 @@ export class DevicesService implements OnModuleInit {
       if (error instanceof AssertionError) throw new UnauthorizedError(error.message);
       throw error;
     }
-    if (!(await this.store.useAssertion(checked.jti, id, checked.expiresAt, now))) {
+    if (!(await this.store.devices.useAssertion(checked.jti, id, checked.expiresAt, now))) {
       throw new UnauthorizedError('this assertion was used before (replay)');
     }
-    await this.store.updateDevice(id, { lastSeenAt: now });
+    await this.store.devices.updateDevice(id, { lastSeenAt: now });
     const { token, expiresAt } = await this.tokens.issue(device, now);
     return { token, tokenType: 'Bearer', expiresAt };
   }

@@ -70,16 +70,16 @@ export class RegistryConsumers {
     const e = record.value;
     if (!('io.edgefl.fl.RoundResult' in e.event)) return;
     const result = e.event['io.edgefl.fl.RoundResult'];
-    const model = await this.store.getModel(e.modelId);
+    const model = await this.store.catalog.getModel(e.modelId);
     if (!model || model.tenantId !== e.tenant) {
       throw new UnprocessableRecordError(
         'UNKNOWN_MODEL',
         `round ${e.roundId}: tenant ${e.tenant} has no model ${e.modelId}`,
       );
     }
-    if (await this.store.versionForRound(model.id, e.roundId)) return; // replayed result: the version exists
+    if (await this.store.catalog.versionForRound(model.id, e.roundId)) return; // replayed result: the version exists
     const bytes = Buffer.isBuffer(result.weights) ? result.weights : await this.fetchWeights(result.weights);
-    const base = await this.store.getVersion(model.id, result.baseVersion);
+    const base = await this.store.catalog.getVersion(model.id, result.baseVersion);
     const meta = {
       origin: 'FEDERATED_ROUND' as const,
       roundId: e.roundId,
@@ -107,7 +107,7 @@ export class RegistryConsumers {
       // a concurrent replica stored this round first: fine
       if (
         error instanceof UnprocessableRecordError ||
-        !(await this.store.versionForRound(model.id, e.roundId))
+        !(await this.store.catalog.versionForRound(model.id, e.roundId))
       )
         throw error;
       return null;

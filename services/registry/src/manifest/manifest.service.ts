@@ -90,7 +90,7 @@ export class ManifestService {
     const now = this.clock.now();
     const hit = this.devices.get(id);
     if (hit && now - hit.at < DEVICE_TTL_MS) return hit.device;
-    const device = await this.store.getDevice(id);
+    const device = await this.store.devices.getDevice(id);
     if (!device) throw new NotFoundError(`no device ${id}`);
     if (this.devices.size > 100_000) this.devices.clear();
     this.devices.set(id, { device, at: now });
@@ -108,14 +108,14 @@ export class ManifestService {
 
   private reload(modelId: string): Promise<ModelState> {
     const loading = (async (): Promise<ModelState> => {
-      const model = await this.store.getModel(modelId);
+      const model = await this.store.catalog.getModel(modelId);
       if (!model) throw new NotFoundError(`no model ${modelId}`);
       const [tenant, live, completed] = await Promise.all([
-        this.store.getTenant(model.tenantId),
-        this.store.liveRelease(modelId),
+        this.store.catalog.getTenant(model.tenantId),
+        this.store.releases.liveRelease(modelId),
         model.stableVersion === null
           ? Promise.resolve([])
-          : this.store.listReleases({ modelId, states: ['COMPLETED'] }),
+          : this.store.releases.listReleases({ modelId, states: ['COMPLETED'] }),
       ]);
       const stableRelease =
         model.stableVersion === null
@@ -141,10 +141,12 @@ export class ManifestService {
     version: number,
   ): Promise<{ version: ModelVersion; deltas: Delta[] } | null> {
     if (!state.versions.has(version)) {
-      const found = await this.store.getVersion(state.model.id, version);
+      const found = await this.store.catalog.getVersion(state.model.id, version);
       state.versions.set(
         version,
-        found ? { version: found, deltas: await this.store.listDeltas(state.model.id, version) } : null,
+        found
+          ? { version: found, deltas: await this.store.catalog.listDeltas(state.model.id, version) }
+          : null,
       );
     }
     return state.versions.get(version)!;

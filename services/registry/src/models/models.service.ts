@@ -55,7 +55,7 @@ export class ModelsService implements OnModuleInit {
     tenantId: string,
     input: { id: string; name: string; spec?: unknown; deltaWindow?: number | undefined },
   ): Promise<Model> {
-    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     let spec: ModelSpec | null = null;
     if (input.spec !== undefined) {
       try {
@@ -66,7 +66,7 @@ export class ModelsService implements OnModuleInit {
       }
     }
     try {
-      return await this.store.createModel({
+      return await this.store.catalog.createModel({
         id: input.id,
         tenantId,
         name: input.name,
@@ -81,27 +81,27 @@ export class ModelsService implements OnModuleInit {
   }
 
   async model(id: string): Promise<Model> {
-    const model = await this.store.getModel(id);
+    const model = await this.store.catalog.getModel(id);
     if (!model) throw new NotFoundError(`no model ${id}`);
     return model;
   }
 
   async listModels(tenantId: string): Promise<Model[]> {
-    if (!(await this.store.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
-    return this.store.listModels(tenantId);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
+    return this.store.catalog.listModels(tenantId);
   }
 
   // ── versions ────────────────────────────────────────────────────────────────────────────────────────────────
   async version(modelId: string, version: number): Promise<ModelVersion> {
     await this.model(modelId);
-    const found = await this.store.getVersion(modelId, version);
+    const found = await this.store.catalog.getVersion(modelId, version);
     if (!found) throw new NotFoundError(`model ${modelId} has no version ${version}`);
     return found;
   }
 
   async listVersions(modelId: string): Promise<ModelVersion[]> {
     await this.model(modelId);
-    return this.store.listVersions(modelId);
+    return this.store.catalog.listVersions(modelId);
   }
 
   /** Builds the ONNX artifact from weights (checked against the model's spec) and stores it as a new version. */
@@ -171,7 +171,7 @@ export class ModelsService implements OnModuleInit {
     }
     const explicit = meta.version !== undefined;
     for (let attempt = 0; ; attempt++) {
-      const number = meta.version ?? (await this.store.latestVersionNumber(modelId)) + 1;
+      const number = meta.version ?? (await this.store.catalog.latestVersionNumber(modelId)) + 1;
       try {
         return await this.storeVersion(model, number, onnx, meta);
       } catch (error) {
@@ -209,14 +209,14 @@ export class ModelsService implements OnModuleInit {
       throw new ConflictError(
         `version ${version} is the stable version of ${modelId}; release another first`,
       );
-    const live = await this.store.liveRelease(modelId);
+    const live = await this.store.releases.liveRelease(modelId);
     if (live && live.version === version)
       throw new ConflictError(`version ${version} is in live release ${live.id}`);
-    const tenant = await this.store.getTenant(model.tenantId);
+    const tenant = await this.store.catalog.getTenant(model.tenantId);
     if (tenant?.baseline?.modelId === modelId && tenant.baseline.version === version) {
       throw new ConflictError(`version ${version} is the safe baseline of tenant ${model.tenantId}`);
     }
-    await this.store.setVersionStatus(modelId, version, 'deprecated');
+    await this.store.catalog.setVersionStatus(modelId, version, 'deprecated');
     this.writer.versionsChanged(modelId);
     return this.version(modelId, version);
   }
@@ -232,7 +232,7 @@ export class ModelsService implements OnModuleInit {
 
   async delta(modelId: string, from: number, to: number): Promise<Delta> {
     await this.model(modelId);
-    const delta = await this.store.getDelta(modelId, from, to);
+    const delta = await this.store.catalog.getDelta(modelId, from, to);
     if (!delta) throw new NotFoundError(`model ${modelId} has no delta from ${from} to ${to}`);
     return delta;
   }
@@ -249,9 +249,9 @@ export class ModelsService implements OnModuleInit {
   async deltaPlan(modelId: string, to: number, from: number) {
     const target = await this.version(modelId, to);
     if (target.status === 'deprecated') throw new GoneError(`version ${to} of ${modelId} is deprecated`);
-    if (!(await this.store.getVersion(modelId, from)))
+    if (!(await this.store.catalog.getVersion(modelId, from)))
       throw new NotFoundError(`model ${modelId} has no version ${from}`);
-    const edges = (await this.store.listDeltas(modelId)).filter((d) => d.toVersion <= to);
+    const edges = (await this.store.catalog.listDeltas(modelId)).filter((d) => d.toVersion <= to);
     const plan: DeltaPlan =
       from > to
         ? { kind: 'full', steps: [], totalBytes: target.sizeBytes }

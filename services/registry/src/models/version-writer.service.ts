@@ -79,15 +79,15 @@ export class VersionWriter {
     meta: NewVersion,
     extraSources: readonly number[] = [],
   ): Promise<PreparedVersion> {
-    if (await this.store.getVersion(model.id, number))
+    if (await this.store.catalog.getVersion(model.id, number))
       throw new StoreConflictError(`version ${number} of model ${model.id} exists`);
     const parentVersion =
       meta.parentVersion ??
-      (number > 1 && (await this.store.getVersion(model.id, number - 1)) ? number - 1 : null);
+      (number > 1 && (await this.store.catalog.getVersion(model.id, number - 1)) ? number - 1 : null);
     if (parentVersion !== null) {
       if (parentVersion >= number)
         throw new UnprocessableError(`parentVersion ${parentVersion} must be lower than version ${number}`);
-      if (!(await this.store.getVersion(model.id, parentVersion)))
+      if (!(await this.store.catalog.getVersion(model.id, parentVersion)))
         throw new UnprocessableError(`model ${model.id} has no version ${parentVersion}`);
     }
     const now = this.clock.now();
@@ -139,8 +139,8 @@ export class VersionWriter {
   /** Records a prepared version, its deltas and its ModelVersionCreated event in the caller's transaction. */
   async commitVersion(tx: RegistryStore, prepared: PreparedVersion): Promise<void> {
     const { version, deltas } = prepared;
-    await tx.insertVersion(version);
-    for (const delta of deltas) await tx.insertDelta(delta);
+    await tx.catalog.insertVersion(version);
+    for (const delta of deltas) await tx.catalog.insertDelta(delta);
     await enqueueEvent(
       tx,
       KAFKA_TOPICS.modelVersion.name,
@@ -198,9 +198,9 @@ export class VersionWriter {
     version: number;
     restoredVersion: number;
   }): Promise<PreparedVersion> {
-    const model = await this.store.getModel(release.modelId);
+    const model = await this.store.catalog.getModel(release.modelId);
     if (!model) throw new Error(`no model ${release.modelId} to roll forward`);
-    const restored = await this.store.getVersion(model.id, release.restoredVersion);
+    const restored = await this.store.catalog.getVersion(model.id, release.restoredVersion);
     if (!restored) throw new Error(`model ${model.id} has no version ${release.restoredVersion} to restore`);
     const bytes = await this.blobs.readAll({
       tenantId: restored.tenantId,
@@ -210,7 +210,7 @@ export class VersionWriter {
     });
     if (sha256Hex(bytes) !== restored.sha256)
       throw new Error(`the stored artifact of version ${restored.version} does not match its sha256`);
-    const number = (await this.store.latestVersionNumber(model.id)) + 1;
+    const number = (await this.store.catalog.latestVersionNumber(model.id)) + 1;
     const prepared = await this.prepareVersion(
       model,
       number,
@@ -246,7 +246,7 @@ export class VersionWriter {
     extraSources: readonly number[] = [],
   ): Promise<Delta[]> {
     const deltas: Delta[] = [];
-    const sources = (await this.store.listVersions(model.id)).filter(
+    const sources = (await this.store.catalog.listVersions(model.id)).filter(
       (v) =>
         v.version < number &&
         ((v.status === 'active' && v.version >= number - model.deltaWindow) ||

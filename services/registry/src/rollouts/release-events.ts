@@ -71,9 +71,9 @@ export async function enqueueManifest(
   what?: { version: number; stage: { name: string; percentage: number }; targeting: Targeting },
 ): Promise<void> {
   const number = what?.version ?? release.version;
-  const version = await tx.getVersion(release.modelId, number);
+  const version = await tx.catalog.getVersion(release.modelId, number);
   if (!version) return;
-  const deltas = await tx.listDeltas(release.modelId, number);
+  const deltas = await tx.catalog.listDeltas(release.modelId, number);
   const t = what?.targeting ?? release.targeting;
   const signed = await signer.signed({ version, deltas, targeting: t });
   const stage = what?.stage ?? release.stages[release.stageIndex]!;

@@ -65,8 +65,8 @@ export class RolloutEngine {
   async verdict(release: Release): Promise<GateVerdict> {
     const stage = release.stages[release.stageIndex]!;
     const [health, devices] = await Promise.all([
-      this.store.latestHealth(release.id, stage.name, release.stageStartedAt),
-      this.store.deviceRolloutCounts(release.id, release.stageIndex),
+      this.store.releases.latestHealth(release.id, stage.name, release.stageStartedAt),
+      this.store.releases.deviceRolloutCounts(release.id, release.stageIndex),
     ]);
     return evaluateGates({ release, health, devices, now: this.clock.now() });
   }
@@ -122,11 +122,11 @@ export class RolloutEngine {
    * away from devices that have not installed it).
    */
   private async prepareRollForward(id: string): Promise<Forward> {
-    const release = await this.store.getRelease(id);
+    const release = await this.store.releases.getRelease(id);
     if (!release || release.state === 'PENDING' || !canMove(release.state, 'ROLLED_BACK')) return null;
     let restoredVersion = release.previousVersion;
     if (restoredVersion === null) {
-      const tenant = await this.store.getTenant(release.tenantId);
+      const tenant = await this.store.catalog.getTenant(release.tenantId);
       if (tenant?.baseline?.modelId === release.modelId && tenant.baseline.version !== release.version)
         restoredVersion = tenant.baseline.version;
     }
@@ -159,7 +159,7 @@ export class RolloutEngine {
     forward: Forward,
   ): Promise<Release | null> {
     return this.store.transaction(async (tx) => {
-      const current = await tx.getRelease(id);
+      const current = await tx.releases.getRelease(id);
       if (!current || (expect && current.revision !== expect.revision)) return null;
       const v = forward && 'prepared' in forward ? forward.prepared.version : null;
       const moved = transition(
@@ -178,16 +178,19 @@ export class RolloutEngine {
         },
         this.clock,
       );
-      if (!moved || !(await tx.updateRelease(id, current.revision, moved.patch))) return null;
+      if (!moved || !(await tx.releases.updateRelease(id, current.revision, moved.patch))) return null;
       const { next, record, rollForward } = moved;
       const now = record.at;
-      await tx.insertTransition({ ...record, seq: (await tx.listTransitions(id)).length + 1 });
+      await tx.releases.insertTransition({
+        ...record,
+        seq: (await tx.releases.listTransitions(id)).length + 1,
+      });
       await enqueueTransition(tx, next, current.state, move.to, record.reason, now, rollForward);
-      if (move.to === 'COMPLETED') await tx.setStableVersion(current.modelId, current.version);
+      if (move.to === 'COMPLETED') await tx.catalog.setStableVersion(current.modelId, current.version);
       if (move.to === 'ROLLING_OUT' && moved.restartsStage) await enqueueManifest(tx, this.signer, next, now);
       if (forward && 'prepared' in forward && rollForward) {
         await this.versions.commitVersion(tx, forward.prepared);
-        await tx.setStableVersion(current.modelId, rollForward.version);
+        await tx.catalog.setStableVersion(current.modelId, rollForward.version);
         const governing = await stableReleaseOf(tx, current.modelId, forward.restoredVersion);
         await enqueueManifest(tx, this.signer, next, now, {
           version: rollForward.version,
@@ -202,9 +205,9 @@ export class RolloutEngine {
   // ── the scheduler's work: timers and gates ──────────────────────────────────────────────────────────────────
   /** Times out silent devices and evaluates every rolling-out release once. Safe to call concurrently across replicas. */
   async tick(): Promise<void> {
-    await this.store.timeOutDevices(this.clock.now());
+    await this.store.releases.timeOutDevices(this.clock.now());
     // a release is HALTED only between a failed gate and its rollback: one found here was left by a crash
-    for (const halted of await this.store.listReleases({ states: ['HALTED'] })) {
+    for (const halted of await this.store.releases.listReleases({ states: ['HALTED'] })) {
       await this.move(
         halted.id,
         { to: 'ROLLED_BACK', reason: 'automatic rollback after a failed gate (resumed)' },
@@ -213,7 +216,7 @@ export class RolloutEngine {
         this.logger.error({ err: error, releaseId: halted.id }, 'resumed rollback failed'),
       );
     }
-    for (const release of await this.store.listReleases({ states: ['ROLLING_OUT'] })) {
+    for (const release of await this.store.releases.listReleases({ states: ['ROLLING_OUT'] })) {
       await this.evaluate(release).catch((error: unknown) =>
         this.logger.error({ err: error, releaseId: release.id }, 'rollout evaluation failed'),
       );

@@ -34,13 +34,13 @@ export class RolloutIntake {
    * Idempotent by event id. Returns false when the release is unknown.
    */
   async recordHealth(h: RolloutHealth): Promise<boolean> {
-    const release = await this.store.getRelease(h.releaseId);
+    const release = await this.store.releases.getRelease(h.releaseId);
     if (!release) {
       this.ignored.inc({ topic: KAFKA_TOPICS.rolloutHealth.name });
       return false;
     }
     const now = this.clock.now();
-    const fresh = await this.store.insertHealth({
+    const fresh = await this.store.releases.insertHealth({
       eventId: h.eventId,
       releaseId: h.releaseId,
       stage: h.stage,
@@ -58,35 +58,38 @@ export class RolloutIntake {
     if (!fresh) return true;
     if (h.stage === 'baseline') {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const current = (await this.store.getRelease(h.releaseId))!;
+        const current = (await this.store.releases.getRelease(h.releaseId))!;
         const baseline: BaselineSlis = {
           p95LatencyMs: h.p95LatencyMs,
           accuracy: h.accuracy ?? current.baseline?.accuracy ?? null,
           meanConfidence: h.meanConfidence,
         };
-        if (await this.store.updateRelease(current.id, current.revision, { baseline, updatedAt: now })) break;
+        if (
+          await this.store.releases.updateRelease(current.id, current.revision, { baseline, updatedAt: now })
+        )
+          break;
       }
       return true;
     }
-    const current = await this.store.getRelease(h.releaseId);
+    const current = await this.store.releases.getRelease(h.releaseId);
     if (current) await this.engine.evaluate(current);
     return true;
   }
 
   /** An OTA status of one device (from the bus or posted): progress, success or failure in its release. */
   async recordOtaStatus(s: OtaStatus): Promise<boolean> {
-    const device = await this.store.getDevice(s.deviceId);
+    const device = await this.store.devices.getDevice(s.deviceId);
     if (!device) {
       this.ignored.inc({ topic: KAFKA_TOPICS.otaStatus.name });
       return false;
     }
     const now = this.clock.now();
     if (s.state === 'ACTIVE')
-      await this.store.updateDevice(s.deviceId, { currentVersion: s.toVersion, lastSeenAt: now });
-    else await this.store.updateDevice(s.deviceId, { lastSeenAt: now });
+      await this.store.devices.updateDevice(s.deviceId, { currentVersion: s.toVersion, lastSeenAt: now });
+    else await this.store.devices.updateDevice(s.deviceId, { lastSeenAt: now });
     const release = s.releaseId
-      ? await this.store.getRelease(s.releaseId)
-      : await this.store.liveRelease(s.modelId);
+      ? await this.store.releases.getRelease(s.releaseId)
+      : await this.store.releases.liveRelease(s.modelId);
     if (
       !release ||
       release.modelId !== s.modelId ||
@@ -95,16 +98,17 @@ export class RolloutIntake {
     )
       return true;
     await this.deviceAssigned(release, s.deviceId);
-    if (s.state === 'ACTIVE') await this.store.finishDeviceRollout(release.id, s.deviceId, 'succeeded', now);
+    if (s.state === 'ACTIVE')
+      await this.store.releases.finishDeviceRollout(release.id, s.deviceId, 'succeeded', now);
     if (s.state === 'FAILED' || s.state === 'ROLLED_BACK')
-      await this.store.finishDeviceRollout(release.id, s.deviceId, 'failed', now);
+      await this.store.releases.finishDeviceRollout(release.id, s.deviceId, 'failed', now);
     return true;
   }
 
   /** A device in the current stage was told to install the release: track it (and its deadline). */
   async deviceAssigned(release: Release, deviceId: string): Promise<void> {
     const now = this.clock.now();
-    await this.store.startDeviceRollout({
+    await this.store.releases.startDeviceRollout({
       releaseId: release.id,
       deviceId,
       stageIndex: release.stageIndex,

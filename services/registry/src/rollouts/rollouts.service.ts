@@ -56,9 +56,9 @@ export class RolloutsService {
   ) {}
 
   async create(modelId: string, input: CreateRelease): Promise<Release> {
-    const model = await this.store.getModel(modelId);
+    const model = await this.store.catalog.getModel(modelId);
     if (!model) throw new NotFoundError(`no model ${modelId}`);
-    const version = await this.store.getVersion(modelId, input.version);
+    const version = await this.store.catalog.getVersion(modelId, input.version);
     if (!version) throw new UnprocessableError(`model ${modelId} has no version ${input.version}`);
     if (version.status !== 'active') throw new UnprocessableError(`version ${input.version} is deprecated`);
     if (model.stableVersion === input.version)
@@ -69,7 +69,7 @@ export class RolloutsService {
       );
     const stages = checkedStages(input.stages ?? this.config.own.rollout.stages);
     const previous =
-      model.stableVersion !== null ? await this.store.getVersion(modelId, model.stableVersion) : null;
+      model.stableVersion !== null ? await this.store.catalog.getVersion(modelId, model.stableVersion) : null;
     const fromMetrics = (name: string) =>
       previous && Number.isFinite(previous.metrics[name]) ? previous.metrics[name]! : null;
     const baseline: BaselineSlis = {
@@ -105,8 +105,8 @@ export class RolloutsService {
     };
     try {
       await this.store.transaction(async (tx) => {
-        await tx.insertRelease(release);
-        await tx.insertTransition({
+        await tx.releases.insertRelease(release);
+        await tx.releases.insertTransition({
           releaseId: release.id,
           seq: 1,
           fromState: 'PENDING',
@@ -129,13 +129,13 @@ export class RolloutsService {
   }
 
   async get(id: string): Promise<Release> {
-    const release = await this.store.getRelease(id);
+    const release = await this.store.releases.getRelease(id);
     if (!release) throw new NotFoundError(`no release ${id}`);
     return release;
   }
 
   list(filter: { modelId?: string; tenantId?: string; live?: boolean }): Promise<Release[]> {
-    return this.store.listReleases({
+    return this.store.releases.listReleases({
       ...(filter.modelId !== undefined ? { modelId: filter.modelId } : {}),
       ...(filter.tenantId !== undefined ? { tenantId: filter.tenantId } : {}),
       ...(filter.live ? { states: LIVE_STATES } : {}),
@@ -143,11 +143,11 @@ export class RolloutsService {
   }
 
   transitionsOf(id: string) {
-    return this.store.listTransitions(id);
+    return this.store.releases.listTransitions(id);
   }
 
   deviceCounts(id: string) {
-    return this.store.deviceRolloutCounts(id);
+    return this.store.releases.deviceRolloutCounts(id);
   }
 
   // ── manual control ──────────────────────────────────────────────────────────────────────────────────────────

@@ -26,7 +26,7 @@ export class TenantsService {
     // the tenant's key-encryption key exists before any artifact of the tenant is written
     await this.keys.createKeyEncryptionKey(tenantKekName(input.id));
     try {
-      return await this.store.createTenant({ ...input, createdAt: this.clock.now() });
+      return await this.store.catalog.createTenant({ ...input, createdAt: this.clock.now() });
     } catch (error) {
       if (error instanceof StoreConflictError) throw new ConflictError(`tenant ${input.id} already exists`);
       throw error;
@@ -34,27 +34,27 @@ export class TenantsService {
   }
 
   async get(id: string): Promise<Tenant> {
-    const tenant = await this.store.getTenant(id);
+    const tenant = await this.store.catalog.getTenant(id);
     if (!tenant) throw new NotFoundError(`no tenant ${id}`);
     return tenant;
   }
 
   list(): Promise<Tenant[]> {
-    return this.store.listTenants();
+    return this.store.catalog.listTenants();
   }
 
   /** Sets the tenant's safe baseline: a version every device of the tenant can run. */
   async setBaseline(id: string, baseline: { modelId: string; version: number }): Promise<Tenant> {
     await this.get(id);
-    const model = await this.store.getModel(baseline.modelId);
+    const model = await this.store.catalog.getModel(baseline.modelId);
     if (!model || model.tenantId !== id)
       throw new UnprocessableError(`tenant ${id} has no model ${baseline.modelId}`);
-    const version = await this.store.getVersion(baseline.modelId, baseline.version);
+    const version = await this.store.catalog.getVersion(baseline.modelId, baseline.version);
     if (!version)
       throw new UnprocessableError(`model ${baseline.modelId} has no version ${baseline.version}`);
     if (version.status !== 'active')
       throw new UnprocessableError(`version ${baseline.version} is deprecated`);
-    await this.store.setTenantBaseline(id, baseline);
+    await this.store.catalog.setTenantBaseline(id, baseline);
     return this.get(id);
   }
 }
