@@ -99,16 +99,15 @@ export function runServiceBasicsSuite(
       expect(problem).toMatchObject({ status: 404, title: 'Not Found', instance: '/no/such/route' });
     });
 
-    it.skipIf(options.openApiTitle === undefined)(
-      'serves its OpenAPI 3 document at /openapi.json',
-      async () => {
+    // only for a service that serves one (no phantom skip for the others)
+    if (options.openApiTitle !== undefined)
+      it('serves its OpenAPI 3 document at /openapi.json', async () => {
         const res = await fetch(`${service.url}/openapi.json`);
         expect(res.status).toBe(200);
         const document = (await res.json()) as { openapi: string; info: { title: string } };
         expect(document.openapi).toMatch(/^3\./);
         expect(document.info.title).toBe(options.openApiTitle);
-      },
-    );
+      });
 
     it('writes structured JSON logs', () => {
       const listening = service.logs.records().find((r) => r['msg'] === 'listening');
