@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { toOutboxEvent } from './rows.js';
 import { type OutboxEvent } from './records.js';
 import type { RegistryDatabase } from './schema.js';
 
@@ -30,15 +31,7 @@ export class OutboxStore {
       .orderBy('id')
       .limit(limit)
       .execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      topic: r.topic,
-      key: r.record_key,
-      tenantId: r.tenant_id,
-      eventId: r.event_id,
-      payload: r.payload,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toOutboxEvent);
   }
 
   async markPublished(ids: readonly number[], now: number): Promise<void> {
@@ -58,14 +51,6 @@ export class OutboxStore {
       .orderBy('id')
       .limit(filter.limit ?? 1000)
       .execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      topic: r.topic,
-      key: r.record_key,
-      tenantId: r.tenant_id,
-      eventId: r.event_id,
-      payload: r.payload,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toOutboxEvent);
   }
 }

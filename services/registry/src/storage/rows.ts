@@ -10,6 +10,7 @@ import type {
   HealthReport,
   Model,
   ModelVersion,
+  OutboxEvent,
   Release,
   RollForward,
   StageSpec,
@@ -22,6 +23,7 @@ import type {
   DeviceTable,
   HealthReportTable,
   ModelTable,
+  OutboxTable,
   ReleaseTable,
   TenantTable,
   VersionTable,
@@ -149,6 +151,16 @@ export const toHealth = (r: Selectable<HealthReportTable>): HealthReport => ({
   meanConfidence: r.mean_confidence,
   driftScore: r.drift_score,
   receivedAt: r.received_at,
+});
+
+export const toOutboxEvent = (r: Selectable<OutboxTable>): OutboxEvent => ({
+  id: Number(r.id),
+  topic: r.topic,
+  key: r.record_key,
+  tenantId: r.tenant_id,
+  eventId: r.event_id,
+  payload: r.payload,
+  createdAt: r.created_at,
 });
 
 /** Runs an insert; a uniqueness violation becomes a StoreConflictError with `what` as its message. */
