@@ -5,8 +5,9 @@ import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 
 /**
- * The dependency rules of docs/architecture.md ("Parts and their arrows"). Tests (`*.spec.ts`, `test/`, a lib's shared contract suite) may also
- * use the test harness (libs/testing, tagged kind:testing) from pure and edge-safe libs; production code may not.
+ * The dependency rules of docs/architecture.md ("Parts and their arrows"). Tests (`*.spec.ts`, `test/`, a lib's
+ * shared contract suite) may also use the test harness (libs/testing, tagged kind:testing) from pure and edge-safe
+ * libs; production code may not.
  */
 function moduleBoundaries(tests) {
   const harness = tests ? ['kind:testing'] : [];
