@@ -1,8 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { OpenApiModule, ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
+import { AdminAuthModule, OpenApiModule, ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { AggregatorConfig } from './config.js';
-import { aggregatorOpenApi } from './openapi/openapi.js';
+import { ADMIN_TOKEN_FILE, aggregatorOpenApi } from './openapi/openapi.js';
 import { RoundsModule } from './rounds/rounds.module.js';
 
 /** The aggregator: federated rounds, secure and robust aggregation, differential privacy. */
@@ -13,6 +13,13 @@ export class AggregatorAppModule {
       module: AggregatorAppModule,
       imports: [
         ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true }),
+        AdminAuthModule.forRoot({
+          token: config.own.adminToken,
+          dataDir: config.dataDir,
+          tokenFile: ADMIN_TOKEN_FILE,
+          envName: 'AGGREGATOR_ADMIN_TOKEN',
+          realm: 'edgefl-aggregator-admin',
+        }),
         OpenApiModule.forRoot(aggregatorOpenApi),
         RoundsModule,
       ],

@@ -1,5 +1,4 @@
-import { positiveInt, secret } from '@edgefl/service-kit';
-import { defineServiceConfig } from '@edgefl/service-kit';
+import { defineServiceConfig, positiveInt, secret } from '@edgefl/service-kit';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -10,6 +9,18 @@ export const aggregatorConfig = defineServiceConfig({
   service: 'aggregator',
   defaultPort: 7103,
   ownShape: {
+    /** Bearer token of the rounds API (secret). Unset: generated at first boot into <data dir>/aggregator-admin-token. */
+    AGGREGATOR_ADMIN_TOKEN: secret(
+      z.preprocess(
+        (value) => (value === '' ? undefined : value),
+        z
+          .string()
+          .min(16, 'at least 16 characters')
+          .max(512)
+          .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+          .optional(),
+      ),
+    ),
     /** Where base weights come from: the registry (GET /v1/models/{model}/versions/{v}/artifact). */
     AGGREGATOR_REGISTRY_URL: z.url().optional(),
     AGGREGATOR_REGISTRY_TOKEN: secret(z.string().min(1).optional()),
@@ -33,6 +44,7 @@ export const aggregatorConfig = defineServiceConfig({
   mapOwn: (env, base) => {
     const dir = env.AGGREGATOR_ARTIFACT_DIR;
     return {
+      adminToken: env.AGGREGATOR_ADMIN_TOKEN as string | undefined,
       registryUrl: env.AGGREGATOR_REGISTRY_URL,
       registryToken: env.AGGREGATOR_REGISTRY_TOKEN,
       inlineMaxBytes: env.AGGREGATOR_INLINE_MAX_BYTES,

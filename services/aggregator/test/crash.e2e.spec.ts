@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundResult } from '@edgefl/contracts';
 import { createFedAvgAccumulator } from '@edgefl/fl';
-import { freePort, tempDir } from '@edgefl/testing';
-import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, waitFor, type SimDevice } from './harness.js';
+import { eventually, freePort, httpClient, tempDir } from '@edgefl/testing';
+import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, type SimDevice } from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const TENANT = 'acme';
 const N = 24;
+const api = httpClient({ authorization: `Bearer ${TestBus.ADMIN_TOKEN}` });
 
 /** The aggregator as its own process (what kill -9 needs), on the given data directory. */
 async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: string) {
@@ -24,6 +25,7 @@ async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: 
       LOG_LEVEL: 'warn',
       AGGREGATOR_REGISTRY_URL: registryUrl,
       AGGREGATOR_TICK_MS: '50',
+      AGGREGATOR_ADMIN_TOKEN: TestBus.ADMIN_TOKEN,
       ...(faultKillAt ? { AGGREGATOR_FAULT_KILL_AT: faultKillAt } : {}),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -34,12 +36,12 @@ async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: 
     child.on('exit', (code, signal) => resolve(signal ?? code)),
   );
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
+  await eventually(
     `aggregator ready (${stderr.slice(-500)})`,
     async () => {
       if (child.exitCode !== null) throw new Error(`the aggregator exited: ${stderr.slice(-2000)}`);
       const res = await fetch(`${url}/health/ready`).catch(() => null);
-      return res?.status === 200 ? true : undefined;
+      return res?.status === 200;
     },
     60_000,
   );
@@ -78,21 +80,17 @@ describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)
       current = await startProcess(dir.path, registry.url, point);
       await bus.devicesKnown();
       const roundId = `crash-${point}-${randomUUID()}`;
-      const res = await fetch(`${current.url}/v1/rounds`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          roundId,
-          tenant: TENANT,
-          modelId: 'm',
-          baseVersion: 1,
-          selectedDevices: devices.map((d) => d.id),
-          quorum: N,
-          deadline: Date.now() + 300_000,
-        }),
+      const res = await api(current.url, 'POST', '/v1/rounds', {
+        roundId,
+        tenant: TENANT,
+        modelId: 'm',
+        baseVersion: 1,
+        selectedDevices: devices.map((d) => d.id),
+        quorum: N,
+        deadline: Date.now() + 300_000,
       });
       expect(res.status).toBe(201);
-      const opened = await waitFor('RoundOpened', () => bus.opened(roundId));
+      const opened = await eventually('RoundOpened', () => bus.opened(roundId));
       const pub = new Uint8Array(opened.secureAggregation.roundPublicKey!);
       const deltas = devices.map((_, i) => delta(100 + i));
       const sizes = devices.map((_, i) => 5 + i);
@@ -105,7 +103,7 @@ describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)
       );
       expect(await current.exited).toBe('SIGKILL');
       current = await startProcess(dir.path, registry.url);
-      const resultEvent = await waitFor('RoundResult', () => bus.of(roundId, 'RoundResult')[0], 90_000);
+      const resultEvent = await eventually('RoundResult', () => bus.of(roundId, 'RoundResult')[0], 90_000);
       const result = (resultEvent.event as { 'io.edgefl.fl.RoundResult': RoundResult })[
         'io.edgefl.fl.RoundResult'
       ];
@@ -118,10 +116,13 @@ describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)
       );
       expect((result.weights as Buffer).equals(expected)).toBe(true);
       expect(result.participants).toEqual(devices.map((d) => d.id));
-      const report = (await (await fetch(`${current.url}/v1/rounds/${roundId}/report`)).json()) as {
-        counts: { received: number; accepted: number; rejected: number };
-        state: string;
-      };
+      const report = (
+        await api<{ counts: { received: number; accepted: number; rejected: number }; state: string }>(
+          current.url,
+          'GET',
+          `/v1/rounds/${roundId}/report`,
+        )
+      ).body;
       expect(report.counts).toEqual({ received: N, accepted: N, rejected: 0 });
       expect(report.state).toBe('DONE');
       // one RoundClosed and one RoundResult on the bus (a republish would carry the same event id: count ids too)

@@ -14,6 +14,7 @@ import {
 import { createSeededUniform, encodeFloat32 } from '@edgefl/fl';
 import { Ed25519SigningKey, encodeSealed, seal } from '@edgefl/keys';
 import { buildOnnx, initWeights, mlp, type ModelSpec } from '@edgefl/model';
+import { eventually } from '@edgefl/testing';
 
 export const SPEC: ModelSpec = mlp(6, [5], 3, 'softmax');
 export const BASE = initWeights(SPEC, 7);
@@ -87,11 +88,18 @@ export class TestBus {
 
   /** Waits until the aggregator's lifecycle consumer has taken every device event (their keys are stored). */
   async devicesKnown(): Promise<void> {
-    await waitFor('device keys consumed', async () => {
-      const lag = await this.bus.consumerLag('aggregator-devices', ['edgefl.device.lifecycle.v1']);
-      return lag.length > 0 && lag.every((p) => p.lag === 0) ? true : undefined;
-    });
+    await eventually(
+      'device keys consumed',
+      async () => {
+        const lag = await this.bus.consumerLag('aggregator-devices', ['edgefl.device.lifecycle.v1']);
+        return lag.length > 0 && lag.every((p) => p.lag === 0);
+      },
+      60_000,
+    );
   }
+
+  /** The admin token the e2e tests start the aggregator with. */
+  static readonly ADMIN_TOKEN = 'aggregator-tests-admin-token';
 
   opened(roundId: string): RoundOpened | undefined {
     const e = this.events.find((x) => x.roundId === roundId && 'io.edgefl.fl.RoundOpened' in x.event);
@@ -148,19 +156,4 @@ export async function sealedUpdate(
     signingKeyId: device.key.keyId,
     createdAt: Date.now(),
   };
-}
-
-/** Polls until `check` returns a value (generous timeout: the CPU is shared; never a timed assertion). */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundResult } from '@edgefl/contracts';
 import { createFedAvgAccumulator, encodeFloat32 } from '@edgefl/fl';
 import { SealPrivateKey } from '@edgefl/keys';
-import { startTestService } from '@edgefl/testing';
+import { eventually, expectProblem, httpClient, startTestService } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
-import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, waitFor, type SimDevice } from './harness.js';
+import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, type SimDevice } from './harness.js';
 
 const TENANT = 'acme';
 
@@ -26,20 +26,9 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
   let bus: TestBus;
   let devices: SimDevice[];
 
-  const post = async (path: string, body?: unknown) => {
-    const res = await fetch(`${app.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return {
-      status: res.status,
-      type: res.headers.get('content-type'),
-      body: (await res.json()) as Record<string, unknown>,
-    };
-  };
-  const get = async (path: string) =>
-    (await fetch(`${app.url}${path}`)).json() as Promise<Record<string, unknown>>;
+  const api = httpClient({ authorization: `Bearer ${TestBus.ADMIN_TOKEN}` });
+  const post = (path: string, body?: unknown) => api(app.url, 'POST', path, body);
+  const get = async (path: string) => (await api(app.url, 'GET', path)).body;
   const request = (over: Record<string, unknown> = {}) => ({
     tenant: TENANT,
     modelId: 'm',
@@ -56,6 +45,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
       AGGREGATOR_REGISTRY_URL: registry.url,
       AGGREGATOR_TICK_MS: '50',
       AGGREGATOR_DP_BUDGET_EPSILON: '5',
+      AGGREGATOR_ADMIN_TOKEN: TestBus.ADMIN_TOKEN,
     });
     bus = await TestBus.open(app.dataDir);
     devices = await bus.register(TENANT, ['d1', 'd2', 'd3', 'd4', 'd5']);
@@ -68,19 +58,24 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     await registry?.close();
   });
 
-  it('refuses impossible settings with problem+json 400 and names the reason', async () => {
+  it('refuses impossible settings with problem+json 400 and names the reason; malformed bodies 422; no token 401', async () => {
     for (const [over, code] of [
       [{ quorum: 9 }, 'quorum-above-selection'],
+      [{ quorum: 0.5, selectedDevices: ['d1', 'd1'] }, 'duplicate-devices'],
       [{ deadline: Date.now() - 1000 }, 'deadline-in-past'],
       [{ strategy: 'fedsomething' }, 'unknown-strategy'],
       [{ strategy: 'krum' }, 'missing-strategy-param'],
-      [{ quorum: 'three' }, 'invalid-request'],
+      [{ dp: { mode: 'central', noiseMultiplier: 1 } }, 'dp-needs-clip-norm'],
+      [{ privacyMode: 'secure-aggregation' }, 'unsupported-privacy-mode'],
     ] as const) {
-      const res = await post('/v1/rounds', request(over));
-      expect(res.status, code).toBe(400);
-      expect(res.type).toContain('application/problem+json');
-      expect(res.body['title']).toBe(code);
+      expect(expectProblem(await post('/v1/rounds', request(over)), 400)['code'], code).toBe(code);
     }
+    expectProblem(await post('/v1/rounds', request({ quorum: 'three' })), 422);
+    expectProblem(await api(app.url, 'POST', '/v1/rounds', request(), { authorization: '' }), 401);
+    expectProblem(
+      await api(app.url, 'GET', '/v1/rounds', undefined, { authorization: 'Bearer wrong-token-0123456789' }),
+      401,
+    );
   });
 
   it('runs a sealed FedAvg round: every bad update rejected with its reason, the aggregate is libs/fl FedAvg of the good ones', async () => {
@@ -90,7 +85,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
       request({ roundId, quorum: 3, selectedDevices: ['d1', 'd2', 'd3', 'd4'] }),
     );
     expect(res.status).toBe(201);
-    const opened = await waitFor('RoundOpened', () => bus.opened(roundId));
+    const opened = await eventually('RoundOpened', () => bus.opened(roundId));
     expect(opened.selectedDevices).toEqual(['d1', 'd2', 'd3', 'd4']);
     expect(opened.secureAggregation.mode).toBe('HPKE');
     const pub = new Uint8Array(opened.secureAggregation.roundPublicKey!);
@@ -116,7 +111,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
       await sealedUpdate(d2, TENANT, roundId, pub, good[1]!, { sampleCount: 30 }),
       await sealedUpdate(d3, TENANT, roundId, pub, good[2]!, { sampleCount: 20 }),
     ]);
-    const resultEvent = await waitFor('RoundResult', () => bus.of(roundId, 'RoundResult')[0]);
+    const resultEvent = await eventually('RoundResult', () => bus.of(roundId, 'RoundResult')[0]);
     const result = (resultEvent.event as { 'io.edgefl.fl.RoundResult': RoundResult })[
       'io.edgefl.fl.RoundResult'
     ];
@@ -163,7 +158,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     expect(report['participants']).toEqual(['d1', 'd2', 'd3']);
     expect(report['dropouts']).toEqual([]);
     expect((await get(`/v1/rounds/${roundId}`))['state']).toBe('DONE');
-    const metrics = await waitFor('unknown-round rejection counted', async () => {
+    const metrics = await eventually('unknown-round rejection counted', async () => {
       const text = await (await fetch(`${app.url}/metrics`)).text();
       return metricValue(text, 'edgefl_aggregator_updates_total', {
         verdict: 'rejected',
@@ -181,7 +176,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     expect(metricValue(metrics, 'edgefl_aggregator_rounds_total', { outcome: 'succeeded' })).toBe(1);
     // an update after the close is refused as such
     await bus.publishUpdates([await sealedUpdate(d4, TENANT, roundId, pub, delta(13))]);
-    await waitFor('round-closed rejection', async () => {
+    await eventually('round-closed rejection', async () => {
       const r = await get(`/v1/rounds/${roundId}/report`);
       return (r['rejections'] as Array<{ reason: string }>).some((x) => x.reason === 'round-closed')
         ? r
@@ -194,7 +189,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     expect(
       (await post('/v1/rounds', request({ roundId, quorum: 2, deadline: Date.now() + 1500 }))).status,
     ).toBe(201);
-    const closed = await waitFor('RoundClosed', () => bus.of(roundId, 'RoundClosed')[0]);
+    const closed = await eventually('RoundClosed', () => bus.of(roundId, 'RoundClosed')[0]);
     expect(closed.event).toMatchObject({
       'io.edgefl.fl.RoundClosed': { reason: 'DEADLINE', acceptedCount: 0 },
     });
@@ -204,9 +199,9 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
     const other = `r-${randomUUID()}`;
     expect((await post('/v1/rounds', request({ roundId: other }))).status).toBe(201);
     expect((await post(`/v1/rounds/${other}/cancel`)).body['state']).toBe('CANCELLED');
-    expect((await post(`/v1/rounds/${other}/cancel`)).status).toBe(409);
-    await waitFor('RoundClosed ABORTED', () => bus.of(other, 'RoundClosed')[0]);
-    expect((await fetch(`${app.url}/v1/rounds/${randomUUID()}`)).status).toBe(404);
+    expect(expectProblem(await post(`/v1/rounds/${other}/cancel`), 409)['code']).toBe('round-not-open');
+    await eventually('RoundClosed ABORTED', () => bus.of(other, 'RoundClosed')[0]);
+    expectProblem(await api(app.url, 'GET', `/v1/rounds/${randomUUID()}`), 404);
   }, 60_000);
 
   it('charges the DP budget per tenant × model at opening and refuses a round over it with 409', async () => {
@@ -220,11 +215,10 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
       const r = await post('/v1/rounds', request({ roundId: `dp-${randomUUID()}`, dp }));
       if (r.status !== 201) refused = r;
     }
-    expect(refused?.status).toBe(409);
-    expect(refused?.body['title']).toBe('dp-budget-exceeded');
+    expect(expectProblem(refused!, 409)['code']).toBe('dp-budget-exceeded');
     // another model of the same tenant has its own budget: refused here only because the registry lacks it (409)
     const other = await post('/v1/rounds', request({ roundId: `dp-${randomUUID()}`, modelId: 'other', dp }));
-    expect(other.body['title']).toBe('unknown-base-version');
+    expect(expectProblem(other, 409)['code']).toBe('unknown-base-version');
     const list = await get(`/v1/rounds?tenant=${TENANT}&state=OPEN`);
     expect((list['rounds'] as unknown[]).length).toBeGreaterThan(1);
   }, 60_000);

@@ -1,5 +1,5 @@
 import { checkWeights, readOnnxSpec, readOnnxTensors } from '@edgefl/model';
-import { RoundRequestError } from './round-settings.js';
+import { ConflictError } from '@edgefl/service-kit';
 
 /** The base model of a round as flat float32 layers in spec order (the order devices and the registry use). */
 export interface BaseModel {
@@ -17,11 +17,9 @@ export async function fetchBaseModel(
   version: number,
 ): Promise<BaseModel> {
   if (!registryUrl)
-    throw new RoundRequestError(
-      503,
-      'registry-not-configured',
-      'AGGREGATOR_REGISTRY_URL is not set: no base weights',
-    );
+    throw new ConflictError('AGGREGATOR_REGISTRY_URL is not set: no base weights', {
+      code: 'registry-unavailable',
+    });
   const url = new URL(
     `v1/models/${encodeURIComponent(modelId)}/versions/${version}/artifact`,
     registryUrl.endsWith('/') ? registryUrl : `${registryUrl}/`,
@@ -33,23 +31,19 @@ export async function fetchBaseModel(
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    throw new RoundRequestError(
-      503,
-      'registry-unreachable',
-      `registry unreachable: ${(error as Error).message}`,
-    );
+    throw new ConflictError(`registry unreachable: ${(error as Error).message}`, {
+      code: 'registry-unavailable',
+    });
   }
   if (res.status === 404) {
     await res.body?.cancel();
-    throw new RoundRequestError(409, 'unknown-base-version', `model ${modelId} has no version ${version}`);
+    throw new ConflictError(`model ${modelId} has no version ${version}`, { code: 'unknown-base-version' });
   }
   if (!res.ok) {
     await res.body?.cancel();
-    throw new RoundRequestError(
-      503,
-      'registry-error',
-      `registry answered ${res.status} for the base artifact`,
-    );
+    throw new ConflictError(`registry answered ${res.status} for the base artifact`, {
+      code: 'registry-unavailable',
+    });
   }
   const bytes = new Uint8Array(await res.arrayBuffer());
   try {
@@ -57,11 +51,9 @@ export async function fetchBaseModel(
     if (!spec) throw new Error('the artifact carries no edgefl.spec metadata');
     return { layers: checkWeights(spec, readOnnxTensors(bytes)).map((t) => t.data) };
   } catch (error) {
-    throw new RoundRequestError(
-      409,
-      'unreadable-base-version',
-      `base version ${version}: ${(error as Error).message}`,
-    );
+    throw new ConflictError(`base version ${version}: ${(error as Error).message}`, {
+      code: 'unreadable-base-version',
+    });
   }
 }
 

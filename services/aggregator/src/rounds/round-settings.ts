@@ -1,4 +1,5 @@
 import { STRATEGY_NAMES, type RuleParams, type StrategyName } from '@edgefl/fl';
+import { BadRequestError, Id } from '@edgefl/service-kit';
 import { z } from 'zod';
 
 /** Privacy of the updates: sealed to the round's HPKE key, or masked by secure aggregation (issue 14). */
@@ -10,9 +11,9 @@ const id = z.string().min(1).max(128);
 /** The body of POST /v1/rounds. Times are epoch milliseconds. */
 export const StartRoundRequest = z
   .strictObject({
-    roundId: id.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . -').optional(),
-    tenant: id,
-    modelId: id,
+    roundId: Id.optional(),
+    tenant: Id,
+    modelId: Id,
     baseVersion: z.int().min(1),
     selectedDevices: z.array(id).min(1).max(100_000),
     /** Accepted updates needed: a count (≥ 1) or a fraction of the selection (0 < q < 1). */
@@ -48,16 +49,8 @@ export const StartRoundRequest = z
   .strip();
 export type StartRoundRequest = z.output<typeof StartRoundRequest>;
 
-/** An impossible request: the status says whether the request itself (400) or the state (409) is at fault. */
-export class RoundRequestError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 409 | 503,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A round request the settings make impossible (400), with a stable `code` member in the problem. */
+export const impossible = (code: string, message: string) => new BadRequestError(message, { code });
 
 /** What a round is opened with, after validation (stored as JSON with the round). */
 export interface RoundSettings {
@@ -95,33 +88,38 @@ const NEEDED: Partial<Record<StrategyName, Array<keyof RuleParams>>> = {
 
 /** Checks what the schema cannot: the quorum against the selection, the deadline against now, the strategy. */
 export function toRoundSettings(req: StartRoundRequest, now: number, defaultDelta: number): RoundSettings {
-  const bad = (code: string, message: string) => new RoundRequestError(400, code, message);
   const selected = [...new Set(req.selectedDevices)];
   if (selected.length !== req.selectedDevices.length)
-    throw bad('duplicate-devices', 'selectedDevices has duplicates');
+    throw impossible('duplicate-devices', 'selectedDevices has duplicates');
   const quorum = req.quorum < 1 ? Math.ceil(req.quorum * selected.length) : req.quorum;
   if (!Number.isInteger(quorum))
-    throw bad('bad-quorum', 'quorum must be an integer count or a fraction below 1');
+    throw impossible('bad-quorum', 'quorum must be an integer count or a fraction below 1');
   if (quorum > selected.length)
-    throw bad('quorum-above-selection', `quorum ${quorum} is above the ${selected.length} selected devices`);
+    throw impossible(
+      'quorum-above-selection',
+      `quorum ${quorum} is above the ${selected.length} selected devices`,
+    );
   if (req.deadline <= now)
-    throw bad('deadline-in-past', `deadline ${new Date(req.deadline).toISOString()} has passed`);
+    throw impossible('deadline-in-past', `deadline ${new Date(req.deadline).toISOString()} has passed`);
   if (!isStrategy(req.strategy))
-    throw bad('unknown-strategy', `unknown strategy ${req.strategy}; one of ${STRATEGY_NAMES.join(', ')}`);
+    throw impossible(
+      'unknown-strategy',
+      `unknown strategy ${req.strategy}; one of ${STRATEGY_NAMES.join(', ')}`,
+    );
   const p = req.strategyParams;
   const ruleParams: RuleParams = {};
   for (const k of ['f', 'm', 'beta', 'tau', 'iterations'] as const)
     if (p[k] !== undefined) ruleParams[k] = p[k];
   for (const k of NEEDED[req.strategy] ?? [])
     if (ruleParams[k] === undefined)
-      throw bad('missing-strategy-param', `${req.strategy} needs strategyParams.${k}`);
+      throw impossible('missing-strategy-param', `${req.strategy} needs strategyParams.${k}`);
   const dp = req.dp;
   if (dp.mode !== 'none' && dp.clipNorm === undefined)
-    throw bad('dp-needs-clip-norm', `dp.mode ${dp.mode} needs dp.clipNorm`);
+    throw impossible('dp-needs-clip-norm', `dp.mode ${dp.mode} needs dp.clipNorm`);
   if (dp.mode !== 'none' && !(dp.noiseMultiplier > 0))
-    throw bad('dp-needs-noise', `dp.mode ${dp.mode} needs dp.noiseMultiplier > 0`);
+    throw impossible('dp-needs-noise', `dp.mode ${dp.mode} needs dp.noiseMultiplier > 0`);
   if (dp.mode === 'central' && req.strategy !== 'fedavg')
-    throw bad(
+    throw impossible(
       'central-dp-needs-fedavg',
       'central DP noises the FedAvg sum; robust rules would break its sensitivity',
     );

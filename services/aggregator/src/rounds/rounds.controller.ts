@@ -1,40 +1,28 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ProblemException } from '@edgefl/service-kit';
+import {
+  AdminOnly,
+  DocBody,
+  DocIdParams,
+  DocQuery,
+  Id,
+  IdParam,
+  ValidBody,
+  ZodParamPipe,
+} from '@edgefl/service-kit';
 import { z } from 'zod';
-import { RoundRequestError, StartRoundRequest } from './round-settings.js';
+import { StartRoundRequest } from './round-settings.js';
 import type { RoundRow } from './round-store.js';
 import { RoundsService } from './rounds.service.js';
 
+const RoundStateSchema = z.enum(['OPEN', 'CLOSED', 'AGGREGATED', 'DONE', 'CANCELLED', 'FAILED']);
+const Limit = z.coerce.number().int().min(1).max(1000).default(100);
 const ListQuery = z.strictObject({
-  tenant: z.string().min(1).optional(),
-  modelId: z.string().min(1).optional(),
-  state: z.enum(['OPEN', 'CLOSED', 'AGGREGATED', 'DONE', 'CANCELLED', 'FAILED']).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  tenant: Id.optional(),
+  modelId: Id.optional(),
+  state: RoundStateSchema.optional(),
+  limit: Limit,
 });
-
-const problemOf = (error: unknown): unknown => {
-  if (error instanceof RoundRequestError)
-    return new ProblemException({
-      type: `urn:edgefl:aggregator:${error.code}`,
-      title: error.code,
-      status: error.status,
-      detail: error.message,
-    });
-  return error;
-};
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const detail = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
-  throw new ProblemException({
-    type: 'urn:edgefl:aggregator:invalid-request',
-    title: 'invalid-request',
-    status: 400,
-    detail,
-  });
-}
 
 /** What an operator sees of a round (never the key material or the weights). */
 export function roundView(r: RoundRow) {
@@ -57,51 +45,50 @@ export function roundView(r: RoundRow) {
 }
 
 @ApiTags('rounds')
+@AdminOnly()
 @Controller('v1/rounds')
 export class RoundsController {
   constructor(private readonly rounds: RoundsService) {}
 
   @Post()
   @HttpCode(201)
-  @ApiOperation({ summary: 'Open a round (400 for impossible settings, 409 over the DP budget)' })
-  async start(@Body() body: unknown) {
-    return roundView(
-      await this.rounds
-        .start(parse(StartRoundRequest, body))
-        .catch((e: unknown) => Promise.reject(problemOf(e))),
-    );
+  @DocBody(StartRoundRequest)
+  @ApiOperation({
+    summary: 'Open a round (400 for impossible settings, 409 over the DP budget, 422 malformed)',
+  })
+  async start(@ValidBody(StartRoundRequest) body: StartRoundRequest) {
+    return roundView(await this.rounds.start(body));
   }
 
   @Get()
+  @DocQuery('tenant', Id)
+  @DocQuery('modelId', Id)
+  @DocQuery('state', RoundStateSchema)
+  @DocQuery('limit', Limit)
   @ApiOperation({ summary: 'List rounds, newest first' })
-  list(@Query() query: unknown) {
-    return { rounds: this.rounds.list(parse(ListQuery, query)).map(roundView) };
+  list(@Query(new ZodParamPipe(ListQuery, 'query')) query: z.output<typeof ListQuery>) {
+    return { rounds: this.rounds.list(query).map(roundView) };
   }
 
   @Get(':round')
+  @DocIdParams('round')
   @ApiOperation({ summary: 'One round' })
-  show(@Param('round') round: string) {
-    try {
-      return roundView(this.rounds.get(round));
-    } catch (e) {
-      throw problemOf(e);
-    }
+  show(@IdParam('round') round: string) {
+    return roundView(this.rounds.get(round));
   }
 
   @Get(':round/report')
+  @DocIdParams('round')
   @ApiOperation({ summary: 'Participants, dropouts, rejections with reasons, norms, outliers, ε' })
-  report(@Param('round') round: string) {
-    try {
-      return this.rounds.report(round);
-    } catch (e) {
-      throw problemOf(e);
-    }
+  report(@IdParam('round') round: string) {
+    return this.rounds.report(round);
   }
 
   @Post(':round/cancel')
   @HttpCode(200)
+  @DocIdParams('round')
   @ApiOperation({ summary: 'Cancel an open round (RoundClosed ABORTED, no result)' })
-  async cancel(@Param('round') round: string) {
-    return roundView(await this.rounds.cancel(round).catch((e: unknown) => Promise.reject(problemOf(e))));
+  async cancel(@IdParam('round') round: string) {
+    return roundView(await this.rounds.cancel(round));
   }
 }

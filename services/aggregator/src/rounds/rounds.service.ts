@@ -7,14 +7,21 @@ import { KAFKA_TOPICS, type FlUpdate, type RoundEvent } from '@edgefl/contracts'
 import { TYPED_BUS, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { BudgetExceededError, PrivacyBudgetLedger, computeEpsilon } from '@edgefl/fl';
 import type { KeyProvider } from '@edgefl/keys';
-import { KEY_PROVIDER, LOGGER, METRICS_REGISTRY, SERVICE_CONFIG } from '@edgefl/service-kit';
+import {
+  ConflictError,
+  KEY_PROVIDER,
+  LOGGER,
+  METRICS_REGISTRY,
+  NotFoundError,
+  SERVICE_CONFIG,
+} from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AggregatorConfig } from '../config.js';
 import { aggregateRound, robustZ, TooManyHeldUpdatesError } from './aggregation.js';
 import { f32ToLayers, fetchBaseModel, layersToF32 } from './base-weights.js';
 import { evaluateUpdate, sealInfo } from './intake.js';
-import { RoundRequestError, toRoundSettings, type StartRoundRequest } from './round-settings.js';
+import { impossible, toRoundSettings, type StartRoundRequest } from './round-settings.js';
 import { RoundStore, type RoundRow, type RoundState } from './round-store.js';
 import { RoundMetrics } from './rounds.metrics.js';
 
@@ -64,14 +71,10 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     const settings = toRoundSettings(request, now, this.config.own.dpBudget.delta);
     const roundId = request.roundId ?? randomUUID();
     if (this.store.round(roundId))
-      throw new RoundRequestError(409, 'round-exists', `round ${roundId} exists`);
+      throw new ConflictError(`round ${roundId} exists`, { code: 'round-exists' });
     if (settings.privacyMode === 'secure-aggregation')
       // the seam for issue 14: a secure-aggregation round runs the libs/fl protocol instead of opening seals
-      throw new RoundRequestError(
-        400,
-        'unsupported-privacy-mode',
-        'secure-aggregation rounds are not available yet',
-      );
+      throw impossible('unsupported-privacy-mode', 'secure-aggregation rounds are not available yet');
     const { dp } = settings;
     let epsilon = 0;
     let epsilonTotal = this.ledger.spent(request.tenant, request.modelId);
@@ -81,10 +84,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       const after = this.ledger.preview(request.tenant, request.modelId, charge);
       if (!(after <= this.config.own.dpBudget.epsilon)) {
         this.metrics.rounds.inc({ outcome: 'refused' });
-        throw new RoundRequestError(
-          409,
-          'dp-budget-exceeded',
+        throw new ConflictError(
           `the round would take ε of ${request.tenant}/${request.modelId} to ${after.toFixed(4)}, above the budget ${this.config.own.dpBudget.epsilon}`,
+          { code: 'dp-budget-exceeded' },
         );
       }
     }
@@ -129,7 +131,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       });
     } catch (error) {
       if (error instanceof BudgetExceededError)
-        throw new RoundRequestError(409, 'dp-budget-exceeded', error.message);
+        throw new ConflictError(error.message, { code: 'dp-budget-exceeded' });
       throw error;
     }
     if (dp.mode !== 'none') this.metrics.epsilonSpent.inc(epsilon);
@@ -147,7 +149,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     if (
       !this.store.markClosed(roundId, 'CANCELLED', 'ABORTED', 'cancelled by an operator', randomUUID(), now)
     )
-      throw new RoundRequestError(409, 'round-not-open', `round ${roundId} is ${round.state.toLowerCase()}`);
+      throw new ConflictError(`round ${roundId} is ${round.state.toLowerCase()}`, { code: 'round-not-open' });
     this.metrics.rounds.inc({ outcome: 'cancelled' });
     await this.resume(this.get(roundId));
     return this.get(roundId);
@@ -155,7 +157,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
 
   get(roundId: string): RoundRow {
     const round = this.store.round(roundId);
-    if (!round) throw new RoundRequestError(404, 'unknown-round', `no round ${roundId}`);
+    if (!round) throw new NotFoundError(`no round ${roundId}`, { code: 'unknown-round' });
     return round;
   }
 
