@@ -9,44 +9,42 @@ export type PrivacyMode = (typeof PRIVACY_MODES)[number];
 const id = z.string().min(1).max(128);
 
 /** The body of POST /v1/rounds. Times are epoch milliseconds. */
-export const StartRoundRequest = z
-  .strictObject({
-    roundId: Id.optional(),
-    tenant: Id,
-    modelId: Id,
-    baseVersion: z.int().min(1),
-    selectedDevices: z.array(id).min(1).max(100_000),
-    /** Accepted updates needed: a count (≥ 1) or a fraction of the selection (0 < q < 1). */
-    quorum: z.number().positive(),
-    graceMs: z.int().min(0).default(0),
-    deadline: z.int().positive(),
-    training: z
-      .strictObject({
-        localEpochs: z.int().min(1).max(1000).default(1),
-        batchSize: z.int().min(1).max(1_000_000).default(32),
-        learningRate: z.number().positive().finite().default(0.01),
-        proximalMu: z.number().min(0).finite().default(0),
-      })
-      .prefault({}),
-    strategy: z.string().min(1).default('fedavg'),
-    strategyParams: z.record(z.string(), z.number().finite()).default({}),
-    dp: z
-      .strictObject({
-        mode: z.enum(['none', 'central', 'local']).default('none'),
-        clipNorm: z.number().positive().finite().optional(),
-        noiseMultiplier: z.number().min(0).finite().default(0),
-        delta: z.number().gt(0).lt(1).optional(),
-        /** Poisson sampling rate of clients in the round, for the accountant (default 1). */
-        samplingRate: z.number().gt(0).max(1).default(1),
-      })
-      .prefault({}),
-    privacyMode: z.enum(PRIVACY_MODES).default('sealed'),
-    /** Updates whose L2 norm exceeds this are rejected (norm bounding by rejection). */
-    maxNorm: z.number().positive().finite().optional(),
-    /** Robust z-score of the update norm above which an update is reported as an outlier. */
-    outlierZ: z.number().positive().finite().default(3),
-  })
-  .strip();
+export const StartRoundRequest = z.strictObject({
+  roundId: Id.optional(),
+  tenant: Id,
+  modelId: Id,
+  baseVersion: z.int().min(1),
+  selectedDevices: z.array(id).min(1).max(100_000),
+  /** Accepted updates needed: a count (≥ 1) or a fraction of the selection (0 < q < 1). */
+  quorum: z.number().positive(),
+  graceMs: z.int().min(0).default(0),
+  deadline: z.int().positive(),
+  training: z
+    .strictObject({
+      localEpochs: z.int().min(1).max(1000).default(1),
+      batchSize: z.int().min(1).max(1_000_000).default(32),
+      learningRate: z.number().positive().finite().default(0.01),
+      proximalMu: z.number().min(0).finite().default(0),
+    })
+    .prefault({}),
+  strategy: z.string().min(1).default('fedavg'),
+  strategyParams: z.record(z.string(), z.number().finite()).default({}),
+  dp: z
+    .strictObject({
+      mode: z.enum(['none', 'central', 'local']).default('none'),
+      clipNorm: z.number().positive().finite().optional(),
+      noiseMultiplier: z.number().min(0).finite().default(0),
+      delta: z.number().gt(0).lt(1).optional(),
+      /** Poisson sampling rate of clients in the round, for the accountant (default 1). */
+      samplingRate: z.number().gt(0).max(1).default(1),
+    })
+    .prefault({}),
+  privacyMode: z.enum(PRIVACY_MODES).default('sealed'),
+  /** Updates whose L2 norm exceeds this are rejected (norm bounding by rejection). */
+  maxNorm: z.number().positive().finite().optional(),
+  /** Robust z-score of the update norm above which an update is reported as an outlier. */
+  outlierZ: z.number().positive().finite().default(3),
+});
 export type StartRoundRequest = z.output<typeof StartRoundRequest>;
 
 /** A round request the settings make impossible (400), with a stable `code` member in the problem. */
