@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS round_updates (
   norm REAL, num_examples REAL NOT NULL, cosine REAL, received_at INTEGER NOT NULL, payload BLOB
 );
 CREATE INDEX IF NOT EXISTS round_updates_round ON round_updates(round_id, verdict);
+CREATE INDEX IF NOT EXISTS round_updates_update ON round_updates(round_id, update_id);
+CREATE INDEX IF NOT EXISTS round_updates_device ON round_updates(round_id, device_id, verdict);
 CREATE UNIQUE INDEX IF NOT EXISTS round_updates_accepted ON round_updates(round_id, update_id) WHERE verdict = 'accepted';
 CREATE TABLE IF NOT EXISTS device_keys (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, public_key TEXT NOT NULL, key_id TEXT NOT NULL,
@@ -86,6 +88,13 @@ CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY CHECK (id = 1), sta
 `;
 
 type Row = Record<string, SQLInputValue>;
+
+/** Every column but the blobs (base and result weights, payloads): rows are read often, blobs only when needed. */
+const ROUND_COLUMNS = `round_id, tenant, model_id, state, settings, shape, opened_at, opened_event_id, opened_published,
+  quorum_met_at, closed_at, close_reason, close_detail, closed_event_id, closed_published, result_event_id,
+  result_published, epsilon, epsilon_total, seal_key, result`;
+const UPDATE_COLUMNS = `seq, round_id, update_id, event_id, device_id, verdict, reason, detail, norm, num_examples,
+  cosine, received_at`;
 
 /**
  * The aggregator's durable state in SQLite (node:sqlite, WAL): rounds and their publish flags (an outbox: each
@@ -143,7 +152,8 @@ export class RoundStore {
   }
 
   round(roundId: string): RoundRow | null {
-    const row = this.db.prepare('SELECT * FROM rounds WHERE round_id = ?').get(roundId) as Row | undefined;
+    const row = this.db.prepare(`SELECT ${ROUND_COLUMNS} FROM rounds WHERE round_id = ?`).get(roundId) as
+      Row | undefined;
     return row ? toRound(row) : null;
   }
 
@@ -162,7 +172,7 @@ export class RoundStore {
       where.push('state = ?');
       args.push(filter.state);
     }
-    const sql = `SELECT * FROM rounds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, round_id LIMIT ?`;
+    const sql = `SELECT ${ROUND_COLUMNS} FROM rounds ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, round_id LIMIT ?`;
     return (this.db.prepare(sql).all(...args, filter.limit) as Row[]).map(toRound);
   }
 
@@ -171,7 +181,7 @@ export class RoundStore {
     return (
       this.db
         .prepare(
-          `SELECT * FROM rounds WHERE state IN ('OPEN','CLOSED','AGGREGATED') OR closed_published = 0 OR opened_published = 0 ORDER BY opened_at`,
+          `SELECT ${ROUND_COLUMNS} FROM rounds WHERE state IN ('OPEN','CLOSED','AGGREGATED') OR closed_published = 0 OR opened_published = 0 ORDER BY opened_at`,
         )
         .all() as Row[]
     ).map(toRound);
@@ -248,8 +258,9 @@ export class RoundStore {
   }
 
   updateByEventId(eventId: string): UpdateRow | null {
-    const row = this.db.prepare('SELECT * FROM round_updates WHERE event_id = ?').get(eventId) as
-      Row | undefined;
+    const row = this.db
+      .prepare(`SELECT ${UPDATE_COLUMNS} FROM round_updates WHERE event_id = ?`)
+      .get(eventId) as Row | undefined;
     return row ? toUpdate(row) : null;
   }
 
@@ -300,14 +311,18 @@ export class RoundStore {
 
   updates(roundId: string): UpdateRow[] {
     return (
-      this.db.prepare('SELECT * FROM round_updates WHERE round_id = ? ORDER BY seq').all(roundId) as Row[]
+      this.db
+        .prepare(`SELECT ${UPDATE_COLUMNS} FROM round_updates WHERE round_id = ? ORDER BY seq`)
+        .all(roundId) as Row[]
     ).map(toUpdate);
   }
 
   /** The accepted updates with their sealed payloads, in acceptance order (one row in memory at a time). */
   *acceptedPayloads(roundId: string): Generator<{ row: UpdateRow; payload: Uint8Array }> {
     const it = this.db
-      .prepare(`SELECT * FROM round_updates WHERE round_id = ? AND verdict = 'accepted' ORDER BY seq`)
+      .prepare(
+        `SELECT ${UPDATE_COLUMNS}, payload FROM round_updates WHERE round_id = ? AND verdict = 'accepted' ORDER BY seq`,
+      )
       .iterate(roundId) as Iterable<Row>;
     for (const row of it) yield { row: toUpdate(row), payload: row['payload'] as Uint8Array };
   }
