@@ -16,6 +16,7 @@ import {
   type SecAggSession,
 } from './messages.js';
 import {
+  copyBytes,
   defaultRandomBytes,
   equalBytes,
   open,
@@ -213,7 +214,11 @@ export class SecAggClient {
         if (seen.some((s) => equalBytes(s, pk)))
           fail('equivocation', `the keys of ${v} repeat another client's`);
       seen.push(k.cipherPublicKey, k.maskPublicKey);
-      this.peers.set(v, { cipherPublicKey: k.cipherPublicKey, maskPublicKey: k.maskPublicKey });
+      // copies: a transport may hand over views of buffers it reuses
+      this.peers.set(v, {
+        cipherPublicKey: copyBytes(k.cipherPublicKey),
+        maskPublicKey: copyBytes(k.maskPublicKey),
+      });
     }
     const t = inst.config.threshold;
     if (neighbours.length + 1 < t)

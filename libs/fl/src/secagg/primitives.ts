@@ -209,6 +209,11 @@ export function frame(...parts: Array<string | Uint8Array>): Uint8Array {
   return out;
 }
 
+/** A copy in fresh memory (`Buffer#slice` would be a view). */
+export function copyBytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
+}
+
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

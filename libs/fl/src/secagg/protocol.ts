@@ -9,6 +9,7 @@ import type { SecAggRoundConfig, SecAggSession } from './messages.js';
 import {
   aesCtrStream,
   agreeKey,
+  copyBytes,
   defaultRandomBytes,
   frame,
   hkdf,
@@ -110,13 +111,16 @@ export class Instance {
   readonly context: Uint8Array;
   readonly salt: Uint8Array;
 
-  constructor(
-    session: SecAggSession,
-    clients: readonly string[],
-    readonly config: SecAggRoundConfig,
-  ) {
+  readonly config: SecAggRoundConfig;
+
+  constructor(session: SecAggSession, clients: readonly string[], config: SecAggRoundConfig) {
     const problem = configProblem(clients, config);
     if (problem) throw new InvalidParameterError(problem);
+    this.config = {
+      ...config,
+      graphSeed: copyBytes(config.graphSeed),
+      layerLengths: [...config.layerLengths],
+    };
     this.tenant = session.tenant;
     this.roundId = session.roundId;
     this.bucket = session.bucket ?? 0;

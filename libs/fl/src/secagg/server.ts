@@ -21,7 +21,7 @@ import {
   type SecAggSession,
   type Verdict,
 } from './messages.js';
-import { equalBytes, x25519PublicOf, type SignatureVerifier } from './primitives.js';
+import { copyBytes, equalBytes, x25519PublicOf, type SignatureVerifier } from './primitives.js';
 import { addsMask, Instance, SHARE_BYTES } from './protocol.js';
 
 export interface SecAggServerOptions extends SecAggSession {
@@ -55,6 +55,9 @@ export type SecAggServerState = SecAggPhase | 'DONE' | 'ABORTED';
 interface Advertised extends SecAggAdvertisedKeys {
   readonly id: string;
 }
+
+const copyMap = (m: Record<string, Uint8Array>): Record<string, Uint8Array> =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, copyBytes(v)]));
 
 /** At most this many t-subsets are tried when a client's shares do not reconstruct its committed secret. */
 const MAX_RECONSTRUCTION_TRIES = 32;
@@ -97,7 +100,7 @@ export class SecAggServer {
   private readonly forwarded = new Map<string, string[]>(); // client → dealers whose shares it got (its masks)
   private readonly signatures = new Map<string, Uint8Array>();
   private readonly droppedAsked = new Map<string, string[]>();
-  private readonly unmaskShares = new Map<string, SecAggMessage>();
+  private readonly unmaskShares = new Map<string, Pick<SecAggMessage, 'selfMaskShares' | 'maskKeyShares'>>();
   private u2: string[] = [];
   private u3: string[] = [];
   private u3Set = new Set<string>();
@@ -208,7 +211,13 @@ export class SecAggServer {
           return refuse('malformed', `${sender}: a key already advertised by ${other.id}`);
     if (!(await this.verify(sender, this.inst.advertiseBytes(sender, c, s), sig)))
       return refuse('bad-signature', `${sender}: the key signature does not verify`);
-    this.keys.set(sender, { id: sender, cipherPublicKey: c, maskPublicKey: s, keySignature: sig });
+    // kept bytes are copied: a transport may hand over views of buffers it reuses
+    this.keys.set(sender, {
+      id: sender,
+      cipherPublicKey: copyBytes(c),
+      maskPublicKey: copyBytes(s),
+      keySignature: copyBytes(sig),
+    });
     return { accepted: true };
   }
 
@@ -222,8 +231,8 @@ export class SecAggServer {
       return refuse('malformed', `${sender}: a share ciphertext is not ${size} bytes`);
     if (!m.selfMaskCommitment || m.selfMaskCommitment.length !== 32)
       return refuse('malformed', `${sender}: no 32-byte self-mask commitment`);
-    this.sealedShares.set(sender, { ...m.encryptedShares });
-    this.commitments.set(sender, m.selfMaskCommitment);
+    this.sealedShares.set(sender, copyMap(m.encryptedShares));
+    this.commitments.set(sender, copyBytes(m.selfMaskCommitment));
     return { accepted: true };
   }
 
@@ -245,7 +254,7 @@ export class SecAggServer {
     if (!sig) return refuse('malformed', `${sender}: no consistency signature`);
     if (!(await this.verify(sender, this.inst.consistencyBytes(this.u3), sig)))
       return refuse('bad-signature', `${sender}: the consistency signature does not verify`);
-    this.signatures.set(sender, sig);
+    this.signatures.set(sender, copyBytes(sig));
     return { accepted: true };
   }
 
@@ -260,7 +269,10 @@ export class SecAggServer {
     const all = [...Object.values(m.selfMaskShares), ...Object.values(m.maskKeyShares)];
     if (all.some((s) => s.length !== SHARE_BYTES))
       return refuse('malformed', `${sender}: a share is not ${SHARE_BYTES} bytes`);
-    this.unmaskShares.set(sender, m);
+    this.unmaskShares.set(sender, {
+      selfMaskShares: copyMap(m.selfMaskShares),
+      maskKeyShares: copyMap(m.maskKeyShares),
+    });
     return { accepted: true };
   }
 
