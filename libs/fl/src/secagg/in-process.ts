@@ -35,8 +35,12 @@ export const SECAGG_PHASE_NAMES: Record<string, SecAggPhase> = {
 
 export interface InProcessClient {
   id: string;
-  weights: readonly Float32Array[];
+  /** The update, or a function that makes it when the client needs it (large benchmarks). */
+  weights: readonly Float32Array[] | (() => readonly Float32Array[]);
 }
+
+const weightsOf = (c: InProcessClient): readonly Float32Array[] =>
+  typeof c.weights === 'function' ? c.weights() : c.weights;
 
 export interface InProcessRoundOptions extends SecAggSession {
   clients: readonly InProcessClient[];
@@ -64,7 +68,7 @@ export interface PhaseCost {
   /** Mean bytes a taking-part client received / sent in the phase. */
   receivedPerClient: number;
   sentPerClient: number;
-  /** Mean client compute time (ms) and total server compute time (ms) in the phase. */
+  /** Mean client compute time (ms) and total server compute time (ms) in the phase (replies are delivered as made). */
   clientMs: number;
   serverMs: number;
 }
@@ -105,7 +109,7 @@ export async function runSecAggInProcess(options: InProcessRoundOptions): Promis
   const config = planSecAgg({
     clients: ids,
     threshold: options.threshold,
-    layerLengths: options.clients[0]?.weights.map((l) => l.length) ?? [],
+    layerLengths: options.clients[0] ? weightsOf(options.clients[0]).map((l) => l.length) : [],
     bound: options.bound,
     neighbours: options.neighbours,
     precisionBits: options.precisionBits,
@@ -124,7 +128,7 @@ export async function runSecAggInProcess(options: InProcessRoundOptions): Promis
         deviceId: c.id,
         sign: ed25519Signer(secret.get(c.id)!),
         verify,
-        input: () => c.weights,
+        input: () => weightsOf(c),
         random,
       }),
     ]),
@@ -143,7 +147,13 @@ export async function runSecAggInProcess(options: InProcessRoundOptions): Promis
     const sent = new Map<string, number>();
     let clientMs = 0;
     let serverMs = 0;
-    const replies: SecAggMessage[] = [];
+    const deliver = async (reply: SecAggMessage): Promise<void> => {
+      const t0 = clock?.() ?? 0;
+      const verdict = await server.receive(reply);
+      serverMs += (clock?.() ?? 0) - t0;
+      if (!verdict.accepted)
+        refusals.push({ by: 'server', phase, reason: verdict.reason, message: verdict.message });
+    };
     for (const { to, message } of outbound) {
       if (offline.has(to)) continue;
       for (const m of pass(message, 'down', to)) {
@@ -157,16 +167,11 @@ export async function runSecAggInProcess(options: InProcessRoundOptions): Promis
         }
         for (const reply of step.send) {
           sent.set(to, (sent.get(to) ?? 0) + (size ? size(reply) : 0));
-          replies.push(...pass(reply, 'up', 'server'));
+          for (const m of pass(reply, 'up', 'server')) await deliver(m);
         }
       }
     }
     const t0 = clock?.() ?? 0;
-    for (const reply of replies) {
-      const verdict = await server.receive(reply);
-      if (!verdict.accepted)
-        refusals.push({ by: 'server', phase, reason: verdict.reason, message: verdict.message });
-    }
     try {
       outbound = await server.endPhase();
     } catch (error) {

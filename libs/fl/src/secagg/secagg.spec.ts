@@ -15,7 +15,7 @@ import {
   ringSub,
 } from './fixed-point.js';
 import { defaultNeighbours, secAggGraph } from './graph.js';
-import { runSecAggInProcess, type InProcessClient, type InProcessRoundOptions } from './in-process.js';
+import { runSecAggInProcess, type InProcessRoundOptions } from './in-process.js';
 import { emptyMessage, SECAGG_PHASES, type SecAggMessage, type SecAggPhase } from './messages.js';
 import { ed25519Signer, ed25519Verifier, seededRandomBytes, type RandomBytes } from './primitives.js';
 import { planSecAgg } from './protocol.js';
@@ -23,7 +23,12 @@ import { SecAggServer } from './server.js';
 
 const session = { tenant: 'acme', roundId: 'round-7' };
 
-function makeClients(n: number, lengths: number[], seed: string, bound = 1): InProcessClient[] {
+interface PlainClient {
+  id: string;
+  weights: Float32Array[];
+}
+
+function makeClients(n: number, lengths: number[], seed: string, bound = 1): PlainClient[] {
   const rnd = seededRandomBytes(seed);
   return Array.from({ length: n }, (_, i) => ({
     id: `dev-${String(i).padStart(3, '0')}`,
@@ -36,7 +41,7 @@ function makeClients(n: number, lengths: number[], seed: string, bound = 1): InP
 
 /** Σ of the fixed-point encodings of `clients`, reduced: what the protocol must compute exactly. */
 function plainRingSum(
-  clients: readonly InProcessClient[],
+  clients: readonly PlainClient[],
   plan: { bound: number; precisionBits: number; modulusBits: number },
 ): Uint32Array {
   const lanes = plan.modulusBits <= 32 ? 1 : 2;
@@ -50,7 +55,7 @@ function plainRingSum(
   return acc!;
 }
 
-const run = (options: Partial<InProcessRoundOptions> & { clients: InProcessClient[] }) =>
+const run = (options: Partial<InProcessRoundOptions> & { clients: PlainClient[] }) =>
   runSecAggInProcess({ ...session, threshold: 8, random: seededRandomBytes('round'), ...options });
 
 describe('fixed point in Z_2^k', () => {
