@@ -79,6 +79,15 @@ function sortedUnique(ids: readonly string[], what: string): string[] {
   return sorted;
 }
 
+/** The sorted list, checked to name exactly the entries of `record`. */
+function listedExactly(ids: readonly string[], record: object, entries: string, list: string): string[] {
+  const sorted = sortedUnique(ids, `the ${list}`);
+  const keys = Object.keys(record);
+  if (keys.length !== sorted.length || keys.some((k) => !sorted.includes(k)))
+    fail('malformed', `the ${entries} do not match the ${list}`);
+  return sorted;
+}
+
 export class SecAggClient {
   private readonly session: Required<SecAggSession>;
   private readonly random: RandomBytes;
@@ -193,10 +202,7 @@ export class SecAggClient {
   // Round 1: t-of-m Shamir shares of b_u and s_sk for the neighbourhood, each sealed to its holder.
   private async shareKeys(m: SecAggMessage): Promise<SecAggMessage> {
     const inst = this.inst;
-    const neighbours = sortedUnique(m.participants, 'the neighbour list');
-    const keys = Object.keys(m.advertisedKeys);
-    if (keys.length !== neighbours.length || keys.some((k) => !neighbours.includes(k)))
-      fail('malformed', 'the advertised keys do not match the neighbour list');
+    const neighbours = listedExactly(m.participants, m.advertisedKeys, 'advertised keys', 'neighbour list');
     const seen: Uint8Array[] = [this.cipherKeys!.publicKey, this.maskKeys!.publicKey];
     for (const v of neighbours) {
       if (v === this.me || !inst.isNeighbour(this.me, v))
@@ -249,10 +255,7 @@ export class SecAggClient {
   // Round 2: y_u = x_u + PRG(b_u) + Σ ±PRG(s_{u,v}) over the neighbours whose shares arrived, in Z_2^k.
   private async maskedInput(m: SecAggMessage): Promise<SecAggMessage> {
     const inst = this.inst;
-    const dealers = sortedUnique(m.participants, 'the dealer list');
-    const keys = Object.keys(m.encryptedShares);
-    if (keys.length !== dealers.length || keys.some((k) => !dealers.includes(k)))
-      fail('malformed', 'the forwarded shares do not match the dealer list');
+    const dealers = listedExactly(m.participants, m.encryptedShares, 'forwarded shares', 'dealer list');
     for (const v of dealers) {
       const peer = this.peers.get(v);
       if (!peer) fail('inconsistent', `shares from ${v}, which did not advertise keys to ${this.me}`);
