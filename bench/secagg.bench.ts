@@ -143,8 +143,10 @@ for (const n of SIZES) {
   const droppedIdx = new Set(Array.from({ length: n }, (_, i) => i).filter((i) => i % 10 === 3));
   const dropped = [...droppedIdx].map((i) => `device-${String(i).padStart(4, '0')}`);
   const updates = Array.from({ length: n }, (_, i) => update(i)); // made before any clock runs
+  console.log(`n=${n}: edgefl round${REPEAT > 1 ? `s (${REPEAT})` : ''}…`);
   const o = await ours(n, k, t, dropped, updates);
   const plainMs = plainSum(updates, droppedIdx);
+  if (process.env.FLOWER_SRC) console.log(`n=${n}: Flower peer…`);
   const peer = flower(n, k, t);
   const f = peer.times;
   const tag = `n=${n}, d=${D}, k=${k}, t=${t}, ${dropped.length} dropped`;

@@ -7,6 +7,7 @@ import { lanesPerCoordinate, planFixedPoint, requiredModulusBits } from './fixed
 import { defaultNeighbours, MAX_NEIGHBOURS, secAggGraph, type NeighbourGraph } from './graph.js';
 import type { SecAggRoundConfig, SecAggSession } from './messages.js';
 import {
+  AEAD_OVERHEAD,
   aesCtrStream,
   agreeKey,
   copyBytes,
@@ -21,6 +22,8 @@ import {
 export const SECRET_BYTES = 32;
 /** A Shamir share of a 32-byte secret: one byte per secret byte plus the x-coordinate. */
 export const SHARE_BYTES = SECRET_BYTES + 1;
+/** A holder's sealed pair of shares (b_u's and s_sk's) on the wire. */
+export const SEALED_SHARES_BYTES = 2 * SHARE_BYTES + AEAD_OVERHEAD;
 /** Largest update accepted (coordinates): a bound on what a hostile config can make a client allocate. */
 export const MAX_COORDINATES = 1 << 26;
 

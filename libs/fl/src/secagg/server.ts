@@ -22,7 +22,7 @@ import {
   type Verdict,
 } from './messages.js';
 import { copyBytes, equalBytes, x25519PublicOf, type SignatureVerifier } from './primitives.js';
-import { addsMask, Instance, SHARE_BYTES } from './protocol.js';
+import { addsMask, Instance, SEALED_SHARES_BYTES, SHARE_BYTES } from './protocol.js';
 
 export interface SecAggServerOptions extends SecAggSession {
   /** The selected clients U0 (device ids). */
@@ -226,9 +226,8 @@ export class SecAggServer {
     const got = Object.keys(m.encryptedShares);
     if (got.length !== want.length || got.some((v) => !want.includes(v)))
       return refuse('malformed', `${sender}: shares must go to exactly its neighbours with keys`);
-    const size = 2 * SHARE_BYTES + 28;
-    if (got.some((v) => m.encryptedShares[v]!.length !== size))
-      return refuse('malformed', `${sender}: a share ciphertext is not ${size} bytes`);
+    if (got.some((v) => m.encryptedShares[v]!.length !== SEALED_SHARES_BYTES))
+      return refuse('malformed', `${sender}: a share ciphertext is not ${SEALED_SHARES_BYTES} bytes`);
     if (!m.selfMaskCommitment || m.selfMaskCommitment.length !== 32)
       return refuse('malformed', `${sender}: no 32-byte self-mask commitment`);
     this.sealedShares.set(sender, copyMap(m.encryptedShares));
