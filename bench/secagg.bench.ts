@@ -56,6 +56,7 @@ interface Ours {
   sent: number;
   received: number;
   survivors: number;
+  maskStreams: number;
   spread: { client: number[]; server: number[] };
 }
 
@@ -92,6 +93,7 @@ async function ours(
     sent: phases(last).reduce((a, c) => a + c.sentPerClient, 0),
     received: phases(last).reduce((a, c) => a + c.receivedPerClient, 0),
     survivors: last.result!.survivors.length,
+    maskStreams: last.result!.maskStreams,
     spread: { client, server },
   };
 }
@@ -194,7 +196,7 @@ for (const n of SIZES) {
     ),
   );
   growth.push(
-    `n=${n}: server ${(o.serverMs / 1000).toFixed(2)} s = ${((o.serverMs * 1000) / (n * Math.log2(n))).toFixed(1)} µs per n·log2(n), ${(o.serverMs / n).toFixed(2)} ms per client`,
+    `n=${n}: server ${(o.serverMs / 1000).toFixed(2)} s = ${((o.serverMs * 1000) / (n * Math.log2(n))).toFixed(1)} µs per n·log2(n); ${o.maskStreams} mask streams expanded (${(o.maskStreams / (n * Math.log2(n))).toFixed(3)} per n·log2(n)), ${(o.serverMs / o.maskStreams).toFixed(2)} ms per stream`,
   );
   if (REPEAT > 1)
     notes.push(

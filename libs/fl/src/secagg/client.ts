@@ -102,6 +102,7 @@ export class SecAggClient {
   private dealers: string[] = []; // neighbours whose shares arrived (U2 ∩ N(u)): the pairwise masks applied
   private selfMaskSeed: Uint8Array | null = null;
   private survivors: string[] | null = null;
+  private survivorSet: ReadonlySet<string> = new Set();
 
   constructor(private readonly options: SecAggClientOptions) {
     this.session = { tenant: options.tenant, roundId: options.roundId, bucket: options.bucket ?? 0 };
@@ -299,13 +300,15 @@ export class SecAggClient {
   // Round 3: sign the survivor list U3 (the consistency check that stops a server from telling clients apart).
   private async consistency(m: SecAggMessage): Promise<SecAggMessage> {
     const survivors = sortedUnique(m.participants, 'the survivor list');
-    if (!survivors.includes(this.me)) fail('inconsistent', `${this.me} is not among the survivors`);
-    for (const v of survivors)
-      if (v !== this.me && this.inst.isNeighbour(this.me, v) && !this.dealers.includes(v))
+    const survivorSet = new Set(survivors);
+    if (!survivorSet.has(this.me)) fail('inconsistent', `${this.me} is not among the survivors`);
+    for (const v of this.inst.neighbours(this.me))
+      if (survivorSet.has(v) && !this.dealers.includes(v))
         fail('inconsistent', `survivor ${v} never dealt shares to ${this.me}`);
     const t = this.inst.config.threshold;
     if (survivors.length < t) fail('below-threshold', `${survivors.length} survivors, threshold ${t}`);
     this.survivors = survivors;
+    this.survivorSet = survivorSet;
     const out = this.reply('CONSISTENCY_CHECK');
     out.consistencySignature = await this.options.sign(this.inst.consistencyBytes(survivors));
     return out;
@@ -320,14 +323,14 @@ export class SecAggClient {
       fail('inconsistent', 'the survivor list differs from the one this client signed');
     const dropped = sortedUnique(m.dropped, 'the dropped list');
     for (const v of dropped) {
-      if (survivors.includes(v))
+      if (this.survivorSet.has(v))
         fail('both-kinds', `${v} is a survivor: its self-mask share is out, so its key share never is`);
       if (!this.dealers.includes(v)) fail('inconsistent', `${this.me} holds no share of ${v}`);
     }
     const bytes = inst.consistencyBytes(survivors);
     let valid = 0;
     for (const [w, signature] of Object.entries(m.survivorSignatures)) {
-      if (!survivors.includes(w) || (w !== this.me && !inst.isNeighbour(this.me, w)))
+      if (!this.survivorSet.has(w) || (w !== this.me && !inst.isNeighbour(this.me, w)))
         fail('malformed', `a consistency signature of ${w}, not a surviving neighbour`);
       if (!(await this.options.verify(w, bytes, signature)))
         fail('bad-signature', `the consistency signature of ${w} does not verify`);
@@ -337,7 +340,7 @@ export class SecAggClient {
     if (valid < t) fail('below-threshold', `${valid} consistency signatures, threshold ${t}`);
     const out = this.reply('UNMASKING');
     for (const [dealer, shares] of this.held)
-      if (survivors.includes(dealer)) out.selfMaskShares[dealer] = shares.selfMask;
+      if (this.survivorSet.has(dealer)) out.selfMaskShares[dealer] = shares.selfMask;
     for (const v of dropped) out.maskKeyShares[v] = this.held.get(v)!.maskKey;
     // nothing secret is needed any more
     this.selfMaskSeed = null;

@@ -23,7 +23,12 @@ export function defaultNeighbours(n: number): number {
 }
 
 /** Neighbour lists by client id, each sorted, the client itself excluded. */
-export type NeighbourGraph = ReadonlyMap<string, readonly string[]>;
+export interface NeighbourGraph {
+  /** The neighbours of `id`, undefined for an id not in the graph. */
+  get(id: string): readonly string[] | undefined;
+  /** Every client id, sorted. */
+  ids(): readonly string[];
+}
 
 /**
  * The graph over `clients` (any order; sorted first, so both sides agree) of degree `k` from `seed`. k must be
@@ -37,22 +42,30 @@ export function secAggGraph(clients: readonly string[], k: number, seed: Uint8Ar
   if (!Number.isInteger(k) || k < 1) throw new InvalidParameterError('neighbours must be a positive integer');
   if (Math.min(k, n - 1) > MAX_NEIGHBOURS)
     throw new InvalidParameterError(`at most ${MAX_NEIGHBOURS} neighbours (Shamir shares over GF(2^8))`);
-  const graph = new Map<string, string[]>();
-  if (k >= n - 1) {
-    for (const id of ids)
-      graph.set(
-        id,
-        ids.filter((other) => other !== id),
-      );
-    return graph;
-  }
-  if (k % 2 !== 0) throw new InvalidParameterError('neighbours must be even (a Harary graph) or n − 1');
-  const order = permutation(n, cryptoUniform(seed)).map((i) => ids[i]!);
+  const complete = k >= n - 1;
+  if (!complete && k % 2 !== 0)
+    throw new InvalidParameterError('neighbours must be even (a Harary graph) or n − 1');
+  const order = complete ? ids : permutation(n, cryptoUniform(seed)).map((i) => ids[i]!);
+  const position = new Map(order.map((id, pos) => [id, pos]));
+  // lists are made on first use: a client needs its own only (O(n) for the permutation, not O(n·k))
+  const lists = new Map<string, string[]>();
   const half = k / 2;
-  order.forEach((id, pos) => {
-    const near: string[] = [];
-    for (let j = 1; j <= half; j++) near.push(order[(pos + j) % n]!, order[(pos - j + n) % n]!);
-    graph.set(id, near.sort());
-  });
-  return graph;
+  return {
+    ids: () => ids,
+    get(id) {
+      const pos = position.get(id);
+      if (pos === undefined) return undefined;
+      let near = lists.get(id);
+      if (!near) {
+        if (complete) near = ids.filter((other) => other !== id);
+        else {
+          near = [];
+          for (let j = 1; j <= half; j++) near.push(order[(pos + j) % n]!, order[(pos - j + n) % n]!);
+          near.sort();
+        }
+        lists.set(id, near);
+      }
+      return near;
+    },
+  };
 }

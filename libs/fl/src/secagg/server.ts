@@ -48,6 +48,8 @@ export interface SecAggResult {
   dropouts: Record<SecAggPhase, string[]>;
   /** Clients that sent conflicting messages in one phase, or shares that do not reconstruct their commitment. */
   equivocators: string[];
+  /** PRG streams the server expanded to unmask: one per survivor, one per (dropped, surviving neighbour) pair. */
+  maskStreams: number;
 }
 
 export type SecAggServerState = SecAggPhase | 'DONE' | 'ABORTED';
@@ -104,11 +106,15 @@ export class SecAggServer {
   private u2: string[] = [];
   private u3: string[] = [];
   private u3Set = new Set<string>();
+  private u3Bytes: Uint8Array = new Uint8Array(0);
+  private readonly clientSet: ReadonlySet<string>;
+  private readonly keyOwners = new Map<string, string>(); // hex of every advertised key → its client
   private sum: Uint32Array | null = null;
   private outcome: SecAggResult | null = null;
 
   constructor(options: SecAggServerOptions) {
     this.inst = new Instance(options, options.clients, options.config);
+    this.clientSet = new Set(this.inst.clients);
     this.verify = options.verify;
   }
 
@@ -144,7 +150,7 @@ export class SecAggServer {
     if (m.tenant !== inst.tenant || m.roundId !== inst.roundId || m.bucket !== inst.bucket)
       return refuse('wrong-round', 'the message belongs to another round or bucket');
     const sender = m.senderDeviceId;
-    if (sender === null || !inst.clients.includes(sender))
+    if (sender === null || !this.clientSet.has(sender))
       return refuse(
         'unknown-sender',
         `${sender ?? 'a message without sender'} is not a client of this round`,
@@ -205,12 +211,12 @@ export class SecAggServer {
     if (!c || !s || !sig || c.length !== 32 || s.length !== 32)
       return refuse('malformed', `${sender}: ADVERTISE_KEYS needs two 32-byte X25519 keys and a signature`);
     if (equalBytes(c, s)) return refuse('malformed', `${sender}: the two keys are equal`);
-    for (const other of this.keys.values())
-      for (const pk of [other.cipherPublicKey, other.maskPublicKey])
-        if (equalBytes(pk, c) || equalBytes(pk, s))
-          return refuse('malformed', `${sender}: a key already advertised by ${other.id}`);
+    const hexes = [Buffer.from(c).toString('hex'), Buffer.from(s).toString('hex')];
+    const owner = hexes.map((h) => this.keyOwners.get(h)).find((o) => o !== undefined && o !== sender);
+    if (owner !== undefined) return refuse('malformed', `${sender}: a key already advertised by ${owner}`);
     if (!(await this.verify(sender, this.inst.advertiseBytes(sender, c, s), sig)))
       return refuse('bad-signature', `${sender}: the key signature does not verify`);
+    for (const h of hexes) this.keyOwners.set(h, sender);
     // kept bytes are copied: a transport may hand over views of buffers it reuses
     this.keys.set(sender, {
       id: sender,
@@ -251,7 +257,7 @@ export class SecAggServer {
   private async acceptSignature(sender: string, m: SecAggMessage): Promise<Verdict> {
     const sig = m.consistencySignature;
     if (!sig) return refuse('malformed', `${sender}: no consistency signature`);
-    if (!(await this.verify(sender, this.inst.consistencyBytes(this.u3), sig)))
+    if (!(await this.verify(sender, this.u3Bytes, sig)))
       return refuse('bad-signature', `${sender}: the consistency signature does not verify`);
     this.signatures.set(sender, copyBytes(sig));
     return { accepted: true };
@@ -331,6 +337,7 @@ export class SecAggServer {
       case 'MASKED_INPUT':
         this.u3 = went;
         this.u3Set = wentSet;
+        this.u3Bytes = this.inst.consistencyBytes(went);
         out = went.map((to) => {
           const message = this.request('CONSISTENCY_CHECK');
           message.participants = [...went];
@@ -371,11 +378,12 @@ export class SecAggServer {
   private sharesOf(
     dealer: string,
     kind: 'selfMaskShares' | 'maskKeyShares',
-    holders: string[],
+    responders: ReadonlySet<string>,
   ): Uint8Array[] {
+    // only the dealer's neighbourhood holds its shares (sorted, so the subsets tried are the same every run)
     const shares: Uint8Array[] = [];
-    for (const holder of holders) {
-      const share = this.unmaskShares.get(holder)![kind][dealer];
+    for (const holder of [dealer, ...this.inst.neighbours(dealer)].sort()) {
+      const share = responders.has(holder) ? this.unmaskShares.get(holder)?.[kind][dealer] : undefined;
       if (share) shares.push(share);
     }
     return shares;
@@ -385,10 +393,10 @@ export class SecAggServer {
   private async reconstruct(
     dealer: string,
     kind: 'selfMaskShares' | 'maskKeyShares',
-    holders: string[],
+    responders: ReadonlySet<string>,
     check: (secret: Uint8Array) => boolean,
   ): Promise<Uint8Array> {
-    const shares = this.sharesOf(dealer, kind, holders);
+    const shares = this.sharesOf(dealer, kind, responders);
     const t = this.inst.config.threshold;
     const what = kind === 'selfMaskShares' ? 'self-mask' : 'mask-key';
     if (shares.length < t)
@@ -419,19 +427,23 @@ export class SecAggServer {
   private async unmask(): Promise<void> {
     const inst = this.inst;
     const sum = this.sum!;
-    const responders = [...this.expected]
-      .filter((id) => this.answered.has(id) && !this.excluded.has(id))
-      .sort();
+    let streams = 0;
+    const responders = new Set(
+      [...this.expected].filter((id) => this.answered.has(id) && !this.excluded.has(id)),
+    );
     for (const u of this.u3) {
       const commitment = this.commitments.get(u)!;
       const b = await this.reconstruct(u, 'selfMaskShares', responders, (secret) =>
         equalBytes(inst.commitment(u, secret), commitment),
       );
       ringSub(sum, inst.selfMask(u, b), inst.lanes);
+      streams++;
     }
     const dropped = this.u2.filter((v) => !this.u3Set.has(v));
     for (const v of dropped) {
-      const maskedWith = this.u3.filter((u) => this.forwarded.get(u)?.includes(v));
+      const maskedWith = this.inst
+        .neighbours(v)
+        .filter((u) => this.u3Set.has(u) && this.forwarded.get(u)?.includes(v));
       if (maskedWith.length === 0) continue;
       const publicKey = this.keys.get(v)!.maskPublicKey;
       const secret = await this.reconstruct(v, 'maskKeyShares', responders, (sk) =>
@@ -442,6 +454,7 @@ export class SecAggServer {
         // u added +mask when u < v, −mask otherwise: undo it
         if (addsMask(u, v)) ringSub(sum, mask, inst.lanes);
         else ringAdd(sum, mask, inst.lanes);
+        streams++;
       }
     }
     reduceModulus(sum, inst.config.modulusBits);
@@ -457,6 +470,7 @@ export class SecAggServer {
       modulusBits,
       dropouts: this.dropouts,
       equivocators: [...this.equivocators].sort(),
+      maskStreams: streams,
     };
     this.unmaskShares.clear();
   }
