@@ -145,7 +145,10 @@ export function register(program: Command): void {
       'Shamir threshold: shares needed out of each neighbourhood (integer ≥ 2, or a fraction of it)',
     )
     .option('--bound <b>', 'every value lies in [-b, b] (default 1)')
-    .option('--neighbours <k>', 'neighbours per client (default 2⌈1.5·log2 n⌉; n-1 = the complete graph)')
+    .option(
+      '--neighbours <k>',
+      'neighbours per client (default 2⌈1.5·log2 n⌉, an odd k is rounded up; n-1 or more = the complete graph)',
+    )
     .option(
       '--drop <spec...>',
       `PHASE:ID,ID — these clients send nothing from PHASE on (${Object.keys(SECAGG_PHASE_NAMES).join(', ')})`,
