@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,6 @@ import { catalogBus, createBus, createSchemaRegistry } from '@edgefl/bus';
 import { createFedAvgAccumulator, createSeededUniform, encodeFloat32, multiKrum } from '@edgefl/fl';
 import { Ed25519SigningKey, encodeSealed, seal } from '@edgefl/keys';
 import { buildOnnx, initWeights, mlp, parameterCount } from '@edgefl/model';
-import { freePort } from '@edgefl/testing';
 import { figure, writeReport } from './lib/report.ts';
 
 const CLIENTS = Number(process.env.AGG_BENCH_CLIENTS ?? 1000);
@@ -33,7 +33,13 @@ const registry = createServer((req, res) => {
   res.end(ok ? onnx : undefined);
 });
 await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
-const port = await freePort();
+/** A port the OS says is free (bench code may not use the test harness). */
+const port = await new Promise<number>((resolve) => {
+  const probe = createTcpServer().listen(0, '127.0.0.1', () => {
+    const { port: p } = probe.address() as AddressInfo;
+    probe.close(() => resolve(p));
+  });
+});
 const url = `http://127.0.0.1:${port}`;
 const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'services/aggregator/dist/main.js')], {
   env: {
