@@ -38,7 +38,7 @@ const ROUND_TOPIC = KAFKA_TOPICS.flRound.name;
 @Injectable()
 export class RoundsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly metrics: RoundMetrics;
-  private readonly ledger: PrivacyBudgetLedger;
+  private ledger: PrivacyBudgetLedger;
   private timer: NodeJS.Timeout | null = null;
   /** Rounds being closed or aggregated in this process (the tick must not start them twice). */
   private readonly busy = new Set<string>();
@@ -53,8 +53,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.metrics = new RoundMetrics(registry);
-    const budget = config.own.dpBudget;
-    this.ledger = new PrivacyBudgetLedger(() => budget, { state: store.ledger() });
+    this.ledger = this.loadLedger();
   }
 
   onApplicationBootstrap(): void {
@@ -130,6 +129,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
         this.store.insertRound(row, layersToF32(base.layers));
       });
     } catch (error) {
+      // the transaction rolled back: the ledger in memory must not keep a charge the store does not have
+      this.ledger = this.loadLedger();
+      await this.keys.deleteSealKey(sealKeyName).catch(() => undefined);
       if (error instanceof BudgetExceededError)
         throw new ConflictError(error.message, { code: 'dp-budget-exceeded' });
       throw error;
@@ -142,6 +144,11 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     );
     await this.publishOpened(row);
     return this.store.round(roundId)!;
+  }
+
+  private loadLedger(): PrivacyBudgetLedger {
+    const budget = this.config.own.dpBudget;
+    return new PrivacyBudgetLedger(() => budget, { state: this.store.ledger() });
   }
 
   async cancel(roundId: string, now = Date.now()): Promise<RoundRow> {
