@@ -30,6 +30,9 @@ export class ConnectRefusedError extends Error {
   }
 }
 
+/** Shortest time between two JWKS fetches (jose's cool-down). */
+const COOLDOWN_MS = 1_000;
+
 export interface TokenVerifierOptions {
   jwksUrl: string;
   issuer: string;
@@ -50,21 +53,29 @@ export class DeviceTokenVerifier {
   constructor(private readonly options: TokenVerifierOptions) {
     this.jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
       cacheMaxAge: options.jwksCacheMs,
-      cooldownDuration: 1_000,
+      cooldownDuration: COOLDOWN_MS,
       timeoutDuration: 5_000,
     });
   }
 
   async verify(username: string, token: string, nowMs: number): Promise<DeviceIdentity> {
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, this.jwks, {
+    const check = () =>
+      jwtVerify(token, this.jwks, {
         issuer: this.options.issuer,
         audience: this.options.audience,
         algorithms: ['EdDSA'],
         requiredClaims: ['sub', 'exp', 'iat'],
         currentDate: new Date(nowMs),
         clockTolerance: this.options.clockToleranceS,
+      });
+    let payload;
+    try {
+      ({ payload } = await check().catch(async (error: unknown) => {
+        // an unknown kid while the set was fetched a moment ago (cool-down): wait it out and look once more, so a
+        // device whose key just rotated is not refused because another token triggered the previous fetch
+        if (!(error instanceof errors.JWKSNoMatchingKey) || !this.jwks.coolingDown) throw error;
+        await new Promise((resolve) => setTimeout(resolve, COOLDOWN_MS));
+        return check();
       }));
     } catch (error) {
       throw refusalOf(error);
