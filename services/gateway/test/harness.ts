@@ -160,6 +160,17 @@ export async function connackCode(url: string, options: IClientOptions): Promise
   }
 }
 
+/** The SUBACK return codes of a subscription (128 = refused); mqtt.js rejects when any is refused. */
+export async function subscribeCodes(client: MqttClient, filters: string | string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters, { qos: 1 })).map((g) => g.qos);
+  } catch (error) {
+    const granted = (error as { packet?: { granted?: Array<number | { qos: number }> } }).packet?.granted;
+    if (!granted) throw error;
+    return granted.map((g) => (typeof g === 'number' ? g : g.qos));
+  }
+}
+
 /** Collects the messages a client receives, by topic. */
 export class Inbox {
   readonly messages: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
