@@ -57,7 +57,7 @@ describe('gateway down-bridge', () => {
 
   beforeAll(async () => {
     issuer = await TestIssuer.start();
-    gw = await startGateway(issuer);
+    gw = await startGateway(issuer.url);
   });
   afterAll(async () => {
     await gw?.stop();

@@ -188,7 +188,7 @@ describe('fuzz: random and mutated MQTT packets and payloads', () => {
 
   beforeAll(async () => {
     issuer = await TestIssuer.start();
-    gw = await startGateway(issuer, {
+    gw = await startGateway(issuer.url, {
       GATEWAY_RATE_LIMIT_PER_S: '1000000',
       GATEWAY_RATE_LIMIT_BURST: '1000000',
       GATEWAY_ABUSE_LIMIT: '1000',

@@ -88,9 +88,9 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-/** Starts the real gateway on free ports with a private data dir (embedded bus), trusting `issuer`'s JWKS. */
+/** Starts the real gateway on free ports with a private data dir (embedded bus), trusting the JWKS at `jwksUrl`. */
 export async function startGateway(
-  issuer: TestIssuer,
+  jwksUrl: string,
   env: Record<string, string> = {},
   dataDir?: string,
 ): Promise<TestGateway> {
@@ -104,7 +104,7 @@ export async function startGateway(
       EDGEFL_DATA_DIR: dataDir ?? dir!.path,
       LOG_LEVEL: 'info',
       GATEWAY_MQTT_PORT: '0',
-      GATEWAY_JWKS_URL: issuer.url,
+      GATEWAY_JWKS_URL: jwksUrl,
       ...env,
     },
     shutdownHooks: false,

@@ -43,7 +43,10 @@ describe('cross-tenant / cross-device isolation matrix', () => {
 
   beforeAll(async () => {
     issuer = await TestIssuer.start();
-    gw = await startGateway(issuer, { GATEWAY_ABUSE_LIMIT: '100000', GATEWAY_RATE_LIMIT_BURST: '100000' });
+    gw = await startGateway(issuer.url, {
+      GATEWAY_ABUSE_LIMIT: '100000',
+      GATEWAY_RATE_LIMIT_BURST: '100000',
+    });
     me = await connectDevice(gw.gateway.mqttUrl, 'me', await issuer.token('me', T));
   });
   afterAll(async () => {
@@ -121,7 +124,7 @@ describe('cross-tenant / cross-device isolation matrix', () => {
   });
 
   it('refuses retained publishes and closes a connection after repeated abuse', async () => {
-    const strict = await startGateway(issuer, { GATEWAY_ABUSE_LIMIT: '5' });
+    const strict = await startGateway(issuer.url, { GATEWAY_ABUSE_LIMIT: '5' });
     try {
       const bad = await connectDevice(strict.gateway.mqttUrl, 'abuser', await issuer.token('abuser', T));
       const closed = new Promise<void>((resolve) => bad.once('close', () => resolve()));
@@ -159,7 +162,7 @@ describe('cross-tenant / cross-device isolation matrix', () => {
   });
 
   it('rate-limits a flooding device without starving the others', async () => {
-    const limited = await startGateway(issuer, {
+    const limited = await startGateway(issuer.url, {
       GATEWAY_RATE_LIMIT_PER_S: '1',
       GATEWAY_RATE_LIMIT_BURST: '5',
       GATEWAY_ABUSE_LIMIT: '100000',

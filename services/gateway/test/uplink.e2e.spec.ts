@@ -32,7 +32,7 @@ describe('gateway up-bridge, authentication and presence (embedded broker)', () 
 
   beforeAll(async () => {
     issuer = await TestIssuer.start();
-    gw = await startGateway(issuer, { GATEWAY_SESSION_CHECK_MS: '200' });
+    gw = await startGateway(issuer.url, { GATEWAY_SESSION_CHECK_MS: '200' });
     mqttUrl = gw.gateway.mqttUrl;
   });
   afterAll(async () => {
@@ -150,7 +150,7 @@ describe('gateway up-bridge, authentication and presence (embedded broker)', () 
   });
 
   it('refuses oversized payloads with a reason, without dead-lettering them', async () => {
-    const small = await startGateway(issuer, { GATEWAY_MAX_PAYLOAD_BYTES: '64' });
+    const small = await startGateway(issuer.url, { GATEWAY_MAX_PAYLOAD_BYTES: '64' });
     try {
       const device = await connectDevice(small.gateway.mqttUrl, 'big-1', await issuer.token('big-1', T));
       const inbox = new Inbox(device);
@@ -323,7 +323,7 @@ describe('gateway up-bridge, authentication and presence (embedded broker)', () 
   });
 
   it('drains in order: in-flight QoS 1 reaches the bus, sessions end with GATEWAY_SHUTDOWN, new connects are refused', async () => {
-    const other = await startGateway(issuer);
+    const other = await startGateway(issuer.url);
     const id = 'pos-drain';
     const device = await connectDevice(other.gateway.mqttUrl, id, await issuer.token(id, T));
     await device.publishAsync(
@@ -340,7 +340,7 @@ describe('gateway up-bridge, authentication and presence (embedded broker)', () 
     await other.gateway.close();
     expect(await connackCode(url, { clientId: id, username: id, password: 'x' }).catch(() => -1)).toBe(-1);
     // the presence records written during the drain are in the bus file
-    const again = await startGateway(issuer, {}, dataDir);
+    const again = await startGateway(issuer.url, {}, dataDir);
     try {
       const all = await readBus(again.bus, [KAFKA_TOPICS.devicePresence.name]);
       await eventually('OFFLINE GATEWAY_SHUTDOWN presence', async () => {
