@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import {
   Inject,
@@ -108,6 +109,10 @@ export class BrokerService
       const conn = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
       this.redis.push(conn);
       this.persistence = new AsyncRedisPersistence({ conn });
+      // aedes-persistence-redis 11 returns retained messages as an async iterable where aedes 1.2 pipes a stream
+      // (its memory persistence returns Readable.from(...)): adapt that one method the same way
+      const retained = this.persistence.createRetainedStreamCombi.bind(this.persistence);
+      this.persistence.createRetainedStreamCombi = (patterns) => Readable.from(retained(patterns));
       options.persistence = this.persistence;
       options.mq = mqemitterRedis({ connectionString: url });
       this.readiness.register('redis', () =>

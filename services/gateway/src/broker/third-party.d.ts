@@ -4,6 +4,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
   export default class AsyncRedisPersistence {
     constructor(options: { conn: Redis; maxSessionDelivery?: number });
     setup(broker: unknown): Promise<void>;
+    createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
     destroy(): Promise<void>;
   }
 }
