@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, defineServiceConfig, positiveInt, secret } from '@edgefl/service-kit';
 import { z } from 'zod';
@@ -65,6 +66,8 @@ export const gatewayConfig = defineServiceConfig({
       .optional(),
     GATEWAY_EXTERNAL_USERNAME: z.string().min(1).default('edgefl-gateway'),
     GATEWAY_EXTERNAL_PASSWORD: secret(z.string().min(1).optional()),
+    /** This replica's MQTT client id at the external broker: stable (its QoS 1 session), unique per replica. */
+    GATEWAY_EXTERNAL_CLIENT_ID: z.string().min(1).max(128).optional(),
     /** MQTT 5 shared-subscription group the replicas split the up traffic in (`$share/<group>/…`). */
     GATEWAY_SHARE_GROUP: z
       .string()
@@ -115,6 +118,9 @@ export const gatewayConfig = defineServiceConfig({
               url: env.GATEWAY_EXTERNAL_URL ?? '',
               username: env.GATEWAY_EXTERNAL_USERNAME,
               password: (env.GATEWAY_EXTERNAL_PASSWORD as string | undefined) ?? null,
+              clientId:
+                env.GATEWAY_EXTERNAL_CLIENT_ID ??
+                `${env.GATEWAY_EXTERNAL_USERNAME}-${hostname()}`.slice(0, 128),
               shareGroup: env.GATEWAY_SHARE_GROUP,
             }
           : null,

@@ -57,6 +57,11 @@ export class DeviceDirectory {
     }
   }
 
+  /** The tenant the registry registered this device to, when a lifecycle event said. */
+  tenantOf(deviceId: string): string | null {
+    return this.devices.get(deviceId)?.tenant ?? null;
+  }
+
   /**
    * Why this identity may no longer connect, or null. `certificateKey` is the raw Ed25519 key of a client
    * certificate (base64url), compared with the registry's current key after a rotation.

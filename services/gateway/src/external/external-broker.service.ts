@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import {
   Inject,
   Injectable,
@@ -10,6 +9,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { MQTT_ROOT, parseMqttTopic } from '@edgefl/contracts';
 import { LOGGER, ReadinessRegistry } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
+import { DeviceDirectory } from '../auth/device-directory.js';
 import { UP_CHANNELS, type DeviceIdentity } from '../authz/acl.js';
 import type { MqttEndpoint, MqttUrls } from '../broker/listeners.js';
 import type { GatewayOwnConfig } from '../config.js';
@@ -45,6 +45,7 @@ export class ExternalBrokerService
     private readonly metrics: GatewayMetrics,
     private readonly uplink: UplinkService,
     private readonly outbox: DeviceOutbox,
+    private readonly directory: DeviceDirectory,
   ) {
     this.external = config.external!;
   }
@@ -79,7 +80,7 @@ export class ExternalBrokerService
     const options: IClientOptions = {
       protocolVersion: 5,
       // a stable id with a lasting session: QoS 1 messages not yet acknowledged are delivered again after a reconnect
-      clientId: `${this.external.username}-${hostname()}`.slice(0, 128),
+      clientId: this.external.clientId,
       clean: false,
       properties: { sessionExpiryInterval: 3600 },
       username: this.external.username,
@@ -148,6 +149,15 @@ export class ExternalBrokerService
     } catch {
       this.metrics.refused.inc({ stage: 'publish', reason: 'topic_malformed' });
       return done(SUCCESS); // nothing to store; acknowledged so the broker does not send it again
+    }
+    // device ids are global: where the registry told us the device's tenant, a topic naming another is refused
+    // (defence in depth behind the broker's ACL), and so is a revoked device the broker still lets in
+    const known = this.directory.tenantOf(identity.deviceId);
+    const refusal =
+      known !== null && known !== identity.tenant ? 'other_tenant' : this.directory.refusal(identity);
+    if (refusal) {
+      this.metrics.refused.inc({ stage: 'publish', reason: refusal });
+      return done(SUCCESS);
     }
     this.inFlight++;
     try {

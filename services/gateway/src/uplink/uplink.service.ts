@@ -269,9 +269,15 @@ export class UplinkService {
     }
   }
 
+  /**
+   * Not awaited: the answer must not hold up the acknowledgement of the message it answers (mqtt.js reads no further
+   * packet, such as the answer's own PUBACK, until the message handler acknowledged, in external-broker mode).
+   */
   private async sendTo(topic: string, channel: MqttChannel, payload: Buffer): Promise<void> {
-    await this.sender.send(topic, payload, { qos: 1 });
-    this.metrics.messagesOut.inc({ channel });
+    this.sender.send(topic, payload, { qos: 1 }).then(
+      () => this.metrics.messagesOut.inc({ channel }),
+      (error: unknown) => this.logger.warn({ err: error, channel }, 'could not answer a device message'),
+    );
   }
 }
 
