@@ -1,5 +1,5 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import {
   ContractError,
   KAFKA_TOPICS,
@@ -55,8 +55,16 @@ const CONTRACT_REFUSALS: Record<string, PayloadRefusal> = {
  * device gets the refusal on its reply or error topic.
  */
 @Injectable()
-export class UplinkService {
+export class UplinkService implements OnModuleDestroy {
   private readonly codec = new SingleObjectCodec();
+  /** Publishes waiting for the bus, with when they started: one watchdog timer, not one timer per message. */
+  private readonly waiting = new Map<symbol, { since: number; fail: (error: Error) => void }>();
+  private readonly watchdog: NodeJS.Timeout;
+  /** prom-client children per channel (no label hashing per message). */
+  private readonly perChannel = new Map<
+    MqttChannel,
+    { latency: { observe(v: number): void }; count: { inc(): void } }
+  >();
 
   constructor(
     @Inject(TYPED_BUS) private readonly bus: TypedBus<KafkaTopicValues>,
@@ -64,7 +72,25 @@ export class UplinkService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayOwnConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    const limit = config.limits.busTimeoutMs;
+    this.watchdog = setInterval(
+      () => {
+        const now = Date.now();
+        for (const [key, entry] of this.waiting)
+          if (now - entry.since >= limit) {
+            this.waiting.delete(key);
+            entry.fail(new BusUnavailableError(`the bus did not accept a record within ${limit} ms`));
+          }
+      },
+      Math.min(1_000, limit),
+    );
+    this.watchdog.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.watchdog);
+  }
 
   /** Refuses a message before decoding it (size, rate): counted, answered, not dead-lettered. */
   async refuse(
@@ -127,11 +153,12 @@ export class UplinkService {
       value: value as never,
       eventId,
       tenant: identity.tenant,
-      traceId: randomBytes(16).toString('hex'),
+      traceId: randomUUID().replaceAll('-', ''),
       headers: { device: identity.deviceId },
     });
-    this.metrics.messagesIn.inc({ channel });
-    this.metrics.bridgeLatency.observe({ channel }, (Date.now() - receivedAt) / 1000);
+    const metrics = this.channelMetrics(channel);
+    metrics.count.inc();
+    metrics.latency.observe((Date.now() - receivedAt) / 1000);
     if (MQTT_CHANNELS[channel].replySchema === 'io.edgefl.device.MessageAck')
       await this.answer(identity, channel, correlation, { accepted: true });
     return { accepted: true };
@@ -142,29 +169,36 @@ export class UplinkService {
     topic: UpRoute['topic'],
     event: Parameters<TypedBus<KafkaTopicValues>['publish']>[1][0],
   ) {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BusUnavailableError(
-              `the bus did not accept a record within ${this.config.limits.busTimeoutMs} ms`,
-            ),
-          ),
-        this.config.limits.busTimeoutMs,
-      );
-    });
+    const key = Symbol();
     try {
-      await Promise.race([this.bus.publish(topic, [event]), timeout]);
-    } catch (error) {
-      if (error instanceof BusUnavailableError) throw error;
-      // a record the codec refuses after decoding is a bug of ours or a schema drift: surface it, do not ack
-      throw new BusUnavailableError(`the bus refused the record: ${(error as Error).message}`, {
-        cause: error,
+      await new Promise<void>((resolve, reject) => {
+        this.waiting.set(key, { since: Date.now(), fail: reject });
+        this.bus.publish(topic, [event]).then(
+          () => resolve(),
+          (error: unknown) =>
+            // a record the codec refuses after decoding is a bug of ours or a schema drift: surface it, do not ack
+            reject(
+              new BusUnavailableError(`the bus refused the record: ${(error as Error).message}`, {
+                cause: error,
+              }),
+            ),
+        );
       });
     } finally {
-      clearTimeout(timer);
+      this.waiting.delete(key);
     }
+  }
+
+  private channelMetrics(channel: MqttChannel) {
+    let metrics = this.perChannel.get(channel);
+    if (!metrics) {
+      metrics = {
+        latency: this.metrics.bridgeLatency.labels(channel),
+        count: this.metrics.messagesIn.labels(channel),
+      };
+      this.perChannel.set(channel, metrics);
+    }
+    return metrics;
   }
 
   private async invalid(
