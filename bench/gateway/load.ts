@@ -10,16 +10,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import hdr from 'hdr-histogram-js';
 import mqttPacket from 'mqtt-packet';
-
-interface Spec {
-  url: string;
-  devices: Array<{ id: string; tenant: string; password: string | null }>;
-  mode: 'publish' | 'hold';
-  seconds: number;
-  inFlight: number;
-  payloads: Record<string, string[]>;
-  topic: string; // with {tenant} and {id}
-}
+import type { LoadSpec as Spec } from './harness.ts';
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Spec;
 const { hostname, port } = new URL(spec.url);

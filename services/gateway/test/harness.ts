@@ -9,6 +9,9 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { SingleObjectCodec, type KafkaTopicName, type RecordName, type RecordTypes } from '@edgefl/contracts';
 import { TYPED_BUS, type BusRecord, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { freePort, LogSink, tempDir } from '@edgefl/testing';
+import { expect } from 'vitest';
+import { UP_ROUTES } from '../src/uplink/channels.js';
+import type { MqttChannel } from '@edgefl/contracts';
 import { bootstrap, type RunningGateway } from '../src/main.js';
 
 export const so = new SingleObjectCodec();
@@ -353,4 +356,22 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
 
 export function encodeUp(schema: RecordName, tenant: string, deviceId: string): Buffer {
   return so.encode(schema, upValue(schema, tenant, deviceId) as never);
+}
+
+/** Publishes a valid message on a device's up channel with QoS 1 and asserts its record is stored once the PUBACK came. */
+export async function expectBridged(
+  gw: TestGateway,
+  client: MqttClient,
+  tenant: string,
+  deviceId: string,
+  channel: MqttChannel,
+): Promise<void> {
+  const route = UP_ROUTES[channel]!;
+  const before = await busCount(gw.bus, route.topic);
+  await client.publishAsync(
+    `edgefl/${tenant}/${deviceId}/${channel}`,
+    encodeUp(route.schema, tenant, deviceId),
+    { qos: 1 },
+  );
+  expect(await busCount(gw.bus, route.topic)).toBe(before + 1);
 }

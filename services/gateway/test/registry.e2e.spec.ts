@@ -6,18 +6,16 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KAFKA_TOPICS, mqttDeviceTopic } from '@edgefl/contracts';
 import { Ed25519SigningKey } from '@edgefl/keys';
 import { freePort, tempDir } from '@edgefl/testing';
 import {
-  busCount,
   connackCode,
   connectDevice,
-  encodeUp,
   eventually,
   startGateway,
   subscribeCodes,
   type TestGateway,
+  expectBridged,
 } from './harness.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -103,15 +101,7 @@ describe('gateway with the real registry (tokens and JWKS over HTTP)', () => {
   it('accepts the registry-issued token, and the device publishes and subscribes within its own subtree only', async () => {
     const token = await deviceToken();
     const client = await connectDevice(gw.gateway.mqttUrl, deviceId, token);
-    const before = await busCount(gw.bus, KAFKA_TOPICS.deviceTelemetry.name);
-    await client.publishAsync(
-      mqttDeviceTopic(tenant, deviceId, 'telemetry'),
-      encodeUp('io.edgefl.device.DeviceTelemetry', tenant, deviceId),
-      {
-        qos: 1,
-      },
-    );
-    expect(await busCount(gw.bus, KAFKA_TOPICS.deviceTelemetry.name)).toBe(before + 1);
+    await expectBridged(gw, client, tenant, deviceId, 'telemetry');
     expect(
       await subscribeCodes(client, [
         `edgefl/${tenant}/${deviceId}/#`,

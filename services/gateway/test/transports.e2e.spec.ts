@@ -4,17 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KAFKA_TOPICS, mqttDeviceTopic, type DeviceLifecycle } from '@edgefl/contracts';
+import { KAFKA_TOPICS, type DeviceLifecycle } from '@edgefl/contracts';
 import { announceSkip, freePorts, tempDir } from '@edgefl/testing';
 import {
   TestIssuer,
-  busCount,
   connackCode,
   connectDevice,
-  encodeUp,
   eventually,
   startGateway,
   type TestGateway,
+  expectBridged,
 } from './harness.js';
 
 const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => existsSync(p));
@@ -154,13 +153,7 @@ describe('gateway transports: TLS, mutual TLS, WebSocket', () => {
         rejectUnauthorized: true,
       },
     );
-    const before = await busCount(gw.bus, KAFKA_TOPICS.deviceTelemetry.name);
-    await client.publishAsync(
-      mqttDeviceTopic(T, 'tls-token', 'telemetry'),
-      encodeUp('io.edgefl.device.DeviceTelemetry', T, 'tls-token'),
-      { qos: 1 },
-    );
-    expect(await busCount(gw.bus, KAFKA_TOPICS.deviceTelemetry.name)).toBe(before + 1);
+    await expectBridged(gw, client, T, 'tls-token', 'telemetry');
     await client.endAsync();
   });
 
@@ -178,13 +171,7 @@ describe('gateway transports: TLS, mutual TLS, WebSocket', () => {
         password: undefined,
         username: undefined,
       });
-      const before = await busCount(gw.bus, KAFKA_TOPICS.otaStatus.name);
-      await client.publishAsync(
-        mqttDeviceTopic(T, 'cert-1', 'ota-status'),
-        encodeUp('io.edgefl.ota.OtaStatus', T, 'cert-1'),
-        { qos: 1 },
-      );
-      expect(await busCount(gw.bus, KAFKA_TOPICS.otaStatus.name)).toBe(before + 1);
+      await expectBridged(gw, client, T, 'cert-1', 'ota-status');
       await client.endAsync();
       // the certificate names cert-1: it cannot be used as another device
       expect(
@@ -232,13 +219,7 @@ describe('gateway transports: TLS, mutual TLS, WebSocket', () => {
   it('serves MQTT over WebSocket', async () => {
     expect(gw.gateway.mqttUrls.ws).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/);
     const client = await connectDevice(gw.gateway.mqttUrls.ws!, 'ws-1', await issuer.token('ws-1', T));
-    const before = await busCount(gw.bus, KAFKA_TOPICS.inferenceLog.name);
-    await client.publishAsync(
-      mqttDeviceTopic(T, 'ws-1', 'inference'),
-      encodeUp('io.edgefl.inference.InferenceLog', T, 'ws-1'),
-      { qos: 1 },
-    );
-    expect(await busCount(gw.bus, KAFKA_TOPICS.inferenceLog.name)).toBe(before + 1);
+    await expectBridged(gw, client, T, 'ws-1', 'inference');
     await client.endAsync();
   });
 });
