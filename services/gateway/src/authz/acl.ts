@@ -1,4 +1,4 @@
-// Who may publish and subscribe where (DESIGN.md §5): a device only under edgefl/<tenant>/<device>/… (its own ids, as
+// Who may publish and subscribe where (docs/architecture.md, security model): a device only under edgefl/<tenant>/<device>/… (its own ids, as
 // its credentials say) and it reads edgefl/<tenant>/broadcast/…; everything else is refused with a reason.
 import {
   ContractError,
