@@ -6,6 +6,6 @@ import { SessionsService } from './sessions.service.js';
 /** Who a device is (token or certificate) and whether the registry still lets it in. */
 @Module({
   providers: [DeviceDirectory, SessionsService, LifecycleConsumer],
-  exports: [DeviceDirectory, SessionsService],
+  exports: [DeviceDirectory, SessionsService, LifecycleConsumer],
 })
 export class AuthModule {}

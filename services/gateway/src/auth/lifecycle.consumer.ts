@@ -21,6 +21,7 @@ import { SessionsService } from './sessions.service.js';
 @Injectable()
 export class LifecycleConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private subscription: Subscription | null = null;
+  private caughtUp: (() => Promise<boolean>) | null = null;
 
   constructor(
     @Inject(TYPED_BUS) private readonly bus: TypedBus<KafkaTopicValues>,
@@ -33,7 +34,7 @@ export class LifecycleConsumer implements OnApplicationBootstrap, BeforeApplicat
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await subscribeReplayed({
+    const replay = await subscribeReplayed({
       bus: this.bus,
       readiness: this.readiness,
       check: 'device-lifecycle',
@@ -51,6 +52,13 @@ export class LifecycleConsumer implements OnApplicationBootstrap, BeforeApplicat
           );
       },
     });
+    this.subscription = replay.subscription;
+    this.caughtUp = replay.caughtUp;
+  }
+
+  /** True once the revocations that existed at boot are known: until then no device is let in. */
+  async ready(): Promise<boolean> {
+    return this.caughtUp ? this.caughtUp() : false;
   }
 
   async beforeApplicationShutdown(): Promise<void> {

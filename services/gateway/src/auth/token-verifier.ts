@@ -17,6 +17,7 @@ export const CONNECT_REFUSALS = {
   key_rotated: 5,
   jwks_unavailable: 3,
   draining: 3,
+  starting: 3,
 } as const;
 export type ConnectRefusal = keyof typeof CONNECT_REFUSALS;
 

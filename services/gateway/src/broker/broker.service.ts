@@ -1,13 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import {
-  Inject,
-  Injectable,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import {
   Aedes,
   type AedesOptions,
@@ -22,6 +16,7 @@ import mqemitterRedis from 'mqemitter-redis';
 import { LOGGER, ReadinessRegistry, SERVICE_CONFIG, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { DeviceDirectory } from '../auth/device-directory.js';
+import { LifecycleConsumer } from '../auth/lifecycle.consumer.js';
 import { SessionsService, type CloseReason, type LiveSession } from '../auth/sessions.service.js';
 import {
   CONNECT_REFUSALS,
@@ -57,9 +52,7 @@ interface ClientState {
  * retained messages and subscriptions live in Redis and messages cross replicas through a Redis emitter.
  */
 @Injectable()
-export class BrokerService
-  implements DeviceSender, MqttEndpoint, OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown
-{
+export class BrokerService implements DeviceSender, MqttEndpoint, OnModuleInit, BeforeApplicationShutdown {
   private aedes: Aedes | null = null;
   private redis: Redis[] = [];
   private persistence: AsyncRedisPersistence | null = null;
@@ -83,6 +76,7 @@ export class BrokerService
     private readonly uplink: UplinkService,
     private readonly presence: PresenceService,
     private readonly outbox: DeviceOutbox,
+    private readonly lifecycle: LifecycleConsumer,
   ) {
     this.listeners = new MqttListeners(config.mqtt);
     this.verifier = new DeviceTokenVerifier(config.auth);
@@ -132,21 +126,30 @@ export class BrokerService
       if (state) state.cause ??= 'dropped';
       this.logger.debug({ clientId: client.id, err: error }, 'client error');
     });
-    this.readiness.register('mqtt', () =>
-      this.urlsValue && this.aedes && !this.aedes.closed
-        ? { ready: true, detail: { ...this.urlsValue, connections: this.sessions.size } }
-        : { ready: false, detail: 'MQTT listeners not open' },
-    );
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    const aedes = this.aedes!;
-    this.urlsValue = await this.listeners.open((stream, request) => aedes.handle(stream, request));
+    // the listeners open here, before any consumer starts (a taken port must fail the boot with nothing left
+    // running); CONNECTs wait for the revocations replay (refused with 3 until then)
+    const aedes = this.aedes;
+    try {
+      this.urlsValue = await this.listeners.open((stream, request) => aedes.handle(stream, request));
+    } catch (error) {
+      // a port taken: nothing else will close the broker (the app never started), and its timers would keep the
+      // process alive after the boot error
+      this.listeners.stopAccepting();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await this.persistence?.destroy().catch(() => undefined);
+      await Promise.all(this.redis.map((r) => r.quit().catch(() => undefined)));
+      throw error;
+    }
     this.sessionTimer = setInterval(() => this.sessions.enforce(Date.now()), this.config.auth.sessionCheckMs);
     this.sessionTimer.unref();
     this.logger.info(
       { ...this.urlsValue, cluster: this.config.redisUrl ? 'redis' : 'none' },
       'mqtt listening',
+    );
+    this.readiness.register('mqtt', () =>
+      this.urlsValue && this.aedes && !this.aedes.closed
+        ? { ready: true, detail: { ...this.urlsValue, connections: this.sessions.size } }
+        : { ready: false, detail: 'MQTT listeners not open' },
     );
   }
 
@@ -191,6 +194,8 @@ export class BrokerService
   ): Promise<void> {
     try {
       if (this.draining) throw new ConnectRefusedError('draining', 'the gateway is shutting down');
+      if (!(await this.lifecycle.ready()))
+        throw new ConnectRefusedError('starting', 'the gateway is still reading the registry’s revocations');
       const { identity, certificateKey } = await this.identify(client, username, password);
       if (client.id !== identity.deviceId)
         throw new ConnectRefusedError('client_id_mismatch', 'the MQTT client id must be the device id');

@@ -86,14 +86,14 @@ export class ReleasesService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await subscribeReplayed({
+    ({ subscription: this.subscription } = await subscribeReplayed({
       bus: this.bus,
       readiness: this.readiness,
       check: 'releases',
       topic: KAFKA_TOPICS.registryRelease.name,
       group: `gateway-releases-${this.instanceId}`,
       handler: (record) => this.apply(record.value),
-    });
+    }));
   }
 
   async beforeApplicationShutdown(): Promise<void> {

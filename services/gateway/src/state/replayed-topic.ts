@@ -14,7 +14,7 @@ export async function subscribeReplayed<T extends keyof KafkaTopicValues & strin
   topic: T;
   group: string;
   handler: (record: TypedRecord<KafkaTopicValues, T>) => Promise<void> | void;
-}): Promise<Subscription> {
+}): Promise<{ subscription: Subscription; caughtUp(): Promise<boolean> }> {
   const { bus, topic, group } = options;
   const subscription = await bus.subscribe({
     group,
@@ -23,13 +23,13 @@ export async function subscribeReplayed<T extends keyof KafkaTopicValues & strin
     maxAttempts: 3,
     handler: options.handler,
   });
-  let caughtUp = false;
-  options.readiness.register(options.check, async () => {
-    if (!caughtUp) {
-      const lag = await bus.bus.consumerLag(group, [topic]);
-      caughtUp = lag.every((p) => p.lag === 0);
-    }
-    return caughtUp ? { ready: true } : { ready: false, detail: `replaying ${topic}` };
-  });
-  return subscription;
+  let done = false;
+  const caughtUp = async () => {
+    if (!done) done = (await bus.bus.consumerLag(group, [topic])).every((p) => p.lag === 0);
+    return done;
+  };
+  options.readiness.register(options.check, async () =>
+    (await caughtUp()) ? { ready: true } : { ready: false, detail: `replaying ${topic}` },
+  );
+  return { subscription, caughtUp };
 }
