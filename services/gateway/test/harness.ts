@@ -8,13 +8,16 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { SingleObjectCodec, type KafkaTopicName, type RecordName, type RecordTypes } from '@edgefl/contracts';
 import { TYPED_BUS, type BusRecord, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
-import { freePort, LogSink, tempDir } from '@edgefl/testing';
+import { eventually, freePort, LogSink, tempDir } from '@edgefl/testing';
 import { expect } from 'vitest';
 import { UP_ROUTES } from '../src/uplink/channels.js';
 import type { MqttChannel } from '@edgefl/contracts';
 import { bootstrap, type RunningGateway } from '../src/main.js';
 
 export const so = new SingleObjectCodec();
+
+/** The tree's one polling helper (libs/testing), re-exported for the suites here. */
+export { eventually };
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
@@ -114,7 +117,10 @@ export async function startGateway(
     logDestination: logs,
   });
   const bus = gateway.app.get<symbol, TypedBus<KafkaTopicValues>>(TYPED_BUS);
-  await eventually('the gateway is ready', async () => (await fetch(`${gateway.url}/health/ready`)).ok);
+  await eventually(
+    'the gateway is ready',
+    async () => (await fetch(`${gateway.url}/health/ready`).catch(() => undefined))?.ok,
+  );
   return {
     gateway,
     bus,
@@ -216,21 +222,6 @@ export async function readBus(bus: TypedBus<KafkaTopicValues>, topics: readonly 
 export async function busCount(bus: TypedBus<KafkaTopicValues>, topic: KafkaTopicName): Promise<number> {
   const lag = await bus.bus.consumerLag('test-never-consumes', [topic]);
   return lag.reduce((sum, p) => sum + p.lag, 0);
-}
-
-/** Polls until `check` returns a value that is not undefined/false, or fails after the limit (never a timing assertion). */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  limitMs = 30_000,
-): Promise<T> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A Prometheus sample of the gateway's /metrics (0 when absent). */
