@@ -216,6 +216,13 @@ describe('gateway down-bridge', () => {
       maskedInput: null,
       selfMaskShares: {},
       maskKeyShares: {},
+      config: null,
+      bucket: 0,
+      advertisedKeys: {},
+      selfMaskCommitment: null,
+      consistencySignature: null,
+      survivorSignatures: {},
+      dropped: [],
       createdAt: Date.now(),
     };
     await gw.bus.publish(KAFKA_TOPICS.flSecAgg.name, [{ value: secagg }]);

@@ -321,6 +321,13 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
         maskedInput: null,
         selfMaskShares: {},
         maskKeyShares: {},
+        config: null,
+        bucket: 0,
+        advertisedKeys: {},
+        selfMaskCommitment: null,
+        consistencySignature: null,
+        survivorSignatures: {},
+        dropped: [],
         createdAt: now,
       };
     case 'io.edgefl.ota.OtaStatus':
