@@ -1,7 +1,7 @@
 // The consumer side of the Kafka adapter: one kafkajs consumer per subscription, its batches handed to the shared
 // delivery core (../delivery.ts) with manual commits after success, pause/resume, and a graceful disconnect.
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { deliver, type DeliveryContext } from '../delivery.js';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { deliver, type DeliveryContext, type Progress } from '../delivery.js';
 import type {
   BusObserver,
   BusRecord,
@@ -16,6 +16,8 @@ import type { ResolvedSubscribeOptions } from '../validation.js';
 export interface KafkaSubscriptionHost {
   readonly observer: BusObserver;
   deadLetter(info: DeadLetterInfo): Promise<void>;
+  /** The cluster admin (to read a partition's committed offset and its metadata). */
+  admin(): Promise<Admin>;
   /** Called once the subscription has closed. */
   forget(sub: KafkaSubscription): void;
 }
@@ -26,6 +28,25 @@ export interface KafkaConsumerSettings {
   heartbeatIntervalMs?: number;
   /** How long start() waits for the group join (default 60 s). */
   joinTimeoutMs?: number;
+}
+
+interface DeliveryMark {
+  /** Offset the delivery in flight started at. */
+  off: string;
+  /** Deliveries started there that have not ended. */
+  starts: number;
+}
+
+/** The delivery record in a committed offset's metadata; anything else (another client's metadata) is no record. */
+function parseMark(metadata: string | null): DeliveryMark {
+  try {
+    const m = JSON.parse(metadata ?? '') as Partial<DeliveryMark>;
+    if (typeof m.off === 'string' && Number.isInteger(m.starts) && m.starts! >= 0)
+      return { off: m.off, starts: m.starts! };
+  } catch {
+    // not ours
+  }
+  return { off: '', starts: 0 };
 }
 
 function toBusRecord(topic: string, partition: number, m: KafkaMessage): BusRecord {
@@ -57,7 +78,12 @@ export class KafkaSubscription implements Subscription {
   private readonly bus: KafkaSubscriptionHost;
   private readonly options: ResolvedSubscribeOptions;
   private readonly joinTimeoutMs: number;
-  private readonly delivery: Omit<DeliveryContext, 'shouldStop' | 'sleep'>;
+  private readonly delivery: Pick<DeliveryContext, 'options' | 'dedupe' | 'observer'>;
+  /**
+   * The delivery record of each partition, as last written in the group's committed-offset metadata: where the
+   * delivery in flight started and how many deliveries started there. Read from the broker once per assignment.
+   */
+  private readonly deliveries = new Map<string, DeliveryMark>();
   private isPaused = false;
   private closing = false;
   private closePromise: Promise<void> | null = null;
@@ -82,7 +108,7 @@ export class KafkaSubscription implements Subscription {
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 250,
     });
-    this.delivery = { options, dedupe, observer: bus.observer, deadLetter: (info) => bus.deadLetter(info) };
+    this.delivery = { options, dedupe, observer: bus.observer };
   }
 
   get paused(): boolean {
@@ -95,6 +121,7 @@ export class KafkaSubscription implements Subscription {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.lastError = null;
+      this.deliveries.clear(); // another member may have written them meanwhile
     });
     let timer: NodeJS.Timeout | undefined;
     const joined = new Promise<void>((resolve, reject) => {
@@ -141,17 +168,18 @@ export class KafkaSubscription implements Subscription {
         await heartbeat().catch(() => undefined);
       }
     };
+    const { topic, partition } = batch;
+    const ctx: DeliveryContext = {
+      ...this.delivery,
+      shouldStop,
+      sleep,
+      begin: (first) => this.begin(topic, partition, first.offset),
+      commit: (progress) => this.commit(topic, partition, progress, resolveOffset),
+    };
     let next = 0; // index of the first record not done
     while (next < all.length && !shouldStop()) {
       const chunk = all.slice(next, next + this.options.maxBatchSize);
-      const done = await deliver({ ...this.delivery, shouldStop, sleep }, chunk);
-      if (done > 0) {
-        const last = chunk[done - 1]!.offset;
-        resolveOffset(last);
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-        ]);
-      }
+      const done = await deliver(ctx, chunk);
       next += done;
       if (done < chunk.length) break;
       await heartbeat();
@@ -162,6 +190,51 @@ export class KafkaSubscription implements Subscription {
     if (next < all.length && !this.closing && isRunning() && !isStale()) {
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
     }
+  }
+
+  /**
+   * Persists the start of a delivery at `offset` in the committed offset's metadata (the offset itself does not
+   * move), the per-group attempts record: it lives with the group in Kafka, so whichever member takes the partition
+   * over after a crash reads it, on any machine, with no store or topic of its own.
+   */
+  private async begin(topic: string, partition: number, offset: string): Promise<number> {
+    const k = `${topic}\u0000${partition}`;
+    let mark = this.deliveries.get(k);
+    if (!mark) {
+      const admin = await this.bus.admin();
+      const [fetched] = await admin.fetchOffsets({ groupId: this.group, topics: [topic] });
+      mark = parseMark(fetched?.partitions.find((p) => p.partition === partition)?.metadata ?? null);
+    }
+    const before = mark.off === offset ? mark.starts : 0;
+    const started = { off: offset, starts: before + 1 };
+    await this.consumer.commitOffsets([{ topic, partition, offset, metadata: JSON.stringify(started) }]);
+    this.deliveries.set(k, started);
+    return before;
+  }
+
+  /**
+   * Progress: processed ids first (at-least-once: a crash after them replays records the dedupe then skips), dead
+   * letters published with their deterministic event id (a crash before the offset commit publishes the same one
+   * again; consumers of the dead-letter topic dedupe by it), then the offset with the delivery record as metadata.
+   */
+  private async commit(
+    topic: string,
+    partition: number,
+    p: Progress,
+    resolveOffset: (offset: string) => void,
+  ): Promise<boolean> {
+    if (p.last === null && !p.final && p.deadLetters.length === 0) return true;
+    if (this.delivery.dedupe && p.processed.length > 0)
+      this.delivery.dedupe.markProcessed(this.group, p.processed);
+    for (const info of p.deadLetters) await this.bus.deadLetter(info);
+    const k = `${topic}\u0000${partition}`;
+    const next = p.last === null ? this.deliveries.get(k)?.off : (BigInt(p.last.offset) + 1n).toString();
+    if (next === undefined) return true;
+    const mark = { off: next, starts: p.final ? 0 : 1 };
+    if (p.last !== null) resolveOffset(p.last.offset);
+    await this.consumer.commitOffsets([{ topic, partition, offset: next, metadata: JSON.stringify(mark) }]);
+    this.deliveries.set(k, mark);
+    return true;
   }
 
   private sleep(ms: number): Promise<void> {
