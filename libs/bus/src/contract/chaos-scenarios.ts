@@ -6,6 +6,7 @@ import { tempDir } from '@edgefl/testing';
 import { expect, it } from 'vitest';
 import { decodeJsonDeadLetter } from '../dead-letter.js';
 import { partitionForKey } from '../partitioner.js';
+import { SqliteInbox } from '../inbox.js';
 import { DEAD_LETTER_TOPIC, type BusRecord, type EventBus } from '../port.js';
 import type { BusContractTarget } from './bus-contract-suite.js';
 import { startChildConsumer } from './crash.js';
@@ -65,6 +66,55 @@ export function chaosScenarios(c: ChaosContext): void {
       console.log(`chaos: a crash after 120 of 130 records (commitEvery 50) replayed ${replayed.length}`);
       expect(new Set([...before, ...after]).size).toBe(130);
       expect(replayed.length).toBeLessThanOrEqual(options.commitEvery);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('replays no effect through the transactional inbox after a crash mid-batch', async () => {
+    const bus = await c.open();
+    const { topic, group } = await c.fresh(bus);
+    const dir = await tempDir('edgefl-chaos-');
+    try {
+      const effects = join(dir.path, 'effects.sqlite');
+      await bus.publish(
+        Array.from({ length: 130 }, (_, i) => ({ topic, key: 'one', value: Buffer.from(`r${i}`) })),
+      );
+      const options = { commitEvery: 50, commitIntervalMs: 600_000 };
+      const killed = await startChildConsumer(
+        c.target().childConfig(),
+        group,
+        topic,
+        child('inbox-kill-after', '120', effects, options),
+      );
+      await killed.exited();
+      const inbox = new SqliteInbox(effects);
+      let handled = 0;
+      let skipped = 0;
+      const sub = await bus.subscribe({
+        group,
+        topics: [topic],
+        fromBeginning: true,
+        handler: async (r) => {
+          const ran = await inbox.run(group, r, (db) => {
+            db.prepare('INSERT INTO effects (event_id) VALUES (?)').run(r.eventId);
+          });
+          if (ran) handled++;
+          else skipped++;
+        },
+      });
+      await c.eventually('the rest after the crash', () => handled >= 10, c.timeout);
+      await sub.close();
+      const count = inbox.db
+        .prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d FROM effects')
+        .get() as {
+        n: number;
+        d: number;
+      };
+      inbox.close();
+      console.log(`chaos: with the inbox, the crash replayed ${skipped} records and 0 effects`);
+      expect(count).toEqual({ n: 130, d: 130 });
+      expect(handled).toBe(10);
     } finally {
       await dir.remove();
     }
