@@ -79,16 +79,11 @@ describe('EmbeddedBus under chaos', () => {
     );
     await sub.close();
     expect(calls).toBe(2);
-    const letters: string[] = [];
-    const dlq = await bus.subscribe({
-      group: 'dlq',
-      topics: [DEAD_LETTER_TOPIC],
-      fromBeginning: true,
-      handler: (r) => void letters.push(decodeJsonDeadLetter(r.value).eventId),
-    });
-    await eventually('the dead letter', () => letters.length >= 1, 10_000);
-    await new Promise((r) => setTimeout(r, 200));
-    await dlq.close();
+    // Counted in the log itself: a reader would fold two copies of one dead letter (same deterministic event id).
+    const letters = bus.store.db
+      .prepare('SELECT val FROM bus_records WHERE topic = ?')
+      .all(DEAD_LETTER_TOPIC)
+      .map((row) => decodeJsonDeadLetter(Buffer.from((row as { val: Uint8Array }).val)).eventId);
     expect(letters).toEqual(['ev-poison']);
   });
 
