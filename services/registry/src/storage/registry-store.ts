@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { isUniqueViolation, StoreConflictError } from './errors.js';
 import type { DatabaseKind } from './migrations.js';
@@ -167,22 +168,82 @@ async function insertOrConflict(what: string, run: () => Promise<unknown>): Prom
   }
 }
 
+/** The transaction a root store's calls join while `fn` of its transaction() runs (and everything it awaits). */
+interface AmbientTransaction {
+  root: RegistryStore;
+  tx: RegistryStore;
+  open: boolean;
+}
+const ambient = new AsyncLocalStorage<AmbientTransaction>();
+
 /**
  * The registry's one repository layer over Kysely: the same code and migrations for SQLite and PostgreSQL.
- * `transaction(fn)` runs `fn` with a store bound to one transaction (nested calls join the outer one).
+ * `transaction(fn)` runs `fn` with a store bound to one transaction; while it runs, calls on the root store (from
+ * the services fn calls, which hold the root store) and nested transaction() calls join it.
  */
 export class RegistryStore {
+  private readonly own: Kysely<RegistryDatabase>;
+
   constructor(
-    readonly db: Kysely<RegistryDatabase>,
+    db: Kysely<RegistryDatabase>,
     readonly kind: DatabaseKind,
     private readonly inTransaction = false,
-  ) {}
+  ) {
+    this.own = db;
+  }
+
+  /** The query builder: the ambient transaction's inside transaction(fn), else this store's own. */
+  get db(): Kysely<RegistryDatabase> {
+    if (!this.inTransaction) {
+      const current = ambient.getStore();
+      if (current?.open && current.root === this) return current.tx.own;
+    }
+    return this.own;
+  }
 
   async transaction<T>(fn: (store: RegistryStore) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return this.db
-      .transaction()
-      .execute((trx: Transaction<RegistryDatabase>) => fn(new RegistryStore(trx, this.kind, true)));
+    const current = ambient.getStore();
+    if (current?.open && current.root === this) return fn(current.tx);
+    return this.own.transaction().execute(async (trx: Transaction<RegistryDatabase>) => {
+      const scope: AmbientTransaction = {
+        root: this,
+        tx: new RegistryStore(trx, this.kind, true),
+        open: true,
+      };
+      try {
+        return await ambient.run(scope, () => fn(scope.tx));
+      } finally {
+        scope.open = false;
+      }
+    });
+  }
+
+  /** Runs fn outside any ambient transaction: background work started inside one (a relay drain) must not join it. */
+  static outsideTransaction<T>(fn: () => T): T {
+    return ambient.exit(fn);
+  }
+
+  /**
+   * The transactional inbox: records `eventId` as processed by `group` and runs `effects` in one transaction, so a
+   * replayed event (a crash before the bus committed its offset) is skipped exactly. Resolves false, running
+   * nothing, when the group already processed it; a failing `effects` rolls the mark back with them.
+   */
+  async inbox(
+    group: string,
+    eventId: string,
+    effects: (tx: RegistryStore) => Promise<void>,
+  ): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const inserted = await tx.db
+        .insertInto('inbox')
+        .values({ grp: group, event_id: eventId, processed_at: Date.now() })
+        .onConflict((oc) => oc.columns(['grp', 'event_id']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+      await effects(tx);
+      return true;
+    });
   }
 
   // ── tenants ─────────────────────────────────────────────────────────────────────────────────────────────────
