@@ -209,7 +209,8 @@ async function deliverFrom(
   const handler = options.handler!;
   for (let i = done; i < records.length && owned && !failed; i++) {
     const record = records[i]!;
-    if (await ctx.shouldStop()) break;
+    const stop = ctx.shouldStop(); // a promise only when a lease check is due
+    if (stop === true || (stop !== false && (await stop))) break;
     if (seen.has(record.eventId)) {
       observer.consumed?.(record.topic, group, 'duplicate', 1);
       markDone(record, false);

@@ -152,7 +152,11 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
       this.pending.push({ records: normalised, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        this.flushing = new Promise((done) => setImmediate(() => void this.flush().finally(done)));
+        // After the flush before it: a flush waiting for the lock must not let a later one overtake it (key order).
+        const previous = this.flushing;
+        this.flushing = new Promise((done) =>
+          setImmediate(() => void previous.then(() => this.flush()).finally(done)),
+        );
       }
     });
   }

@@ -83,7 +83,7 @@ export class GroupMembership {
 
   /**
    * Deletes the members that are dead: silent past the session, or (sharing this host) whose process is gone, which
-   * is known at once; with them go their leases and delivery rows stay (they count the crash).
+   * is known at once; with them go their leases (their delivery counts stay: they count the crash).
    */
   private dropDeadMembers(now: number): void {
     const s = (sql: string) => this.store.stmt(sql);
@@ -188,27 +188,18 @@ export class GroupMembership {
   }
 
   /**
-   * Persists that a delivery starts at offset `off` of a partition; returns how many deliveries started there before
-   * never ended (their process died), which the delivery core turns into a crash count.
+   * Persists that a delivery starts at the committed offset `committed` of a partition (on its first record); returns
+   * how many deliveries started there before and never ended (their process died): the crash count.
    */
-  async begin(topic: string, partition: number, off: number): Promise<number> {
+  async begin(topic: string, partition: number, committed: number): Promise<number> {
     return this.store.tx(() => {
       const row = this.store
-        .stmt('SELECT off, starts FROM bus_deliveries WHERE grp = ? AND topic = ? AND part = ?')
-        .get(this.group, topic, partition) as { off: number; starts: number } | undefined;
-      const before = row?.off === off ? row.starts : 0;
-      this.writeDelivery(topic, partition, off, before + 1);
+        .stmt('SELECT committed, starts FROM bus_offsets WHERE grp = ? AND topic = ? AND part = ?')
+        .get(this.group, topic, partition) as { committed: number; starts: number } | undefined;
+      const before = row?.committed === committed ? row.starts : 0;
+      this.writeOffset(topic, partition, committed, before + 1);
       return before;
     });
-  }
-
-  private writeDelivery(topic: string, partition: number, off: number, starts: number): void {
-    this.store
-      .stmt(
-        `INSERT INTO bus_deliveries (grp, topic, part, off, starts) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (grp, topic, part) DO UPDATE SET off = excluded.off, starts = excluded.starts`,
-      )
-      .run(this.group, topic, partition, off, starts);
   }
 
   /** Whether this member holds the partition's lease (inside a transaction: the caller's writes depend on it). */
@@ -219,19 +210,23 @@ export class GroupMembership {
     return lease?.member === this.memberId;
   }
 
-  /** Sets the committed offset (inside a transaction, after holds()). */
-  writeOffset(topic: string, partition: number, next: number): void {
+  /**
+   * Sets the committed offset and the deliveries started there (inside a transaction, after holds()): 1 while the
+   * delivery goes on from `next`, 0 once it ended.
+   */
+  writeOffset(topic: string, partition: number, next: number, starts = 1): void {
     this.store
       .stmt(
-        'INSERT INTO bus_offsets (grp, topic, part, committed) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, part) DO UPDATE SET committed = excluded.committed',
+        `INSERT INTO bus_offsets (grp, topic, part, committed, starts) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (grp, topic, part) DO UPDATE SET committed = excluded.committed, starts = excluded.starts`,
       )
-      .run(this.group, topic, partition, next);
+      .run(this.group, topic, partition, next, starts);
   }
 
   /**
    * Commits progress in one transaction, only while this member still holds the partition's lease (a member that
    * lost it must not move it; then nothing is written and this resolves false): `also` (dead letters, processed
-   * ids), the offset `next` (when not null), and the delivery row — ended (`final`), or started at `next`.
+   * ids), the offset `next` (when not null), and the deliveries started there: none (`final`), or this one.
    */
   async commit(
     topic: string,
@@ -243,12 +238,11 @@ export class GroupMembership {
     return this.store.tx(() => {
       if (!this.holds(topic, partition)) return false;
       also();
-      if (next !== null) this.writeOffset(topic, partition, next);
-      if (final)
+      if (next !== null) this.writeOffset(topic, partition, next, final ? 0 : 1);
+      else if (final)
         this.store
-          .stmt('DELETE FROM bus_deliveries WHERE grp = ? AND topic = ? AND part = ?')
+          .stmt('UPDATE bus_offsets SET starts = 0 WHERE grp = ? AND topic = ? AND part = ?')
           .run(this.group, topic, partition);
-      else if (next !== null) this.writeDelivery(topic, partition, next, 1);
       return true;
     });
   }

@@ -18,16 +18,14 @@ CREATE TABLE IF NOT EXISTS bus_records (
   headers TEXT NOT NULL, event_id TEXT NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (topic, part, off));
 CREATE TABLE IF NOT EXISTS bus_offsets (
   grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, committed INTEGER NOT NULL,
-  PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+  starts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bus_members (
   grp TEXT NOT NULL, member TEXT NOT NULL, topics TEXT NOT NULL, heartbeat_at INTEGER NOT NULL,
   PRIMARY KEY (grp, member)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bus_member_processes (
   grp TEXT NOT NULL, member TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
   PRIMARY KEY (grp, member)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bus_deliveries (
-  grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, starts INTEGER NOT NULL,
-  PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS bus_leases (
   grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, member TEXT NOT NULL, expires_at INTEGER NOT NULL,
   PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
@@ -80,6 +78,7 @@ export class BusStore {
       this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous === 'FULL' ? 'FULL' : 'NORMAL'};
         PRAGMA busy_timeout=${Math.max(0, Math.round(lock.sliceMs))};`);
       this.db.exec(SCHEMA);
+      addStartsColumn(this.db);
     } catch (error) {
       throw new BusError('store_unavailable', `cannot open the bus file: ${(error as Error).message}`, {
         cause: error,
@@ -205,6 +204,23 @@ export class BusStore {
     this.open = false;
     this.statements.clear();
     this.db.close();
+  }
+}
+
+/**
+ * A bus file made before deliveries were counted has no `bus_offsets.starts` (deliveries started at the committed
+ * offset that never ended): add it. Another process may add it at the same time; that is fine.
+ */
+function addStartsColumn(db: DatabaseSync): void {
+  const has = () =>
+    (db.prepare('PRAGMA table_info(bus_offsets)').all() as Array<{ name: string }>).some(
+      (c) => c.name === 'starts',
+    );
+  if (has()) return;
+  try {
+    db.exec('ALTER TABLE bus_offsets ADD COLUMN starts INTEGER NOT NULL DEFAULT 0');
+  } catch (error) {
+    if (!has()) throw error;
   }
 }
 

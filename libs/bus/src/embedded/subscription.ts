@@ -265,7 +265,7 @@ export class EmbeddedSubscription implements Subscription {
       options: this.options,
       dedupe: this.dedupe,
       observer: this.host.observer,
-      begin: (first) => this.membership.begin(topic, partition, Number(first.offset)),
+      begin: () => this.membership.begin(topic, partition, committed),
       commit: (progress) => this.commit(topic, partition, progress),
       shouldStop: () => this.shouldStop(k),
       sleep: (ms) => this.wait(ms, false),

@@ -78,6 +78,7 @@ export class KafkaSubscription implements Subscription {
   private readonly bus: KafkaSubscriptionHost;
   private readonly options: ResolvedSubscribeOptions;
   private readonly joinTimeoutMs: number;
+  private readonly sessionTimeoutMs: number;
   private readonly delivery: Pick<DeliveryContext, 'options' | 'dedupe' | 'observer'>;
   /**
    * The delivery record of each partition, as last written in the group's committed-offset metadata: where the
@@ -101,9 +102,10 @@ export class KafkaSubscription implements Subscription {
     this.group = options.group;
     this.topics = [...new Set(options.topics)];
     this.joinTimeoutMs = config.joinTimeoutMs ?? 60_000;
+    this.sessionTimeoutMs = config.sessionTimeoutMs ?? 30_000;
     this.consumer = kafka.consumer({
       groupId: options.group,
-      sessionTimeout: config.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: this.sessionTimeoutMs,
       heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 250,
@@ -160,18 +162,33 @@ export class KafkaSubscription implements Subscription {
   }: EachBatchPayload): Promise<void> {
     const all = batch.messages.map((m) => toBusRecord(batch.topic, batch.partition, m));
     const shouldStop = () => this.closing || this.isPaused || !isRunning() || isStale();
+    let lastHeartbeatAt = Date.now();
     const sleep = async (ms: number) => {
       // Keep the membership alive through long backoffs.
       const until = Date.now() + ms;
       while (!shouldStop() && Date.now() < until) {
         await this.sleep(Math.min(1_000, until - Date.now()));
-        await heartbeat().catch(() => undefined);
+        await heartbeat()
+          .then(() => (lastHeartbeatAt = Date.now()))
+          .catch(() => undefined);
       }
     };
     const { topic, partition } = batch;
     const ctx: DeliveryContext = {
       ...this.delivery,
-      shouldStop,
+      // A zombie stops at once: more than a session since the last heartbeat (a synchronous handler kept kafkajs
+      // from sending one), so the group may have moved on; a heartbeat now fails if this member was fenced.
+      shouldStop: async () => {
+        if (shouldStop()) return true;
+        if (Date.now() - lastHeartbeatAt <= this.sessionTimeoutMs) return false;
+        try {
+          await heartbeat();
+          lastHeartbeatAt = Date.now();
+          return shouldStop();
+        } catch {
+          return true;
+        }
+      },
       sleep,
       begin: (first) => this.begin(topic, partition, first.offset),
       commit: (progress) => this.commit(topic, partition, progress, resolveOffset),
@@ -183,6 +200,7 @@ export class KafkaSubscription implements Subscription {
       next += done;
       if (done < chunk.length) break;
       await heartbeat();
+      lastHeartbeatAt = Date.now();
     }
     // Stopped early by pause, or before a record whose dead letter could not be written: seek back so prefetched
     // batches are dropped and the consumer refetches from the first unhandled record (on resume, or at once).
