@@ -41,6 +41,12 @@ export interface TopicDefaults {
   autoCreateTopics: boolean;
 }
 
+interface QueuedTx {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 /** How long one process may wait for the bus file's write lock (another process holds it). */
 export interface LockPolicy {
   /** Longest synchronous wait for the lock at one try (SQLite's busy_timeout); the event loop is blocked that long. */
@@ -59,6 +65,8 @@ export class BusStore {
   private readonly lock: LockPolicy;
   private readonly observer: BusObserver;
   private open = true;
+  private readonly queue: QueuedTx[] = [];
+  private draining = false;
 
   /** Opens (creating when absent) the bus file; failures → BusError `store_unavailable`. */
   constructor(
@@ -94,17 +102,45 @@ export class BusStore {
   }
 
   /**
-   * Runs fn (synchronous) in one write transaction (BEGIN IMMEDIATE: the write lock is taken up front). While another
-   * process holds the lock, each try waits at most one slice synchronously, then the wait goes on asynchronously
-   * with backoff (counted by the observer's lockWait) until maxWaitMs, then BusError `busy`.
+   * Runs fn (synchronous) in a write transaction (BEGIN IMMEDIATE: the write lock is taken up front). Calls made in
+   * the same turn of the event loop share one transaction, each in a savepoint of its own (a throwing fn undoes only
+   * its writes and rejects only its call): commits of several partitions cost one. While another process holds the
+   * lock, each try waits at most one slice synchronously, then the wait goes on asynchronously with backoff
+   * (counted by the observer's lockWait) until maxWaitMs, then BusError `busy`.
    */
-  async tx<T>(fn: () => T): Promise<T> {
+  tx<T>(fn: () => T): Promise<T> {
+    if (!this.open) return Promise.reject(new BusError('closed', 'the bus is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.queue.length === 1 && !this.draining) setImmediate(() => void this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        try {
+          await this.lockFile();
+        } catch (error) {
+          for (const item of this.queue.splice(0)) item.reject(error);
+          return;
+        }
+        this.runQueued(this.queue.splice(0));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** BEGIN IMMEDIATE, retried asynchronously while another process holds the lock. */
+  private async lockFile(): Promise<void> {
     const started = Date.now();
     for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
       if (!this.open) throw new BusError('closed', 'the bus is closed');
       try {
         this.db.exec('BEGIN IMMEDIATE');
-        break;
+        return;
       } catch (error) {
         if (!isBusy(error)) throw error;
         this.observer.lockWait?.();
@@ -119,18 +155,33 @@ export class BusStore {
         await delay(pause + Math.random() * pause);
       }
     }
-    return this.run(fn);
   }
 
-  private run<T>(fn: () => T): T {
+  /** Inside BEGIN IMMEDIATE: each fn in a savepoint, then one COMMIT; settles each call after it. */
+  private runQueued(batch: QueuedTx[]): void {
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    for (const item of batch) {
+      this.db.exec('SAVEPOINT bus_tx');
+      try {
+        const value = item.fn();
+        this.db.exec('RELEASE bus_tx');
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        this.db.exec('ROLLBACK TO bus_tx');
+        this.db.exec('RELEASE bus_tx');
+        outcomes.push({ ok: false, value: error });
+      }
+    }
     try {
-      const result = fn();
       this.db.exec('COMMIT');
-      return result;
     } catch (error) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw error;
+      for (const item of batch) item.reject(error);
+      return;
     }
+    batch.forEach((item, i) =>
+      outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value),
+    );
   }
 
   /**

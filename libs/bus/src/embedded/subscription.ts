@@ -51,7 +51,7 @@ export class EmbeddedSubscription implements Subscription {
   private wanted = new Set<string>();
   /** Deliveries in flight, by tpKey: at most maxPartitionsInFlight. */
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** Partitions whose last fetch found nothing, and when: fetched again on a publish here or after a poll period. */
+  /** Partitions whose last fetch was not full, and when: fetched again on a publish here or after a poll period. */
   private readonly emptySince = new Map<string, number>();
   /** A partition whose delivery failed waits until then; the others go on. */
   private readonly retryAt = new Map<string, number>();
@@ -67,6 +67,8 @@ export class EmbeddedSubscription implements Subscription {
   private lastHeartbeatAt = Date.now();
   private unlisten: () => void = () => {};
   private dirty = true;
+  /** Publishes heard so far: a delivery that drained its partition before the latest one must look again. */
+  private wakes = 0;
   private wakers = new Set<() => void>();
   private closeWaiters = new Set<() => void>();
   private nextRebalanceAt = 0;
@@ -123,6 +125,7 @@ export class EmbeddedSubscription implements Subscription {
   /** A publish: every partition is worth a fetch again. */
   private wake(): void {
     this.dirty = true;
+    this.wakes++;
     this.kick();
   }
 
@@ -207,10 +210,13 @@ export class EmbeddedSubscription implements Subscription {
       const empty = this.emptySince.get(k);
       if (empty !== undefined && now - empty < this.timings.pollIntervalMs) continue;
       const tp = this.owned.get(k)!;
+      const wakesBefore = this.wakes;
       const delivery = this.processPartition(tp.topic, tp.partition)
         .then(
-          (found) => {
-            if (found) this.emptySince.delete(k);
+          (full) => {
+            // A fetch that was not full drained the partition: look again on a publish here (none came during the
+            // delivery) or after a poll period.
+            if (full || this.wakes !== wakesBefore) this.emptySince.delete(k);
             else this.emptySince.set(k, Date.now());
             this.errors.delete(k);
           },
@@ -240,7 +246,7 @@ export class EmbeddedSubscription implements Subscription {
     );
   }
 
-  /** Fetches one batch of a partition from the committed offset and delivers it. Resolves whether it found any. */
+  /** Fetches one batch of a partition from the committed offset and delivers it. Resolves whether it was full. */
   private async processPartition(topic: string, partition: number): Promise<boolean> {
     const k = tpKey(topic, partition);
     const committed = this.membership.committed(topic, partition);
@@ -271,7 +277,7 @@ export class EmbeddedSubscription implements Subscription {
       sleep: (ms) => this.wait(ms, false),
     };
     await deliver(ctx, records);
-    return true;
+    return rows.length === this.options.maxBatchSize;
   }
 
   /** One transaction: dead letters, processed ids, offset and delivery row, only while the lease is ours. */
