@@ -2,7 +2,7 @@
 // record, a member SIGKILLed while it holds partitions, a partition that keeps failing beside healthy ones.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import { expect, it } from 'vitest';
 import { decodeJsonDeadLetter } from '../dead-letter.js';
 import { partitionForKey } from '../partitioner.js';
@@ -15,7 +15,6 @@ export interface ChaosContext {
   target: () => BusContractTarget;
   open: () => Promise<EventBus>;
   fresh: (bus: EventBus) => Promise<{ topic: string; group: string }>;
-  eventually: (what: string, check: () => boolean, timeoutMs: number) => Promise<void>;
   timeout: number;
   partitions: number;
 }
@@ -58,7 +57,7 @@ export function chaosScenarios(c: ChaosContext): void {
         fromBeginning: true,
         handler: (r) => void after.push(r.eventId),
       });
-      await c.eventually('the rest after the crash', () => after.length >= 10, c.timeout);
+      await eventually('the rest after the crash', () => after.length >= 10, c.timeout);
       await new Promise((r) => setTimeout(r, 300));
       await sub.close();
       const before = new Set(lines(effects));
@@ -103,7 +102,7 @@ export function chaosScenarios(c: ChaosContext): void {
           else skipped++;
         },
       });
-      await c.eventually('the rest after the crash', () => handled >= 10, c.timeout);
+      await eventually('the rest after the crash', () => handled >= 10, c.timeout);
       await sub.close();
       const count = inbox.db
         .prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d FROM effects')
@@ -142,7 +141,7 @@ export function chaosScenarios(c: ChaosContext): void {
         );
         await Promise.race([
           p.exited(),
-          c.eventually('the record after the killer', () => lines(effects).includes('ev-after'), c.timeout),
+          eventually('the record after the killer', () => lines(effects).includes('ev-after'), c.timeout),
         ]);
         await p.kill();
       }
@@ -159,7 +158,7 @@ export function chaosScenarios(c: ChaosContext): void {
           if (r.headers['dlq-original-topic'] === topic) letters.push(decodeJsonDeadLetter(r.value));
         },
       });
-      await c.eventually('the dead letter', () => letters.length >= 1, c.timeout);
+      await eventually('the dead letter', () => letters.length >= 1, c.timeout);
       await dlq.close();
       expect(letters).toHaveLength(1);
       expect(letters[0]).toMatchObject({
@@ -194,7 +193,7 @@ export function chaosScenarios(c: ChaosContext): void {
     const others = Array.from({ length: c.partitions - 1 }, (_, i) => keyOn(i + 1));
     for (let round = 0; round < 5; round++) {
       await bus.publish(others.map((key) => ({ topic, key, value: Buffer.from(`${key}:${round}`) })));
-      await c.eventually(
+      await eventually(
         `round ${round} on the healthy partitions`,
         () => others.every((k) => got.has(`${k}:${round}`)),
         c.timeout,
@@ -219,7 +218,7 @@ export function chaosScenarios(c: ChaosContext): void {
       });
       const killedAt = Date.now();
       await hung.kill();
-      await c.eventually(
+      await eventually(
         'the held record taken over',
         () => got.some((r) => r.eventId === 'ev-held'),
         c.timeout,

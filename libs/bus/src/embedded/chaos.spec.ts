@@ -2,9 +2,8 @@
 // once, a zombie stops at once, a process holding the write lock freezes no other, the inbox in the bus file.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../contract/bus-contract-suite.js';
 import { startChildConsumer } from '../contract/crash.js';
 import { decodeJsonDeadLetter } from '../dead-letter.js';
 import { DEAD_LETTER_TOPIC, type BusRecord } from '../port.js';
