@@ -176,10 +176,11 @@ async function deliverFrom(
   }
 
   if (options.batchHandler) {
-    // Whole batches, or one record at a time after a crash.
-    for (let i = done; i < records.length && owned && !failed; i += every) {
+    // The whole fetch at once, or one record at a time after a crash.
+    const size = crashes > 0 ? 1 : records.length;
+    for (let i = done; i < records.length && owned && !failed; i += size) {
       if (await ctx.shouldStop()) break;
-      const chunk = records.slice(i, i + every);
+      const chunk = records.slice(i, i + size);
       const fresh = chunk.filter((r) => !seen.has(r.eventId));
       if (chunk.length > fresh.length)
         observer.consumed?.(chunk[0]!.topic, group, 'duplicate', chunk.length - fresh.length);
@@ -200,7 +201,7 @@ async function deliverFrom(
         continue;
       }
       for (const record of chunk) markDone(record, fresh.includes(record));
-      if (i + every < records.length) await commit(false);
+      if (i + size < records.length) await commit(false);
     }
     if (owned) await commit(true);
     return done;
