@@ -169,16 +169,19 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
     let results: PublishedRecord[][];
     let announce = () => {};
     try {
-      results = await this.store.tx(() => {
-        const placed = this.store.appendRecords(
-          this.partitionChooser,
-          batch.flatMap((p) => p.records),
-          Date.now(),
-        );
-        announce = this.announcer(placed);
-        let at = 0;
-        return batch.map((p) => placed.slice(at, (at += p.records.length)));
-      });
+      results = await this.store.tx(
+        () => {
+          const placed = this.store.appendRecords(
+            this.partitionChooser,
+            batch.flatMap((p) => p.records),
+            Date.now(),
+          );
+          announce = this.announcer(placed);
+          let at = 0;
+          return batch.map((p) => placed.slice(at, (at += p.records.length)));
+        },
+        { now: true },
+      );
     } catch (error) {
       const failure =
         error instanceof BusError

@@ -108,12 +108,28 @@ export class BusStore {
    * lock, each try waits at most one slice synchronously, then the wait goes on asynchronously with backoff
    * (counted by the observer's lockWait) until maxWaitMs, then BusError `busy`.
    */
-  tx<T>(fn: () => T): Promise<T> {
+  tx<T>(fn: () => T, options: { now?: boolean } = {}): Promise<T> {
     if (!this.open) return Promise.reject(new BusError('closed', 'the bus is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      const item = { fn, resolve: resolve as (value: unknown) => void, reject };
+      // `now` (a flush that already grouped its publishes): run at once when nothing waits and the lock is free.
+      if (options.now && this.queue.length === 0 && !this.draining && this.tryLock())
+        return this.runQueued([item]);
+      this.queue.push(item);
       if (this.queue.length === 1 && !this.draining) setImmediate(() => void this.drain());
     });
+  }
+
+  /** One BEGIN IMMEDIATE try (one lock slice at most); false when another process holds the lock. */
+  private tryLock(): boolean {
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      return true;
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      this.observer.lockWait?.();
+      return false;
+    }
   }
 
   private async drain(): Promise<void> {
