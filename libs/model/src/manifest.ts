@@ -58,6 +58,19 @@ export const ReleaseManifestSchema = z
       .strict(),
     /** Device classes that may install it (e.g. "arm64-cpu"); empty = any. */
     hardwareClasses: z.array(identifier).max(256),
+    /**
+     * Validation inputs a device runs before installing this version, with the outputs the reference forward pass
+     * gives for them: the device refuses the version when an output is not finite, has the wrong shape, or differs
+     * by more than `tolerance` (absolute). Optional: manifests written before it have none.
+     */
+    canary: z
+      .object({
+        inputs: z.array(z.array(z.number().finite()).min(1).max(1 << 16)).min(1).max(64),
+        outputs: z.array(z.array(z.number().finite()).min(1).max(1 << 16)).min(1).max(64),
+        tolerance: z.number().positive().max(1),
+      })
+      .strict()
+      .optional(),
     /** Deltas the registry offers to this version. */
     deltas: z
       .array(
@@ -132,6 +145,9 @@ function parseManifest(value: unknown): ReleaseManifest {
   const m = parsed.data;
   if (Date.parse(m.expires) <= Date.parse(m.created))
     throw new ManifestError('malformed', 'manifest expires before it was created');
+  if (m.canary && m.canary.inputs.length !== m.canary.outputs.length) {
+    throw new ManifestError('malformed', 'manifest canary: one output row per input row');
+  }
   if (m.parentVersion !== null && m.parentVersion >= m.version) {
     throw new ManifestError('malformed', 'manifest parent version must be lower than its version');
   }
