@@ -125,7 +125,8 @@ export class SyncScheduler {
 
   /** One pass: sends batches until the outbox has nothing this strategy sends now. Returns the records sent. */
   flush(kinds?: readonly RecordKind[]): Promise<number> {
-    this.#running ??= (async () => {
+    if (this.#running) return this.#running;
+    const run = (async () => {
       let sent = 0;
       try {
         for (;;) {
@@ -143,11 +144,15 @@ export class SyncScheduler {
           }
           this.#failures = 0;
         }
-      } finally {
-        this.#running = null;
+      } catch {
+        this.#failures++;
       }
       return sent;
     })();
-    return this.#running;
+    this.#running = run;
+    void run.finally(() => {
+      if (this.#running === run) this.#running = null;
+    });
+    return run;
   }
 }
