@@ -14,7 +14,14 @@ import { ed25519KeyId, FRAUD_MLP, mlp, sha256Hex, signManifest, type ReleaseMani
 import { tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildCli } from './cli-process.js';
-import { onnxOf, seedRegistry, startProxy, startRegistryProcess, versionWeights, type RegistryProcess } from './device-stack.js';
+import {
+  onnxOf,
+  seedRegistry,
+  startProxy,
+  startRegistryProcess,
+  versionWeights,
+  type RegistryProcess,
+} from './device-stack.js';
 
 const TENANT = 'acme';
 const MODEL = 'fraud';
@@ -23,7 +30,20 @@ let registry: RegistryProcess;
 let proxy: Awaited<ReturnType<typeof startProxy>>;
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const identities = new Map<string, DeviceIdentity>();
-const DEVICES = ['ota-1', 'ota-2', 'ota-3', 'ota-4', 'ota-5', 'ota-6', 'ota-7', 'ota-8', 'ota-9', 'ota-10', 'ota-11', 'ota-12'];
+const DEVICES = [
+  'ota-1',
+  'ota-2',
+  'ota-3',
+  'ota-4',
+  'ota-5',
+  'ota-6',
+  'ota-7',
+  'ota-8',
+  'ota-9',
+  'ota-10',
+  'ota-11',
+  'ota-12',
+];
 const v1 = onnxOf(spec, versionWeights(spec, 1, 0));
 const v2 = onnxOf(spec, versionWeights(spec, 1, 1));
 let v1Manifest: unknown;
@@ -35,7 +55,10 @@ interface TestDevice {
   trust: TrustStore;
 }
 
-function device(id: string, options: { via?: string; now?: () => number; limits?: Record<string, number>; attempts?: number } = {}): TestDevice {
+function device(
+  id: string,
+  options: { via?: string; now?: () => number; limits?: Record<string, number>; attempts?: number } = {},
+): TestDevice {
   const data = join(dir.path, id);
   mkdirSync(data, { recursive: true });
   const identity = identities.get(id)!;
@@ -71,7 +94,17 @@ async function onV1(id: string, options?: Parameters<typeof device>[1]): Promise
       const body = JSON.parse(up.body.toString()) as { manifest: unknown };
       body.manifest = v1Manifest;
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ...body, version: 1, artifact: { url: `/v1/models/${MODEL}/versions/1/artifact`, sha256: sha256Hex(v1), sizeBytes: v1.byteLength } }));
+      res.end(
+        JSON.stringify({
+          ...body,
+          version: 1,
+          artifact: {
+            url: `/v1/models/${MODEL}/versions/1/artifact`,
+            sha256: sha256Hex(v1),
+            sizeBytes: v1.byteLength,
+          },
+        }),
+      );
       return true;
     }
     return false;
@@ -86,7 +119,11 @@ const failedWith = (outcome: OtaOutcome, code: string) => {
   expect(outcome).toMatchObject({ state: 'FAILED', code });
 };
 const lastStatus = (d: TestDevice) => d.statuses.at(-1)!;
-const manifestAnswer = (fn: (body: { manifest: { signed: ReleaseManifest; signatures: Array<{ keyId: string; sig: string }> } }) => unknown) =>
+const manifestAnswer = (
+  fn: (body: {
+    manifest: { signed: ReleaseManifest; signatures: Array<{ keyId: string; sig: string }> };
+  }) => unknown,
+) =>
   ((req, up, res) => {
     if (!req.url?.includes('/manifest') || up.status !== 200) return false;
     const body = JSON.parse(up.body.toString());
@@ -95,7 +132,13 @@ const manifestAnswer = (fn: (body: { manifest: { signed: ReleaseManifest; signat
     res.end(JSON.stringify(out));
     return true;
   }) as typeof proxy.tamper;
-const artifactBody = (fn: (body: Buffer, res: import('node:http').ServerResponse, up: { headers: Record<string, string> }) => void) =>
+const artifactBody = (
+  fn: (
+    body: Buffer,
+    res: import('node:http').ServerResponse,
+    up: { headers: Record<string, string> },
+  ) => void,
+) =>
   ((req, up, res) => {
     if (!req.url?.includes('/artifact') || up.status >= 300) return false;
     fn(up.body, res, up);
@@ -106,11 +149,28 @@ beforeAll(async () => {
   buildCli();
   dir = await tempDir('edgefl-device-ota-');
   registry = await startRegistryProcess();
-  for (const id of DEVICES) identities.set(id, DeviceIdentity.loadOrCreate(id, join(dir.path, 'keys', `${id}.pem`)));
-  await seedRegistry(registry, MODEL, spec, DEVICES.map((id) => ({ id, publicKey: identities.get(id)!.publicKeyBase64 })));
+  for (const id of DEVICES)
+    identities.set(id, DeviceIdentity.loadOrCreate(id, join(dir.path, 'keys', `${id}.pem`)));
+  await seedRegistry(
+    registry,
+    MODEL,
+    spec,
+    DEVICES.map((id) => ({ id, publicKey: identities.get(id)!.publicKeyBase64 })),
+  );
   expect(await registry.upload(MODEL, v1)).toBe(1);
   const r1 = await registry.release(MODEL, 1);
-  await registry.call('POST', `/v1/releases/${r1}/health`, { stage: 'full', windowStart: Date.now() - 60_000, windowEnd: Date.now(), devicesReporting: 1, otaFailureRate: 0, inferenceErrorRate: 0, p95LatencyMs: 1, accuracy: 0.9, meanConfidence: 0.9, driftScore: 0 });
+  await registry.call('POST', `/v1/releases/${r1}/health`, {
+    stage: 'full',
+    windowStart: Date.now() - 60_000,
+    windowEnd: Date.now(),
+    devicesReporting: 1,
+    otaFailureRate: 0,
+    inferenceErrorRate: 0,
+    p95LatencyMs: 1,
+    accuracy: 0.9,
+    meanConfidence: 0.9,
+    driftScore: 0,
+  });
   for (let i = 0; ; i++) {
     const rel = await registry.call<{ state: string }>('GET', `/v1/releases/${r1}`);
     if (rel.body.state === 'COMPLETED') break;
@@ -118,8 +178,13 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   proxy = await startProxy(registry.url);
-  const token = await new RegistryClient({ baseUrl: registry.url, identity: identities.get('ota-1')! }).token();
-  const answer = await fetch(`${registry.url}/v1/devices/ota-1/manifest`, { headers: { authorization: `Bearer ${token}` } });
+  const token = await new RegistryClient({
+    baseUrl: registry.url,
+    identity: identities.get('ota-1')!,
+  }).token();
+  const answer = await fetch(`${registry.url}/v1/devices/ota-1/manifest`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   v1Manifest = ((await answer.json()) as { manifest: unknown }).manifest;
   expect(await registry.upload(MODEL, v2)).toBe(2);
   await registry.release(MODEL, 2);
@@ -143,9 +208,26 @@ describe('OTA client against a real registry (REGISTRY_DEVICE_AUTH=required)', (
   it('installs the released version from scratch: PENDING → DOWNLOADING → VALIDATING → APPLYING → ACTIVE', async () => {
     const d = await pinned('ota-1');
     const outcome = await d.ota.checkForUpdate();
-    expect(outcome).toMatchObject({ state: 'ACTIVE', version: 2, viaDelta: false, bytesDownloaded: v2.byteLength });
-    expect(d.statuses.map((s) => s.state)).toEqual(['PENDING', 'DOWNLOADING', 'VALIDATING', 'APPLYING', 'ACTIVE']);
-    expect(lastStatus(d)).toMatchObject({ tenant: TENANT, deviceId: 'ota-1', modelId: MODEL, toVersion: 2, fromVersion: null });
+    expect(outcome).toMatchObject({
+      state: 'ACTIVE',
+      version: 2,
+      viaDelta: false,
+      bytesDownloaded: v2.byteLength,
+    });
+    expect(d.statuses.map((s) => s.state)).toEqual([
+      'PENDING',
+      'DOWNLOADING',
+      'VALIDATING',
+      'APPLYING',
+      'ACTIVE',
+    ]);
+    expect(lastStatus(d)).toMatchObject({
+      tenant: TENANT,
+      deviceId: 'ota-1',
+      modelId: MODEL,
+      toVersion: 2,
+      fromVersion: null,
+    });
     expect(d.store.active).toMatchObject({ version: 2, sha256: sha256Hex(v2) });
     expect(await d.ota.checkForUpdate()).toMatchObject({ state: 'ACTIVE', version: 2, changed: false });
   });
@@ -175,7 +257,10 @@ describe('OTA client against a real registry (REGISTRY_DEVICE_AUTH=required)', (
     const d = await onV1('ota-3');
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const keyId = ed25519KeyId(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
-    const forged = await signManifest({ ...(v1Manifest as { signed: ReleaseManifest }).signed, version: 9 }, async (bytes) => ({ keyId, signature: sign(null, bytes, privateKey) }));
+    const forged = await signManifest(
+      { ...(v1Manifest as { signed: ReleaseManifest }).signed, version: 9 },
+      async (bytes) => ({ keyId, signature: sign(null, bytes, privateKey) }),
+    );
     proxy.tamper = manifestAnswer((b) => {
       b.manifest = forged as never;
     });
@@ -223,8 +308,15 @@ describe('OTA client against a real registry (REGISTRY_DEVICE_AUTH=required)', (
     await registry.call('POST', `/v1/tenants/${TENANT}/models`, { id: 'other', name: 'other', spec: other });
     await registry.upload('other', onnxOf(other, versionWeights(other, 2, 0)));
     await registry.release('other', 1);
-    const token = await new RegistryClient({ baseUrl: registry.url, identity: identities.get('ota-7')! }).token();
-    const otherAnswer = (await (await fetch(`${registry.url}/v1/devices/ota-7/manifest?model=other`, { headers: { authorization: `Bearer ${token}` } })).json()) as { manifest: unknown };
+    const token = await new RegistryClient({
+      baseUrl: registry.url,
+      identity: identities.get('ota-7')!,
+    }).token();
+    const otherAnswer = (await (
+      await fetch(`${registry.url}/v1/devices/ota-7/manifest?model=other`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { manifest: unknown };
     proxy.tamper = manifestAnswer((b) => {
       b.manifest = otherAnswer.manifest as never;
     });
@@ -245,7 +337,10 @@ describe('OTA client against a real registry (REGISTRY_DEVICE_AUTH=required)', (
   });
 
   it('TUF slow retrieval: a trickling server is abandoned with slow-retrieval', async () => {
-    const d = await pinned('ota-9', { limits: { minBytesPerSecond: 50_000, rateWindowMs: 300, rateGraceMs: 300, stallTimeoutMs: 5_000 }, attempts: 1 });
+    const d = await pinned('ota-9', {
+      limits: { minBytesPerSecond: 50_000, rateWindowMs: 300, rateGraceMs: 300, stallTimeoutMs: 5_000 },
+      attempts: 1,
+    });
     proxy.tamper = artifactBody((body, res, up) => {
       res.writeHead(200, up.headers);
       let at = 0;
@@ -292,7 +387,9 @@ describe('OTA client against a real registry (REGISTRY_DEVICE_AUTH=required)', (
     }) as typeof proxy.tamper;
     const outcome = await d.ota.checkForUpdate();
     expect(outcome).toMatchObject({ state: 'ACTIVE', version: 2, viaDelta: false });
-    expect(d.statuses.find((s) => s.state === 'DOWNLOADING' && s.errorCode !== null)).toMatchObject({ errorCode: 'hash-mismatch' });
+    expect(d.statuses.find((s) => s.state === 'DOWNLOADING' && s.errorCode !== null)).toMatchObject({
+      errorCode: 'hash-mismatch',
+    });
     expect(d.store.active?.sha256).toBe(sha256Hex(v2));
   });
 });

@@ -1,6 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
@@ -56,7 +62,10 @@ export async function startRegistryProcess(env: Record<string, string> = {}): Pr
   const call = async <T>(method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${adminToken}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
@@ -77,8 +86,12 @@ export async function startRegistryProcess(env: Record<string, string> = {}): Pr
       return ((await res.json()) as { version: number }).version;
     },
     async release(modelId, version) {
-      const created = await call<{ id: string }>('POST', `/v1/models/${modelId}/releases`, { version, stages: [100] });
-      if (created.status !== 201) throw new Error(`release: HTTP ${created.status} ${JSON.stringify(created.body)}`);
+      const created = await call<{ id: string }>('POST', `/v1/models/${modelId}/releases`, {
+        version,
+        stages: [100],
+      });
+      if (created.status !== 201)
+        throw new Error(`release: HTTP ${created.status} ${JSON.stringify(created.body)}`);
       return created.body.id;
     },
     async stop() {
@@ -107,7 +120,12 @@ export async function seedRegistry(
   tenant = 'acme',
 ): Promise<void> {
   await registry.call('POST', '/v1/tenants', { id: tenant, name: tenant });
-  const model = await registry.call('POST', `/v1/tenants/${tenant}/models`, { id: modelId, name: modelId, spec, deltaWindow: 3 });
+  const model = await registry.call('POST', `/v1/tenants/${tenant}/models`, {
+    id: modelId,
+    name: modelId,
+    spec,
+    deltaWindow: 3,
+  });
   if (model.status !== 201) throw new Error(`model: ${model.status} ${JSON.stringify(model.body)}`);
   for (const d of devices) {
     const r = await registry.call('POST', `/v1/tenants/${tenant}/devices`, {
@@ -120,13 +138,19 @@ export async function seedRegistry(
   }
 }
 
-export type Tamper = (req: IncomingMessage, upstream: { status: number; headers: Record<string, string>; body: Buffer }, res: ServerResponse) => boolean;
+export type Tamper = (
+  req: IncomingMessage,
+  upstream: { status: number; headers: Record<string, string>; body: Buffer },
+  res: ServerResponse,
+) => boolean;
 
 /**
  * A man in the middle between the device and the real registry: forwards every request, and lets a test rewrite
  * or misdeliver the answer (`tamper` returns true when it answered itself).
  */
-export async function startProxy(target: string): Promise<{ url: string; tamper: Tamper | null; requests: string[]; close(): Promise<void> }> {
+export async function startProxy(
+  target: string,
+): Promise<{ url: string; tamper: Tamper | null; requests: string[]; close(): Promise<void> }> {
   const state: { tamper: Tamper | null; requests: string[] } = { tamper: null, requests: [] };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -141,7 +165,9 @@ export async function startProxy(target: string): Promise<{ url: string; tamper:
           upRes.on('data', (c: Buffer) => body.push(c));
           upRes.on('end', () => {
             const headers = Object.fromEntries(
-              Object.entries(upRes.headers).filter(([, v]) => typeof v === 'string') as Array<[string, string]>,
+              Object.entries(upRes.headers).filter(([, v]) => typeof v === 'string') as Array<
+                [string, string]
+              >,
             );
             const upstream = { status: upRes.statusCode ?? 502, headers, body: Buffer.concat(body) };
             if (state.tamper?.(req, upstream, res)) return;

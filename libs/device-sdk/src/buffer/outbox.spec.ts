@@ -8,7 +8,8 @@ import { SyncScheduler, type SyncConditions } from './sync.js';
 const dir = mkdtempSync(join(tmpdir(), 'edgefl-outbox-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
-const fresh = (budgetBytes = 1 << 20, now = () => 1_000) => new Outbox(join(dir, `b${n++}.sqlite`), { budgetBytes, now });
+const fresh = (budgetBytes = 1 << 20, now = () => 1_000) =>
+  new Outbox(join(dir, `b${n++}.sqlite`), { budgetBytes, now });
 const bytes = (size: number, fill = 1) => new Uint8Array(size).fill(fill);
 
 describe('offline buffer', () => {
@@ -76,19 +77,25 @@ describe('offline buffer', () => {
 });
 
 describe('sync strategies', () => {
-  const conditions = (c: Partial<SyncConditions> = {}) => () => ({
-    connected: true,
-    networkType: 'WIFI' as const,
-    batteryPercent: 80,
-    charging: false,
-    ...c,
-  });
+  const conditions =
+    (c: Partial<SyncConditions> = {}) =>
+    () => ({
+      connected: true,
+      networkType: 'WIFI' as const,
+      batteryPercent: 80,
+      charging: false,
+      ...c,
+    });
 
   it('opportunistic: telemetry and logs only on Wi-Fi with battery; OTA and FL always', async () => {
     const box = fresh();
     let c = conditions({ networkType: 'CELLULAR_4G' });
     const sent: string[] = [];
-    const sync = new SyncScheduler(box, { strategy: 'opportunistic', conditions: () => c(), publish: async (t) => void sent.push(t) });
+    const sync = new SyncScheduler(box, {
+      strategy: 'opportunistic',
+      conditions: () => c(),
+      publish: async (t) => void sent.push(t),
+    });
     box.enqueue('telemetry', 't/tel', bytes(5));
     box.enqueue('ota-status', 't/ota', bytes(5));
     expect(await sync.flush()).toBe(1);
@@ -122,7 +129,14 @@ describe('sync strategies', () => {
   it('adaptive: shorter interval under a backlog, longer on cellular, low battery and after failures', async () => {
     const box = fresh();
     let c = conditions();
-    const sync = new SyncScheduler(box, { strategy: 'adaptive', intervalMs: 8_000, conditions: () => c(), publish: async () => { throw new Error('down'); } });
+    const sync = new SyncScheduler(box, {
+      strategy: 'adaptive',
+      intervalMs: 8_000,
+      conditions: () => c(),
+      publish: async () => {
+        throw new Error('down');
+      },
+    });
     expect(sync.nextIntervalMs()).toBe(8_000);
     for (let i = 0; i < 150; i++) box.enqueue('telemetry', 't/tel', bytes(1));
     expect(sync.nextIntervalMs()).toBe(4_000);

@@ -1,5 +1,13 @@
 import * as ort from 'onnxruntime-node';
-import { buildOnnx, forward, initWeights, logisticRegression, mlp, FRAUD_MLP, type ModelSpec } from '@edgefl/model';
+import {
+  buildOnnx,
+  forward,
+  initWeights,
+  logisticRegression,
+  mlp,
+  FRAUD_MLP,
+  type ModelSpec,
+} from '@edgefl/model';
 import { describe, expect, it } from 'vitest';
 import { backward, forwardInto, loss, MlpWorkspace, paramsFromTensors } from './mlp.js';
 import { predict, targetsFromLabels, Trainer, type Dataset } from './trainer.js';
@@ -28,7 +36,19 @@ const FAMILIES: Array<[string, ModelSpec]> = [
   ['logistic regression (sigmoid)', logisticRegression(5)],
   ['multinomial logistic regression (softmax)', logisticRegression(4, 3)],
   ['MLP relu → sigmoid', mlp(6, [5, 4], 1, 'sigmoid')],
-  ['MLP tanh/sigmoid/identity → softmax', mlp(5, [{ units: 4, activation: 'tanh' }, { units: 3, activation: 'sigmoid' }, { units: 4, activation: 'identity' }], 3, 'softmax')],
+  [
+    'MLP tanh/sigmoid/identity → softmax',
+    mlp(
+      5,
+      [
+        { units: 4, activation: 'tanh' },
+        { units: 3, activation: 'sigmoid' },
+        { units: 4, activation: 'identity' },
+      ],
+      3,
+      'softmax',
+    ),
+  ],
 ];
 
 describe('training kernels: finite-difference gradient checks (float64)', () => {
@@ -59,7 +79,9 @@ describe('training kernels: finite-difference gradient checks (float64)', () => 
         p[j] = keep;
         const numeric = (up - down) / (2 * h);
         const a = analytic[l]![j]!;
-        expect(Math.abs(a - numeric), `param ${l}[${j}]`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(numeric)));
+        expect(Math.abs(a - numeric), `param ${l}[${j}]`).toBeLessThanOrEqual(
+          1e-6 * Math.max(1, Math.abs(numeric)),
+        );
         checked++;
       }
     });
@@ -73,7 +95,13 @@ describe('training', () => {
     const data = dataset(spec, 2000, 5);
     for (const optimizer of ['sgd', 'adam'] as const) {
       const trainer = new Trainer(spec, 32);
-      const options = { epochs: 5, batchSize: 32, learningRate: optimizer === 'sgd' ? 0.5 : 0.01, optimizer, seed: 9 };
+      const options = {
+        epochs: 5,
+        batchSize: 32,
+        learningRate: optimizer === 'sgd' ? 0.5 : 0.01,
+        optimizer,
+        seed: 9,
+      };
       const a = trainer.train(initWeights(spec, 1, 0.1), data, options);
       const b = trainer.train(initWeights(spec, 1, 0.1), data, options);
       expect(a.epochLoss.at(-1)!).toBeLessThan(a.epochLoss[0]! * 0.6);
@@ -90,7 +118,12 @@ describe('training', () => {
     const data = dataset(spec, 500, 8);
     const global = initWeights(spec, 2, 0.1);
     const distance = (mu: number) => {
-      const trained = new Trainer(spec, 16).train(global, data, { epochs: 3, batchSize: 16, learningRate: 0.2, proximalMu: mu }).weights;
+      const trained = new Trainer(spec, 16).train(global, data, {
+        epochs: 3,
+        batchSize: 16,
+        learningRate: 0.2,
+        proximalMu: mu,
+      }).weights;
       let d = 0;
       trained.forEach((t, i) => t.data.forEach((v, j) => (d += (v - global[i]!.data[j]!) ** 2)));
       return Math.sqrt(d);
@@ -104,30 +137,50 @@ describe('training', () => {
     const spec = FRAUD_MLP;
     const controller = new AbortController();
     controller.abort();
-    const r = new Trainer(spec, 32).train(initWeights(spec, 1), dataset(spec, 100, 1), { epochs: 3, batchSize: 32, learningRate: 0.1, signal: controller.signal });
+    const r = new Trainer(spec, 32).train(initWeights(spec, 1), dataset(spec, 100, 1), {
+      epochs: 3,
+      batchSize: 32,
+      learningRate: 0.1,
+      signal: controller.signal,
+    });
     expect(r.steps).toBe(0);
   });
 
-  it.each(FAMILIES)('%s: trained weights exported with libs/model buildOnnx give the training forward pass to 1e-5 in onnxruntime', async (_n, spec) => {
-    const data = dataset(spec, 300, 4);
-    const trained = new Trainer(spec, 20).train(initWeights(spec, 3, 0.3), data, { epochs: 2, batchSize: 20, learningRate: 0.05, optimizer: 'adam' }).weights;
-    const ours = predict(spec, trained, data.x, data.rows);
-    const session = await ort.InferenceSession.create(buildOnnx(spec, trained));
-    const out = await session.run({ input: new ort.Tensor('float32', data.x, [data.rows, spec.inputs]) });
-    const theirs = out['output']!.data as Float32Array;
-    let max = 0;
-    for (let i = 0; i < ours.length; i++) max = Math.max(max, Math.abs(ours[i]! - theirs[i]!));
-    expect(max).toBeLessThanOrEqual(1e-5);
-    // and libs/model's float64 reference forward pass agrees too
-    const reference = forward(spec, trained, data.x, data.rows);
-    for (let i = 0; i < ours.length; i++) expect(Math.abs(ours[i]! - reference[i]!)).toBeLessThanOrEqual(1e-5);
-    await session.release();
-  });
+  it.each(FAMILIES)(
+    '%s: trained weights exported with libs/model buildOnnx give the training forward pass to 1e-5 in onnxruntime',
+    async (_n, spec) => {
+      const data = dataset(spec, 300, 4);
+      const trained = new Trainer(spec, 20).train(initWeights(spec, 3, 0.3), data, {
+        epochs: 2,
+        batchSize: 20,
+        learningRate: 0.05,
+        optimizer: 'adam',
+      }).weights;
+      const ours = predict(spec, trained, data.x, data.rows);
+      const session = await ort.InferenceSession.create(buildOnnx(spec, trained));
+      const out = await session.run({ input: new ort.Tensor('float32', data.x, [data.rows, spec.inputs]) });
+      const theirs = out['output']!.data as Float32Array;
+      let max = 0;
+      for (let i = 0; i < ours.length; i++) max = Math.max(max, Math.abs(ours[i]! - theirs[i]!));
+      expect(max).toBeLessThanOrEqual(1e-5);
+      // and libs/model's float64 reference forward pass agrees too
+      const reference = forward(spec, trained, data.x, data.rows);
+      for (let i = 0; i < ours.length; i++)
+        expect(Math.abs(ours[i]! - reference[i]!)).toBeLessThanOrEqual(1e-5);
+      await session.release();
+    },
+  );
 
   it('refuses labels the head cannot take and data of the wrong width', () => {
     expect(() => targetsFromLabels(FRAUD_MLP, [2])).toThrow(/0 or 1/);
     expect(() => targetsFromLabels(mlp(3, [2], 3, 'softmax'), [3])).toThrow(/class/);
     const data = dataset(mlp(3, [2], 1, 'sigmoid'), 10, 1);
-    expect(() => new Trainer(FRAUD_MLP, 4).train(initWeights(FRAUD_MLP, 1), data, { epochs: 1, batchSize: 4, learningRate: 0.1 })).toThrow(/features/);
+    expect(() =>
+      new Trainer(FRAUD_MLP, 4).train(initWeights(FRAUD_MLP, 1), data, {
+        epochs: 1,
+        batchSize: 4,
+        learningRate: 0.1,
+      }),
+    ).toThrow(/features/);
   });
 });
