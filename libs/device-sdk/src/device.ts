@@ -43,8 +43,8 @@ export interface EdgeDeviceOptions {
   hardware?: { class?: string; ramBytes?: number; firmware?: string };
   /** Registers the device when the registry does not know it (management API token). */
   adminToken?: string;
-  /** Local training data (and inference inputs). */
-  data?: Dataset;
+  /** Local training data: a data set, or a function making one for the installed model's spec. */
+  data?: Dataset | ((spec: ModelSpec) => Dataset | null);
   eligibility?: EligibilityPolicy;
   federated?: Omit<FederatedOptions, 'policy'>;
   sync?: { strategy?: SyncStrategy; intervalMs?: number; budgetBytes?: number };
@@ -163,7 +163,7 @@ export class EdgeDevice {
         deviceId: options.deviceId,
         key: this.identity.key,
         currentModel: () => this.#currentWeights(),
-        data: () => options.data ?? null,
+        data: (spec) => (typeof options.data === 'function' ? options.data(spec) : (options.data ?? null)),
         conditions: () => {
           const battery = this.#probe.battery();
           return {
@@ -417,7 +417,15 @@ export class EdgeDevice {
     const e = event.event;
     if ('io.edgefl.fl.RoundOpened' in e) {
       void this.federated.onRoundOpened(event.roundId, e['io.edgefl.fl.RoundOpened']).then((outcome) => {
-        this.#log(`round ${event.roundId}: ${outcome.status}`);
+        const detail =
+          outcome.status === 'failed'
+            ? ` (${outcome.reason}: ${outcome.message})`
+            : outcome.status === 'declined'
+              ? ` (${outcome.reasons.join(', ')})`
+              : outcome.status === 'rejected'
+                ? ` (${outcome.errorCode ?? ''} ${outcome.errorMessage ?? ''})`
+                : '';
+        this.#log(`round ${event.roundId}: ${outcome.status}${detail}`);
         this.options.onRound?.(outcome);
       });
     } else if ('io.edgefl.fl.RoundClosed' in e) {

@@ -12,7 +12,7 @@ import { Aedes } from 'aedes';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { buildOnnx, initWeights, type ModelSpec, type NamedTensor } from '@edgefl/model';
 import { freePort, tempDir } from '@edgefl/testing';
-import { workspaceRoot } from './cli-process.js';
+import { cliBin, workspaceRoot } from './cli-process.js';
 
 /** A real registry app (its build, as a child process) on a free port, device auth required. */
 export interface RegistryProcess {
@@ -216,4 +216,25 @@ export async function startBroker(): Promise<{ url: string; aedes: Aedes; close(
         aedes.close(() => server.close(() => r()));
       }),
   };
+}
+
+/**
+ * Runs `edgefl <args>` to completion without blocking this process (tests that host the MQTT broker in-process
+ * cannot use spawnSync: the broker would not answer while it waits).
+ */
+export function runCliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliBin, ...args], {
+      cwd: workspaceRoot,
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }

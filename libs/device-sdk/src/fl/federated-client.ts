@@ -38,8 +38,8 @@ export interface FederatedEnvironment {
   key: Ed25519SigningKey;
   /** The model the device runs now: spec, weights and version (the round's base version must equal it). */
   currentModel: () => { spec: ModelSpec; weights: NamedTensor[]; version: number } | null;
-  /** The device's private training data (never leaves the device). */
-  data: () => Dataset | null;
+  /** The device's private training data for this model (never leaves the device). */
+  data: (spec: ModelSpec) => Dataset | null;
   conditions: () => DeviceConditions;
   /**
    * Sends an FL update durably (the device's offline buffer, kept until its PUBACK or the deadline) and resolves
@@ -177,7 +177,7 @@ export class FederatedClient {
     const controller = new AbortController();
     this.#running.set(roundId, controller);
     const left = round.deadline - this.#now();
-    const deadline = AbortSignal.timeout(Math.max(1, left));
+    const deadline = AbortSignal.timeout(Math.max(1, Math.round(left)));
     const stop = AbortSignal.any([controller.signal, deadline, ...(signal ? [signal] : [])]);
     const failed = (
       reason: Extract<RoundOutcome, { status: 'failed' }>['reason'],
@@ -191,7 +191,7 @@ export class FederatedClient {
     try {
       const model = env.currentModel();
       if (!model) return failed('no-model', 'no model is installed');
-      const data = env.data();
+      const data = env.data(model.spec);
       if (!data || data.rows === 0) return failed('no-data', 'no local training data');
       const mode = round.secureAggregation.mode;
       if (mode === 'MASKED' && !(this.#o.secureAggregation && this.#o.secAggChannel))
@@ -200,7 +200,7 @@ export class FederatedClient {
         return failed('unsupported', 'an HPKE round without a round public key');
       // training stops early enough to leave time to send
       const margin = this.#o.sendMarginMs ?? Math.max(200, left * 0.1);
-      const trainStop = AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, left - margin))]);
+      const trainStop = AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, Math.round(left - margin)))]);
       const { training } = round;
       const trainer = new Trainer(model.spec, training.batchSize);
       const result = trainer.train(model.weights, data, {
