@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ed25519KeyId, ManifestError, verifyManifest, type ReleaseManifest } from '@edgefl/model';
 import { z } from 'zod';
 import type { ReleaseKey } from '../registry-client.js';
@@ -32,6 +33,7 @@ export class TrustStore {
 
   constructor(path: string) {
     this.#path = path;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (existsSync(path)) {
       const parsed = TrustFile.safeParse(JSON.parse(readFileSync(path, 'utf8')));
       if (!parsed.success) throw new ManifestError('unknown-key', `trust file ${path} is malformed`);
