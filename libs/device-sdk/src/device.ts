@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   mqttDeviceTopic,
   type FlUpdate,
+  type InferenceLog,
   type MessageAck,
   type OtaStatus,
   type RecordName,
@@ -98,6 +99,8 @@ export class EdgeDevice {
   #sync: SyncScheduler;
   #timers: NodeJS.Timeout[] = [];
   #lastInference = 0;
+  #logs: InferenceLog[] = [];
+  #logTimer: NodeJS.Timeout | null = null;
   #stopping = false;
 
   constructor(options: EdgeDeviceOptions) {
@@ -235,10 +238,7 @@ export class EdgeDevice {
       ...(escalator ? { escalator } : {}),
       ...(o.labels ? { labels: o.labels } : {}),
       now: this.#now,
-      log: (record) => {
-        const topic = mqttDeviceTopic(this.options.tenant, this.options.deviceId, 'inference');
-        this.outbox.enqueue('inference-log', topic, this.#encode('io.edgefl.inference.InferenceLog', record));
-      },
+      log: (record) => this.#queueLog(record),
       ...(o.keepHardSamples
         ? {
             hardSample: (input: Float32Array) =>
@@ -254,6 +254,32 @@ export class EdgeDevice {
 
   #encode<N extends RecordName>(schema: N, value: RecordTypes[N]): Buffer {
     return deviceCodec().encode(schema, value);
+  }
+
+  /**
+   * Inference logs are encoded and written to the buffer in batches (every 250 ms or 100 records, one transaction)
+   * so a prediction never waits for encoding or a disk sync; a crash loses at most the last batch of logs.
+   */
+  #queueLog(record: InferenceLog): void {
+    this.#logs.push(record);
+    if (this.#logs.length >= 100) this.#flushLogs();
+    else if (!this.#logTimer) {
+      this.#logTimer = setTimeout(() => this.#flushLogs(), 250);
+      this.#logTimer.unref();
+    }
+  }
+
+  #flushLogs(): void {
+    if (this.#logTimer) clearTimeout(this.#logTimer);
+    this.#logTimer = null;
+    if (this.#logs.length === 0) return;
+    const topic = mqttDeviceTopic(this.options.tenant, this.options.deviceId, 'inference');
+    const batch = this.#logs.map((record) => ({
+      topic,
+      payload: this.#encode('io.edgefl.inference.InferenceLog', record),
+    }));
+    this.#logs = [];
+    this.outbox.enqueueMany('inference-log', batch);
   }
 
   #otaStatus(status: OtaStatus): void {
@@ -506,6 +532,7 @@ export class EdgeDevice {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
     this.#sync.stop();
+    this.#flushLogs();
     this.federated.cancelAll();
     if (this.#link?.connected) {
       await Promise.race([this.#sync.flush(), new Promise((r) => setTimeout(r, flushTimeoutMs).unref())]);

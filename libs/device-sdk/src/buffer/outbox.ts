@@ -120,45 +120,75 @@ export class Outbox {
     payload: Uint8Array,
     options: { expiresAt?: number } = {},
   ): number | null {
-    const size = payload.byteLength;
-    let id: number | null = null;
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.#db.exec('SAVEPOINT one');
+    let id: number | null;
     try {
-      let used = Number((this.#bytes.get() as { n: number }).n);
-      for (const victim of EVICTION_ORDER) {
-        if (used + size <= this.#budget) break;
-        // never evict a more important record to make room for a less important one
-        if (!(kind === 'ota-status' || victim === kind || PRIORITY[victim] > PRIORITY[kind])) continue;
-        for (;;) {
-          if (used + size <= this.#budget) break;
-          const row = this.#oldestOf.get(victim) as { id: number; bytes: number } | undefined;
-          if (!row) break;
-          this.#delete.run(row.id);
-          used -= row.bytes;
-          this.#bump.run('evicted', victim, 1);
-        }
-      }
-      if (used + size <= this.#budget || kind === 'ota-status') {
-        const result = this.#insert.run(
-          kind,
-          PRIORITY[kind],
-          topic,
-          payload,
-          size,
-          this.#now(),
-          options.expiresAt ?? null,
-        );
-        id = Number(result.lastInsertRowid);
-      } else {
-        this.#bump.run('evicted', kind, 1);
-      }
-      this.#db.exec('COMMIT');
+      id = this.#enqueueOne(kind, topic, payload, options.expiresAt);
+      this.#db.exec('RELEASE one');
     } catch (error) {
-      this.#db.exec('ROLLBACK');
+      this.#db.exec('ROLLBACK TO one');
+      this.#db.exec('RELEASE one');
       throw error;
     }
     if (id !== null) for (const l of this.#listeners) l(kind);
     return id;
+  }
+
+  /** Inside a transaction: evicts per EVICTION_ORDER to make room, then inserts (or refuses and counts). */
+  #enqueueOne(
+    kind: RecordKind,
+    topic: string | null,
+    payload: Uint8Array,
+    expiresAt: number | undefined,
+  ): number | null {
+    const size = payload.byteLength;
+    let used = Number((this.#bytes.get() as { n: number }).n);
+    for (const victim of EVICTION_ORDER) {
+      if (used + size <= this.#budget) break;
+      // never evict a more important record to make room for a less important one
+      if (!(kind === 'ota-status' || victim === kind || PRIORITY[victim] > PRIORITY[kind])) continue;
+      for (;;) {
+        if (used + size <= this.#budget) break;
+        const row = this.#oldestOf.get(victim) as { id: number; bytes: number } | undefined;
+        if (!row) break;
+        this.#delete.run(row.id);
+        used -= row.bytes;
+        this.#bump.run('evicted', victim, 1);
+      }
+    }
+    if (used + size <= this.#budget || kind === 'ota-status') {
+      const result = this.#insert.run(
+        kind,
+        PRIORITY[kind],
+        topic,
+        payload,
+        size,
+        this.#now(),
+        expiresAt ?? null,
+      );
+      return Number(result.lastInsertRowid);
+    }
+    this.#bump.run('evicted', kind, 1);
+    return null;
+  }
+
+  /** Stores several records in one transaction (batched inference logs); returns how many were kept. */
+  enqueueMany(
+    kind: RecordKind,
+    records: ReadonlyArray<{ topic: string | null; payload: Uint8Array }>,
+  ): number {
+    let kept = 0;
+    this.#db.exec('SAVEPOINT many');
+    try {
+      for (const r of records) if (this.#enqueueOne(kind, r.topic, r.payload, undefined) !== null) kept++;
+      this.#db.exec('RELEASE many');
+    } catch (error) {
+      this.#db.exec('ROLLBACK TO many');
+      this.#db.exec('RELEASE many');
+      throw error;
+    }
+    if (kept > 0) for (const l of this.#listeners) l(kind);
+    return kept;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { InferenceLog, InferenceSource } from '@edgefl/contracts/edge';
 import { DeviceError } from '../errors.js';
 import type { LoadedModel, ModelRunner } from './model-runner.js';
@@ -82,9 +82,8 @@ export function confidenceOf(row: Float32Array): { confidence: number; index: nu
 }
 
 export function inputHash(input: Float32Array): string {
-  return createHash('sha256')
-    .update(new Uint8Array(input.buffer, input.byteOffset, input.byteLength))
-    .digest('hex');
+  // crypto.hash: the one-shot digest, cheaper than createHash for a short input
+  return hash('sha256', new Uint8Array(input.buffer, input.byteOffset, input.byteLength), 'hex');
 }
 
 const SOURCE: Record<PredictionSource, InferenceSource> = {

@@ -46,6 +46,8 @@ export interface OtaClientOptions {
   /** Largest artifact or delta accepted (disk budget), default 256 MiB. */
   maxArtifactBytes?: number;
   session?: SessionOptions;
+  /** Ask the registry for a delta plan (default true); false always downloads the full artifact. */
+  useDeltas?: boolean;
   onStep?: (step: OtaStep) => void;
 }
 
@@ -407,7 +409,7 @@ export class OtaClient {
     const active = this.#o.store.active;
     const artifactName = `${manifest.artifact.sha256}.part`;
     let bytesDownloaded = 0;
-    if (active && !source.fullDownload) {
+    if (active && !source.fullDownload && this.#o.useDeltas !== false) {
       try {
         const plan = await this.#o.registry.deltaPlan(manifest.modelId, manifest.version, active.version);
         if ((plan.kind === 'direct' || plan.kind === 'chain') && plan.totalBytes < manifest.artifact.size) {
