@@ -9,7 +9,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { DeviceIdentity, ModelStore, OtaClient, RegistryClient, TrustStore } from '@edgefl/device-sdk';
+import {
+  DeviceIdentity,
+  ModelStore,
+  OtaClient,
+  RegistryClient,
+  TrustStore,
+  type ReleaseKey,
+} from '@edgefl/device-sdk';
 import { buildOnnx, FIVE_MB_MODEL, initWeights, SeededRng } from '@edgefl/model';
 import { bootstrap } from '@edgefl/registry';
 import { figure, writeReport } from './lib/report.ts';
@@ -107,7 +114,9 @@ function device(path: string, useDeltas: boolean) {
   });
 }
 const template = join(dir, 'template');
-new TrustStore(join(template, 'trust.json')).pin(await (await fetch(`${url}/v1/release-keys`)).json());
+new TrustStore(join(template, 'trust.json')).pin(
+  (await (await fetch(`${url}/v1/release-keys`)).json()) as ReleaseKey[],
+);
 const first = await device(template, true).checkForUpdate();
 if (first.state !== 'ACTIVE') throw new Error(`v1 install: ${JSON.stringify(first)}`);
 await admin('POST', '/v1/models/five-mb/versions', v2);

@@ -79,6 +79,26 @@ figures.push(
   ),
 );
 
+/** The part of TensorFlow.js's API this bench uses (it is not a dependency of the repository). */
+interface TfTensor {
+  dispose(): void;
+}
+interface Tf {
+  version: { tfjs: string };
+  setBackend(name: string): Promise<boolean>;
+  ready(): Promise<void>;
+  tensor2d(values: Float32Array, shape: [number, number]): TfTensor;
+  tensor(values: Float32Array, shape: number[]): TfTensor;
+  variable(initial: TfTensor): TfTensor;
+  train: { adam(lr: number): { minimize(loss: () => TfTensor): void; dispose(): void } };
+  tidy(fn: () => void): void;
+  slice(t: TfTensor, begin: number[], size: number[]): TfTensor;
+  relu(t: TfTensor): TfTensor;
+  add(a: TfTensor, b: TfTensor): TfTensor;
+  matMul(a: TfTensor, b: TfTensor): TfTensor;
+  losses: { sigmoidCrossEntropy(labels: TfTensor, logits: TfTensor): TfTensor };
+}
+
 const tfjsDir = process.env.TFJS_DIR;
 if (tfjsDir) {
   const tf = (await import(
