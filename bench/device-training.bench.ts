@@ -103,7 +103,7 @@ const tfjsDir = process.env.TFJS_DIR;
 if (tfjsDir) {
   const tf = (await import(
     pathToFileURL(join(tfjsDir, 'node_modules', '@tensorflow', 'tfjs', 'dist', 'tf.node.js')).href
-  )) as typeof import('@tensorflow/tfjs');
+  )) as Tf;
   await import(
     pathToFileURL(
       join(tfjsDir, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist', 'tf-backend-wasm.node.js'),
