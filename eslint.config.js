@@ -5,8 +5,8 @@ import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 
 /**
- * The dependency rules of DESIGN.md §2. Tests (`*.spec.ts`, `test/`) may also use the test harness
- * (libs/testing, tagged kind:testing) from pure and edge-safe libs; production code may not.
+ * The dependency rules of docs/architecture.md ("Parts and their arrows"). Tests (`*.spec.ts`, `test/`) may also
+ * use the test harness (libs/testing, tagged kind:testing) from pure and edge-safe libs; production code may not.
  */
 function moduleBoundaries(tests) {
   const harness = tests ? ['kind:testing'] : [];
@@ -59,7 +59,7 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'off',
-      // DESIGN.md §2: the dependency direction is enforced here and fails the build.
+      // docs/architecture.md: the dependency direction is enforced here and fails the build.
       '@nx/enforce-module-boundaries': ['error', moduleBoundaries(false)],
     },
   },

@@ -48,3 +48,21 @@ export class BoundedCache<K, V> {
     this.#entries.clear();
   }
 }
+
+/**
+ * Starts `load` and keeps its promise in `cache` under `key`, so concurrent callers share the one request in flight
+ * and later callers get its result; a load that fails is dropped (unless the entry was replaced meanwhile), so the
+ * next call loads again. Returns the promise.
+ */
+export function cacheLoad<K, V>(
+  cache: BoundedCache<K, Promise<V>>,
+  key: K,
+  load: () => Promise<V>,
+): Promise<V> {
+  const pending = load();
+  cache.set(key, pending);
+  pending.catch(() => {
+    if (cache.peek(key) === pending) cache.delete(key);
+  });
+  return pending;
+}

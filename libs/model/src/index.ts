@@ -7,7 +7,7 @@ export * from './spec.js';
 export * from './layout.js';
 export * from './artifact.js';
 export { compress, decompress, DEFAULT_COMPRESSION, ZSTD_AVAILABLE, type Compression } from './compress.js';
-export * from './delta.js';
+export * from './delta/index.js';
 export * from './merkle.js';
 export * from './manifest.js';
 export {

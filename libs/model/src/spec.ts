@@ -92,7 +92,7 @@ export function mlp(
   });
 }
 
-/** DESIGN.md §8 reference workloads. */
+/** The reference workloads every benchmark measures (docs/architecture.md, "Reference workloads"). */
 export const FRAUD_MLP: ModelSpec = mlp(30, [64, 32], 1, 'sigmoid');
 export const DIGITS_MLP: ModelSpec = mlp(64, [128], 10, 'softmax');
 /** "5 MB model": 1280 → 1024 → 1; its 1280×1024 weight matrix holds 1,310,720 float32 (≈ 5 MiB). */

@@ -99,7 +99,7 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
     }
   }
 
-  /** Stop consuming, finish in-flight handlers, commit, close (DESIGN.md §7 orderly drain). */
+  /** Stop consuming, finish in-flight handlers, commit, close (the orderly drain, docs/architecture.md). */
   async onApplicationShutdown(): Promise<void> {
     await Promise.allSettled(this.subscriptions.map((s) => s.close()));
     this.subscriptions.length = 0;

@@ -1,8 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-import NodeVault from 'node-vault';
-import { z } from 'zod';
-import { BoundedCache } from '../bounded-cache.js';
+import { BoundedCache, cacheLoad } from '../bounded-cache.js';
 import { fromBase64, toBase64, toBytes, type BytesLike } from '../bytes.js';
 import type { VaultKeyProviderOptions } from '../config.js';
 import {
@@ -12,7 +10,7 @@ import {
   keyIdOf,
   verifyEd25519,
 } from '../ed25519.js';
-import { KeyError, type KeyErrorCode } from '../errors.js';
+import { KeyError } from '../errors.js';
 import { SealPrivateKey, type Sealed } from '../hpke.js';
 import {
   assertKeyName,
@@ -26,45 +24,13 @@ import {
   type SignatureResult,
   type SigningPublicKey,
 } from '../port.js';
+import { parseVaultCiphertext, VaultClient, type TransitKey } from './vault-client.js';
+import { malformed } from './vault-errors.js';
 
 export type { VaultKeyProviderOptions } from '../config.js';
 
 /** Transit key types behind our key kinds. */
 const TRANSIT_TYPE: Record<'signing' | 'kek', string> = { signing: 'ed25519', kek: 'aes256-gcm96' };
-const MOUNT = /^[A-Za-z0-9][A-Za-z0-9_.-]*(\/[A-Za-z0-9][A-Za-z0-9_.-]*)*$/;
-
-// ---- response shapes (Vault is an input boundary too: every answer is checked before use) ----------------------
-const transitKeySchema = z.object({
-  data: z.object({
-    type: z.string(),
-    latest_version: z.number().int().positive(),
-    min_decryption_version: z.number().int().nonnegative().optional(),
-    // ed25519: { "1": { public_key, creation_time, name } }; symmetric keys: { "1": <unix seconds> }.
-    keys: z.record(
-      z.string(),
-      z.union([
-        z.number(),
-        z.object({ public_key: z.string().optional(), creation_time: z.string().optional() }),
-      ]),
-    ),
-  }),
-});
-const signSchema = z.object({ data: z.object({ signature: z.string() }) });
-const verifySchema = z.object({ data: z.object({ valid: z.boolean() }) });
-const dataKeySchema = z.object({ data: z.object({ plaintext: z.string(), ciphertext: z.string() }) });
-const decryptSchema = z.object({ data: z.object({ plaintext: z.string() }) });
-const sealSecretSchema = z.object({
-  data: z.object({
-    data: z.object({ privateKey: z.string(), publicKey: z.string(), createdAt: z.string() }),
-  }),
-});
-const healthSchema = z.object({
-  initialized: z.boolean(),
-  sealed: z.boolean(),
-  version: z.string().optional(),
-});
-
-type TransitKey = z.infer<typeof transitKeySchema>['data'];
 
 /** One version of a transit signing key: what publicKeys() returns, and the key imported for local matching. */
 interface CachedVersion {
@@ -89,6 +55,7 @@ export const SEAL_KEY_CACHE_ENTRIES = 64;
  * - HPKE recipient keys: generated here, stored in KV v2 at `<kv>/data/<kvPrefix>/<name>`; the private half is only
  *   ever used inside this process to open messages, never returned.
  * The token and the client live in private fields: JSON.stringify/console.log show only endpoint and mounts.
+ * This class is what the answers mean for keys, and the caches; Vault's HTTP API is vault-client.ts.
  */
 export class VaultKeyProvider implements KeyProvider {
   readonly backend = 'vault' as const;
@@ -96,55 +63,24 @@ export class VaultKeyProvider implements KeyProvider {
   readonly transitMount: string;
   readonly kvMount: string;
   readonly kvPrefix: string;
-  readonly #client: NodeVault.client;
+  readonly #vault: VaultClient;
   /** Imported HPKE private keys by name (bounded LRU), so a round's thousands of opens cost one KV read. */
   readonly #sealKeys = new BoundedCache<string, Promise<{ key: SealPrivateKey; createdAt: string }>>(
     SEAL_KEY_CACHE_ENTRIES,
   );
   #closed = false;
 
-  private constructor(
-    options: Required<Pick<VaultKeyProviderOptions, 'endpoint' | 'transitMount' | 'kvMount' | 'kvPrefix'>>,
-    client: NodeVault.client,
-  ) {
-    this.endpoint = options.endpoint;
-    this.transitMount = options.transitMount;
-    this.kvMount = options.kvMount;
-    this.kvPrefix = options.kvPrefix;
-    this.#client = client;
+  private constructor(vault: VaultClient) {
+    this.endpoint = vault.location.endpoint;
+    this.transitMount = vault.location.transitMount;
+    this.kvMount = vault.location.kvMount;
+    this.kvPrefix = vault.location.kvPrefix;
+    this.#vault = vault;
   }
 
   /** Validates the options and builds the client; contacts Vault only on the first call (see health()). */
   static async connect(options: VaultKeyProviderOptions): Promise<VaultKeyProvider> {
-    if (typeof options !== 'object' || options === null)
-      throw new KeyError('BAD_CONFIG', 'Vault options are required');
-    let endpoint: string;
-    try {
-      const url = new URL(options.endpoint);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
-      endpoint = url.origin + url.pathname.replace(/\/+$/, '');
-    } catch {
-      throw new KeyError('BAD_CONFIG', 'Vault endpoint must be an http(s) URL');
-    }
-    if (typeof options.token !== 'string' || options.token.trim() === '') {
-      throw new KeyError('BAD_CONFIG', 'a Vault token is required');
-    }
-    const transitMount = trimMount(options.transitMount ?? 'transit', 'transitMount');
-    const kvMount = trimMount(options.kvMount ?? 'secret', 'kvMount');
-    const kvPrefix = trimMount(options.kvPrefix ?? 'edgefl/hpke', 'kvPrefix');
-    const timeout = options.requestTimeoutMs ?? 10_000;
-    if (!Number.isFinite(timeout) || timeout <= 0)
-      throw new KeyError('BAD_CONFIG', 'requestTimeoutMs must be positive');
-    const client = NodeVault({
-      apiVersion: 'v1',
-      endpoint,
-      token: options.token,
-      ...(options.namespace ? { namespace: options.namespace } : {}),
-      requestOptions: { timeout },
-      // node-vault's default debug logger prints request bodies (plaintexts, data keys) when DEBUG=node-vault.
-      debug: () => undefined,
-    });
-    return new VaultKeyProvider({ endpoint, transitMount, kvMount, kvPrefix }, client);
+    return new VaultKeyProvider(VaultClient.create(options));
   }
 
   // ---- signing -------------------------------------------------------------------------------------------------
@@ -158,14 +94,7 @@ export class VaultKeyProvider implements KeyProvider {
   async sign(name: string, data: BytesLike): Promise<SignatureResult> {
     assertKeyName(name);
     await this.#assertKind(name, 'signing');
-    const answer = signSchema.safeParse(
-      await this.#call(
-        `sign with "${name}"`,
-        (c) => c.write(`${this.transitMount}/sign/${name}`, { input: toBase64(toBytes(data)) }),
-        'signing',
-      ),
-    );
-    const parsed = answer.success ? parseVaultCiphertext(answer.data.data.signature) : undefined;
+    const parsed = parseVaultCiphertext(await this.#vault.sign(name, toBytes(data)));
     if (!parsed || parsed.bytes.byteLength !== 64) throw malformed('sign');
     const version = await this.#knownVersion(name, parsed.version);
     if (!version) throw malformed('sign');
@@ -188,7 +117,7 @@ export class VaultKeyProvider implements KeyProvider {
       if (!(await this.#knownVersion(name, version))) {
         throw new KeyError('UNKNOWN_KEY', `key "${name}" has no version ${version}`);
       }
-      return this.#verifyInVault(name, bytes, signature, version);
+      return this.#vault.verify(name, bytes, signature, version);
     }
     const matching = (versions: VersionMap): number | undefined =>
       [...versions.entries()]
@@ -198,32 +127,11 @@ export class VaultKeyProvider implements KeyProvider {
     const match = matching(cached) ?? matching(await this.#versions(name, cached));
     if (match === undefined) return false;
     try {
-      return await this.#verifyInVault(name, bytes, signature, match);
+      return await this.#vault.verify(name, bytes, signature, match);
     } catch (error) {
       if (error instanceof KeyError && error.code === 'KEY_DISABLED') return false;
       throw error;
     }
-  }
-
-  async #verifyInVault(
-    name: string,
-    data: Uint8Array,
-    signature: Uint8Array,
-    version: number,
-  ): Promise<boolean> {
-    const answer = verifySchema.safeParse(
-      await this.#call(
-        `verify with "${name}" v${version}`,
-        (c) =>
-          c.write(`${this.transitMount}/verify/${name}`, {
-            input: toBase64(data),
-            signature: `vault:v${version}:${toBase64(signature)}`,
-          }),
-        'signing',
-      ),
-    );
-    if (!answer.success) throw malformed('verify');
-    return answer.data.data.valid;
   }
 
   async publicKeys(name: string): Promise<SigningPublicKey[]> {
@@ -248,7 +156,7 @@ export class VaultKeyProvider implements KeyProvider {
       throw error;
     }
     const kind = kindOf(name, before.type);
-    await this.#call(`rotate "${name}"`, (c) => c.write(`${this.transitMount}/keys/${name}/rotate`, {}));
+    await this.#vault.rotateTransitKey(name);
     this.#keyCache.delete(name);
     const after = await this.#readTransitKey(name, kind);
     return this.#versionInfo(name, kind, after, after.latest_version);
@@ -267,18 +175,12 @@ export class VaultKeyProvider implements KeyProvider {
     const key = SealPrivateKey.generate();
     const createdAt = new Date().toISOString();
     try {
-      await this.#call(`store seal key "${name}"`, (c) =>
-        c.write(this.#kvDataPath(name), {
-          // cas 0: write only if absent, so two creators never replace each other's round key.
-          options: { cas: 0 },
-          data: {
-            privateKey: toBase64(key.exportRaw()),
-            publicKey: toBase64(key.publicKey),
-            createdAt,
-            suite: 'DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM',
-          },
-        }),
-      );
+      await this.#vault.createSealSecret(name, {
+        privateKey: toBase64(key.exportRaw()),
+        publicKey: toBase64(key.publicKey),
+        createdAt,
+        suite: 'DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM',
+      });
     } catch (error) {
       // Lost a creation race (check-and-set mismatch): the winner's key is the key.
       if (
@@ -313,9 +215,7 @@ export class VaultKeyProvider implements KeyProvider {
     assertKeyName(name);
     this.#sealKeys.delete(name);
     try {
-      await this.#call(`delete seal key "${name}"`, (c) =>
-        c.delete(`${this.kvMount}/metadata/${this.kvPrefix}/${name}`),
-      );
+      await this.#vault.deleteSealSecret(name);
     } catch (error) {
       if (!(error instanceof KeyError) || error.code !== 'UNKNOWN_KEY') throw error;
     }
@@ -331,18 +231,11 @@ export class VaultKeyProvider implements KeyProvider {
   async generateDataKey(kekName: string): Promise<DataKey> {
     assertKeyName(kekName);
     await this.#assertKind(kekName, 'kek');
-    const answer = dataKeySchema.safeParse(
-      await this.#call(
-        `generate a data key under "${kekName}"`,
-        (c) => c.write(`${this.transitMount}/datakey/plaintext/${kekName}`, { bits: 256 }),
-        'kek',
-      ),
-    );
-    if (!answer.success) throw malformed('datakey');
-    const plaintext = fromBase64(answer.data.data.plaintext);
-    const wrapped = parseVaultCiphertext(answer.data.data.ciphertext);
+    const answer = await this.#vault.generateDataKey(kekName);
+    const plaintext = fromBase64(answer.plaintext);
+    const wrapped = parseVaultCiphertext(answer.ciphertext);
     if (!plaintext || plaintext.byteLength !== 32 || !wrapped) throw malformed('datakey');
-    return { plaintext, wrapped: answer.data.data.ciphertext, kekVersion: wrapped.version };
+    return { plaintext, wrapped: answer.ciphertext, kekVersion: wrapped.version };
   }
 
   async unwrapDataKey(kekName: string, wrapped: string): Promise<Uint8Array> {
@@ -353,15 +246,7 @@ export class VaultKeyProvider implements KeyProvider {
         'not a wrapped data key of the Vault key provider (vault:v<N>:<base64>)',
       );
     }
-    const answer = decryptSchema.safeParse(
-      await this.#call(
-        `unwrap a data key with "${kekName}"`,
-        (c) => c.write(`${this.transitMount}/decrypt/${kekName}`, { ciphertext: wrapped }),
-        'kek',
-        'TAMPERED',
-      ),
-    );
-    const plaintext = answer.success ? fromBase64(answer.data.data.plaintext) : undefined;
+    const plaintext = fromBase64(await this.#vault.decrypt(kekName, wrapped));
     if (!plaintext) throw malformed('decrypt');
     return plaintext;
   }
@@ -369,34 +254,18 @@ export class VaultKeyProvider implements KeyProvider {
   // ---- lifecycle -----------------------------------------------------------------------------------------------
 
   async health(): Promise<KeyProviderHealth> {
-    if (this.#closed) return { ok: false, backend: 'vault', detail: 'closed' };
+    const down = (detail: string): KeyProviderHealth => ({ ok: false, backend: 'vault', detail });
+    if (this.#closed) return down('closed');
     try {
-      const status = healthSchema.safeParse(await this.#call('read health', (c) => c.health()));
-      if (!status.success)
-        return {
-          ok: false,
-          backend: 'vault',
-          detail: `Vault at ${this.endpoint} gave an unexpected health answer`,
-        };
-      if (!status.data.initialized || status.data.sealed) {
-        return {
-          ok: false,
-          backend: 'vault',
-          detail: `Vault at ${this.endpoint} is ${status.data.sealed ? 'sealed' : 'not initialised'}`,
-        };
-      }
-      await this.#call('look up the token', (c) => c.tokenLookupSelf());
-      return {
-        ok: true,
-        backend: 'vault',
-        detail: `Vault ${status.data.version ?? ''} at ${this.endpoint}`.replace('  ', ' '),
-      };
+      const status = await this.#vault.health();
+      if (!status) return down(`Vault at ${this.endpoint} gave an unexpected health answer`);
+      if (!status.initialized || status.sealed)
+        return down(`Vault at ${this.endpoint} is ${status.sealed ? 'sealed' : 'not initialised'}`);
+      await this.#vault.lookUpToken();
+      const detail = `Vault ${status.version ?? ''} at ${this.endpoint}`.replace('  ', ' ');
+      return { ok: true, backend: 'vault', detail };
     } catch (error) {
-      return {
-        ok: false,
-        backend: 'vault',
-        detail: error instanceof KeyError ? error.message : 'Vault health check failed',
-      };
+      return down(error instanceof KeyError ? error.message : 'Vault health check failed');
     }
   }
 
@@ -405,7 +274,7 @@ export class VaultKeyProvider implements KeyProvider {
     this.#sealKeys.clear();
     this.#keyCache.clear();
     this.#types.clear();
-    this.#client.stopAllRenewals?.();
+    this.#vault.close();
   }
 
   toJSON(): { backend: 'vault'; endpoint: string; transitMount: string; kvMount: string; kvPrefix: string } {
@@ -428,55 +297,20 @@ export class VaultKeyProvider implements KeyProvider {
     if (this.#closed) throw new KeyError('CLOSED', 'the key provider is closed');
   }
 
-  #kvDataPath(name: string): string {
-    return `${this.kvMount}/data/${this.kvPrefix}/${name}`;
-  }
-
-  /**
-   * One Vault request with errors mapped to KeyError. The underlying error is never attached: an HTTP client error
-   * holds the request, whose headers carry the token and whose body can carry plaintext.
-   */
-  async #call<T>(
-    what: string,
-    request: (client: NodeVault.client) => Promise<T>,
-    kind?: KeyKind,
-    authFailure?: KeyErrorCode,
-  ): Promise<unknown> {
-    this.#assertOpen();
-    try {
-      return await request(this.#client);
-    } catch (error) {
-      throw mapVaultError(what, error, kind, authFailure);
-    }
-  }
-
   /** Transit key types by name: a type never changes, so one read per name answers every later type check. */
   readonly #types = new BoundedCache<string, string>(KEY_CACHE_ENTRIES);
   async #assertKind(name: string, kind: 'signing' | 'kek'): Promise<void> {
     const type = this.#types.get(name);
     if (type === undefined) await this.#readTransitKey(name, kind);
-    else if (type !== TRANSIT_TYPE[kind]) {
-      throw new KeyError(
-        'KEY_TYPE_MISMATCH',
-        `key "${name}" is a ${kindOf(name, type)} key, not a ${kind} key`,
-      );
-    }
+    else if (type !== TRANSIT_TYPE[kind]) throw notOfKind(name, type, kind);
   }
 
   async #readTransitKey(name: string, kind?: 'signing' | 'kek'): Promise<TransitKey> {
     assertKeyName(name);
-    const answer = transitKeySchema.safeParse(
-      await this.#call(`read key "${name}"`, (c) => c.read(`${this.transitMount}/keys/${name}`)),
-    );
-    if (!answer.success) throw malformed('keys');
-    this.#types.set(name, answer.data.data.type);
-    if (kind !== undefined && answer.data.data.type !== TRANSIT_TYPE[kind]) {
-      throw new KeyError(
-        'KEY_TYPE_MISMATCH',
-        `key "${name}" is a ${kindOf(name, answer.data.data.type)} key, not a ${kind} key`,
-      );
-    }
-    return answer.data.data;
+    const key = await this.#vault.readTransitKey(name);
+    this.#types.set(name, key.type);
+    if (kind !== undefined && key.type !== TRANSIT_TYPE[kind]) throw notOfKind(name, key.type, kind);
+    return key;
   }
 
   async #createTransitKey(name: string, kind: 'signing' | 'kek'): Promise<TransitKey> {
@@ -487,9 +321,7 @@ export class VaultKeyProvider implements KeyProvider {
       if (!(error instanceof KeyError) || error.code !== 'UNKNOWN_KEY') throw error;
     }
     // Creating an existing transit key is a no-op in Vault, so a creation race is harmless; the type is re-checked.
-    await this.#call(`create key "${name}"`, (c) =>
-      c.write(`${this.transitMount}/keys/${name}`, { type: TRANSIT_TYPE[kind] }),
-    );
+    await this.#vault.createTransitKey(name, TRANSIT_TYPE[kind]);
     return this.#readTransitKey(name, kind);
   }
 
@@ -518,7 +350,7 @@ export class VaultKeyProvider implements KeyProvider {
   }
 
   #readVersions(name: string): Promise<VersionMap> {
-    const pending = (async () => {
+    return cacheLoad(this.#keyCache, name, async () => {
       const key = await this.#readTransitKey(name, 'signing');
       const map: VersionMap = new Map();
       for (const [v, entry] of Object.entries(key.keys)) {
@@ -538,12 +370,7 @@ export class VaultKeyProvider implements KeyProvider {
         });
       }
       return map;
-    })();
-    this.#keyCache.set(name, pending);
-    pending.catch(() => {
-      if (this.#keyCache.peek(name) === pending) this.#keyCache.delete(name);
     });
-    return pending;
   }
 
   /** One version of a signing key, reading Vault again once when it is not (yet) known here. */
@@ -577,36 +404,21 @@ export class VaultKeyProvider implements KeyProvider {
 
   #sealKey(name: string): Promise<{ key: SealPrivateKey; createdAt: string }> {
     this.#assertOpen();
-    let pending = this.#sealKeys.get(name);
-    if (!pending) {
-      pending = (async () => {
-        const answer = sealSecretSchema.safeParse(
-          await this.#call(`read seal key "${name}"`, (c) => c.read(this.#kvDataPath(name)), 'seal'),
-        );
-        if (!answer.success)
+    return (
+      this.#sealKeys.get(name) ??
+      cacheLoad(this.#sealKeys, name, async () => {
+        const secret = await this.#vault.readSealSecret(name);
+        if (!secret)
           throw new KeyError(
             'KEY_TYPE_MISMATCH',
             `the secret of seal key "${name}" is not an edgefl HPKE key`,
           );
-        const raw = fromBase64(answer.data.data.data.privateKey);
+        const raw = fromBase64(secret.privateKey);
         if (!raw) throw new KeyError('BAD_PRIVATE_KEY', `the secret of seal key "${name}" is not base64`);
-        return { key: await SealPrivateKey.fromRaw(raw), createdAt: answer.data.data.data.createdAt };
-      })();
-      this.#sealKeys.set(name, pending);
-      // A failed read must not stick: the next call asks Vault again.
-      pending.catch(() => {
-        if (this.#sealKeys.peek(name) === pending) this.#sealKeys.delete(name);
-      });
-    }
-    return pending;
+        return { key: await SealPrivateKey.fromRaw(raw), createdAt: secret.createdAt };
+      })
+    );
   }
-}
-
-function trimMount(value: unknown, what: string): string {
-  const mount = typeof value === 'string' ? value.replace(/^\/+|\/+$/g, '') : '';
-  if (!MOUNT.test(mount) || mount.split('/').includes('..'))
-    throw new KeyError('BAD_CONFIG', `${what} is not a valid Vault path`);
-  return mount;
 }
 
 function kindOf(name: string, type: string): 'signing' | 'kek' {
@@ -618,77 +430,6 @@ function kindOf(name: string, type: string): 'signing' | 'kek' {
   );
 }
 
-/** `vault:v<N>:<base64>` → version and bytes; undefined when it is not that. */
-function parseVaultCiphertext(text: string): { version: number; bytes: Uint8Array } | undefined {
-  const match = /^vault:v([1-9][0-9]{0,8}):([A-Za-z0-9+/]+={0,2})$/.exec(text);
-  if (!match) return undefined;
-  const bytes = fromBase64(match[2]!);
-  return bytes ? { version: Number(match[1]), bytes } : undefined;
-}
-
-function malformed(what: string): KeyError {
-  return new KeyError('BACKEND_UNAVAILABLE', `Vault gave an answer of unexpected shape to ${what}`);
-}
-
-/** Only status, Vault's own error text (which names paths, never values) and a network error code survive. */
-function mapVaultError(
-  what: string,
-  error: unknown,
-  kind: KeyKind | undefined,
-  authFailure: KeyErrorCode | undefined,
-): KeyError {
-  if (error instanceof KeyError) return error;
-  const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
-  const status = typeof response?.statusCode === 'number' ? response.statusCode : undefined;
-  if (status === undefined) {
-    const code = (error as { code?: unknown } | null)?.code;
-    return new KeyError(
-      'BACKEND_UNAVAILABLE',
-      `cannot ${what}: Vault does not answer${typeof code === 'string' ? ` (${code})` : ''}`,
-    );
-  }
-  const errors = (response?.body as { errors?: unknown } | undefined)?.errors;
-  const text = (Array.isArray(errors) ? errors.filter((e) => typeof e === 'string').join('; ') : '')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, 200);
-  const detail = text ? `: ${text}` : '';
-  if (status === 404 || (status === 400 && /not found/i.test(text))) {
-    return new KeyError('UNKNOWN_KEY', `cannot ${what}: no such ${kind === 'seal' ? 'seal key' : 'key'}`);
-  }
-  if (
-    status === 400 &&
-    /invalid key version|larger than the latest|too new|key version .*not found|version .*does not exist/i.test(
-      text,
-    )
-  ) {
-    return new KeyError('UNKNOWN_KEY', `cannot ${what}: no such key version`);
-  }
-  if (
-    status === 400 &&
-    /too old|disallowed by policy|less than the minimum|min(imum)?[_ ]decryption|has been archived/i.test(
-      text,
-    )
-  ) {
-    return new KeyError('KEY_DISABLED', `cannot ${what}: that key version is no longer allowed${detail}`);
-  }
-  if (status === 400 && /does not support|unsupported operation|key type/i.test(text)) {
-    return new KeyError('KEY_TYPE_MISMATCH', `cannot ${what}: the key is of another type${detail}`);
-  }
-  if (
-    status === 400 &&
-    authFailure &&
-    /authentication failed|invalid ciphertext|unable to decrypt|failed to decrypt|decode/i.test(text)
-  ) {
-    return new KeyError(
-      authFailure,
-      `cannot ${what}: authentication failed (altered, or wrapped by another key)`,
-    );
-  }
-  if (status === 403)
-    return new KeyError(
-      'BACKEND_UNAVAILABLE',
-      `cannot ${what}: permission denied (check the token's policy)`,
-    );
-  return new KeyError('BACKEND_UNAVAILABLE', `cannot ${what}: Vault answered HTTP ${status}${detail}`);
+function notOfKind(name: string, type: string, kind: 'signing' | 'kek'): KeyError {
+  return new KeyError('KEY_TYPE_MISMATCH', `key "${name}" is a ${kindOf(name, type)} key, not a ${kind} key`);
 }

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeArtifact, encodeArtifact } from './artifact.js';
-import { applyDelta, createDelta, readDeltaHeader } from './delta.js';
-import { DeltaError, ModelFormatError } from './errors.js';
-import { sha256Hex } from './hash.js';
-import { buildOnnx } from './onnx/build.js';
-import { readOnnxTensors } from './onnx/read.js';
-import { SeededRng } from './rng.js';
-import { DIGITS_MLP, initWeights, type ModelSpec } from './spec.js';
-import { float32ToBytes, type NamedTensor } from './tensor.js';
+import { decodeArtifact, encodeArtifact } from '../artifact.js';
+import { applyDelta, createDelta, readDeltaHeader } from './index.js';
+import { DeltaError, ModelFormatError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
+import { buildOnnx } from '../onnx/build.js';
+import { readOnnxTensors } from '../onnx/read.js';
+import { SeededRng } from '../rng.js';
+import { DIGITS_MLP, initWeights, type ModelSpec } from '../spec.js';
+import { float32ToBytes, type NamedTensor } from '../tensor.js';
 
 const spec: ModelSpec = DIGITS_MLP;
 const base = initWeights(spec, 1);
