@@ -1,3 +1,4 @@
+/* global setInterval, clearInterval */
 // A device in a dozen lines: provisions its identity, installs what the registry releases for it, serves
 // predictions (escalating low-confidence ones through the gateway), sends heartbeats and takes part in rounds.
 //   REGISTRY=http://stack:7104 MQTT=mqtt://stack:1883 TENANT=acme DEVICE=pos-0042 node examples/device.mjs

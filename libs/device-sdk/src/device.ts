@@ -21,7 +21,12 @@ import { heartbeat, hostProbe, type SystemProbe } from './heartbeat.js';
 import { DeviceIdentity } from './identity.js';
 import { MqttEscalator, OipEscalator } from './inference/escalation.js';
 import { loadModel, ModelRunner, type SessionOptions } from './inference/model-runner.js';
-import { TieredInference, type CascadeStage, type Prediction } from './inference/tiered.js';
+import {
+  TieredInference,
+  type CascadeStage,
+  type EscalationRequest,
+  type Prediction,
+} from './inference/tiered.js';
 import { replaceAtomically } from './ota/fs-atomic.js';
 import { ModelStore } from './ota/model-store.js';
 import { OtaClient, type OtaOutcome, type OtaStep } from './ota/ota-client.js';
@@ -218,7 +223,7 @@ export class EdgeDevice {
         ? undefined
         : cloud === 'mqtt'
           ? {
-              infer: (req: Parameters<MqttEscalator['infer']>[0], signal: AbortSignal) => {
+              infer: (req: EscalationRequest, signal: AbortSignal) => {
                 if (!this.#link?.connected) return Promise.reject(new DeviceError('transport', 'offline'));
                 return new MqttEscalator(
                   this.#link,

@@ -65,8 +65,24 @@ export const ReleaseManifestSchema = z
      */
     canary: z
       .object({
-        inputs: z.array(z.array(z.number().finite()).min(1).max(1 << 16)).min(1).max(64),
-        outputs: z.array(z.array(z.number().finite()).min(1).max(1 << 16)).min(1).max(64),
+        inputs: z
+          .array(
+            z
+              .array(z.number().finite())
+              .min(1)
+              .max(1 << 16),
+          )
+          .min(1)
+          .max(64),
+        outputs: z
+          .array(
+            z
+              .array(z.number().finite())
+              .min(1)
+              .max(1 << 16),
+          )
+          .min(1)
+          .max(64),
         tolerance: z.number().positive().max(1),
       })
       .strict()

@@ -174,27 +174,7 @@ beforeAll(async () => {
   new TrustStore(join(template, 'trust.json')).pin(
     await (await fetch(`${registry.url}/v1/release-keys`)).json(),
   );
-  const r1 = await registry.release(MODEL, 1);
-  await registry.call('POST', `/v1/releases/${r1}/health`, {
-    stage: 'full',
-    windowStart: Date.now() - 60_000,
-    windowEnd: Date.now(),
-    devicesReporting: 1,
-    otaFailureRate: 0,
-    inferenceErrorRate: 0,
-    p95LatencyMs: 1,
-    accuracy: 0.9,
-    meanConfidence: 0.9,
-    driftScore: 0,
-  });
-  for (
-    let i = 0;
-    (await registry.call<{ state: string }>('GET', `/v1/releases/${r1}`)).body.state !== 'COMPLETED';
-    i++
-  ) {
-    if (i > 400) throw new Error('release of v1 did not complete');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await registry.releaseStable(MODEL, 1);
   expect((await otaIn(template, 'fault-delta').ota.checkForUpdate()).state).toBe('ACTIVE');
   await registry.upload(MODEL, v2);
   await registry.release(MODEL, 2);

@@ -158,25 +158,7 @@ beforeAll(async () => {
     DEVICES.map((id) => ({ id, publicKey: identities.get(id)!.publicKeyBase64 })),
   );
   expect(await registry.upload(MODEL, v1)).toBe(1);
-  const r1 = await registry.release(MODEL, 1);
-  await registry.call('POST', `/v1/releases/${r1}/health`, {
-    stage: 'full',
-    windowStart: Date.now() - 60_000,
-    windowEnd: Date.now(),
-    devicesReporting: 1,
-    otaFailureRate: 0,
-    inferenceErrorRate: 0,
-    p95LatencyMs: 1,
-    accuracy: 0.9,
-    meanConfidence: 0.9,
-    driftScore: 0,
-  });
-  for (let i = 0; ; i++) {
-    const rel = await registry.call<{ state: string }>('GET', `/v1/releases/${r1}`);
-    if (rel.body.state === 'COMPLETED') break;
-    if (i > 400) throw new Error(`release of v1 did not complete: ${JSON.stringify(rel.body)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await registry.releaseStable(MODEL, 1);
   proxy = await startProxy(registry.url);
   const token = await new RegistryClient({
     baseUrl: registry.url,

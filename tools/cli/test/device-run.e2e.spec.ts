@@ -46,19 +46,7 @@ beforeAll(async () => {
   broker = await startBroker();
   await seedRegistry(registry, 'fraud', spec, []);
   await registry.upload('fraud', onnxOf(spec, versionWeights(spec, 5, 0)));
-  const r1 = await registry.release('fraud', 1);
-  await registry.call('POST', `/v1/releases/${r1}/health`, {
-    stage: 'full',
-    windowStart: Date.now() - 60_000,
-    windowEnd: Date.now(),
-    devicesReporting: 1,
-    otaFailureRate: 0,
-    inferenceErrorRate: 0,
-    p95LatencyMs: 1,
-    accuracy: 0.9,
-    meanConfidence: 0.9,
-    driftScore: 0,
-  });
+  await registry.releaseStable('fraud', 1);
   observer = await mqtt.connectAsync(broker.url, { clientId: 'observer' });
   observer.on('message', (topic, payload) => seen.push({ topic, payload }));
   await observer.subscribeAsync('edgefl/#', { qos: 1 });

@@ -22,6 +22,8 @@ export interface RegistryProcess {
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   upload(modelId: string, bytes: Uint8Array): Promise<number>;
   release(modelId: string, version: number): Promise<string>;
+  /** Releases a version to 100%, reports a healthy stage and waits until it is COMPLETED (the stable version). */
+  releaseStable(modelId: string, version: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +86,30 @@ export async function startRegistryProcess(env: Record<string, string> = {}): Pr
       });
       if (res.status !== 201) throw new Error(`upload: HTTP ${res.status} ${await res.text()}`);
       return ((await res.json()) as { version: number }).version;
+    },
+    async releaseStable(modelId, version) {
+      const id = await this.release(modelId, version);
+      await call('POST', `/v1/releases/${id}/health`, {
+        stage: 'full',
+        windowStart: Date.now() - 60_000,
+        windowEnd: Date.now(),
+        devicesReporting: 1,
+        otaFailureRate: 0,
+        inferenceErrorRate: 0,
+        p95LatencyMs: 1,
+        accuracy: 0.9,
+        meanConfidence: 0.9,
+        driftScore: 0,
+      });
+      for (
+        let i = 0;
+        (await call<{ state: string }>('GET', `/v1/releases/${id}`)).body.state !== 'COMPLETED';
+        i++
+      ) {
+        if (i > 400) throw new Error(`the release of ${modelId} v${version} did not complete`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return id;
     },
     async release(modelId, version) {
       const created = await call<{ id: string }>('POST', `/v1/models/${modelId}/releases`, {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { InferenceReply } from '@edgefl/contracts/edge';
 import { DeviceError } from '../errors.js';
 import type { MqttLink } from '../transport/mqtt-link.js';
-import type { CloudAnswer, Escalator } from './tiered.js';
+import type { CloudAnswer, EscalationRequest, Escalator } from './tiered.js';
 
 /** Escalation over MQTT: an InferenceRequest on `infer`, the InferenceReply on `infer/reply` (same correlation id). */
 export class MqttEscalator implements Escalator {
@@ -12,16 +12,7 @@ export class MqttEscalator implements Escalator {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async infer(
-    request: {
-      modelId: string;
-      input: Float32Array;
-      shape: number[];
-      edgeVersion: number;
-      edgeConfidence: number;
-    },
-    signal: AbortSignal,
-  ): Promise<CloudAnswer> {
+  async infer(request: EscalationRequest, signal: AbortSignal): Promise<CloudAnswer> {
     const correlationId = randomUUID();
     const payload = this.link.encode('io.edgefl.inference.InferenceRequest', {
       eventId: randomUUID(),
@@ -69,7 +60,7 @@ export class OipEscalator implements Escalator {
   ) {}
 
   async infer(
-    request: { modelId: string; input: Float32Array; shape: number[] },
+    request: Pick<EscalationRequest, 'modelId' | 'input' | 'shape'>,
     signal: AbortSignal,
   ): Promise<CloudAnswer> {
     const res = await (this.options.fetch ?? fetch)(

@@ -33,16 +33,16 @@ export interface CloudAnswer {
 
 /** The cloud tier: MQTT `infer` request/reply through the gateway, or HTTP to the inference service (OIP). */
 export interface Escalator {
-  infer(
-    request: {
-      modelId: string;
-      input: Float32Array;
-      shape: number[];
-      edgeVersion: number;
-      edgeConfidence: number;
-    },
-    signal: AbortSignal,
-  ): Promise<CloudAnswer>;
+  infer(request: EscalationRequest, signal: AbortSignal): Promise<CloudAnswer>;
+}
+
+/** An input the device escalates, with what it knows of its own answer. */
+export interface EscalationRequest {
+  modelId: string;
+  input: Float32Array;
+  shape: number[];
+  edgeVersion: number;
+  edgeConfidence: number;
 }
 
 /** A cheaper model run before the OTA-managed one; it answers when its confidence reaches `threshold`. */

@@ -1,4 +1,11 @@
-import { parameterShapes, type Activation, type Head, type ModelSpec, type NamedTensor } from '@edgefl/model';
+import {
+  activate,
+  parameterShapes,
+  type Activation,
+  type Head,
+  type ModelSpec,
+  type NamedTensor,
+} from '@edgefl/model';
 
 /**
  * Forward and backward passes of libs/model's model families (logistic regression and MLPs: dense layers
@@ -46,32 +53,6 @@ export function paramsFromTensors(spec: ModelSpec, tensors: readonly NamedTensor
 
 export function tensorsFromParams(spec: ModelSpec, params: readonly Float32Array[]): NamedTensor[] {
   return parameterShapes(spec).map(({ name, dims }, i) => ({ name, dims, data: params[i]!.slice() }));
-}
-
-function activate(z: Floats, activation: Activation | Head, rows: number, cols: number): void {
-  switch (activation) {
-    case 'identity':
-      return;
-    case 'relu':
-      for (let i = 0; i < z.length; i++) if (z[i]! < 0) z[i] = 0;
-      return;
-    case 'tanh':
-      for (let i = 0; i < z.length; i++) z[i] = Math.tanh(z[i]!);
-      return;
-    case 'sigmoid':
-      for (let i = 0; i < z.length; i++) z[i] = 1 / (1 + Math.exp(-z[i]!));
-      return;
-    case 'softmax':
-      for (let r = 0; r < rows; r++) {
-        const at = r * cols;
-        let max = -Infinity;
-        for (let c = 0; c < cols; c++) if (z[at + c]! > max) max = z[at + c]!;
-        let sum = 0;
-        for (let c = 0; c < cols; c++) sum += z[at + c] = Math.exp(z[at + c]! - max);
-        for (let c = 0; c < cols; c++) z[at + c] = z[at + c]! / sum;
-      }
-      return;
-  }
 }
 
 /** Multiplies dY by the derivative of the activation, given the activation's output y (in place on dY). */
