@@ -65,6 +65,19 @@ describe('offline buffer', () => {
     box.close();
   });
 
+  it('stores a batch of inference logs in one transaction, within the budget', () => {
+    const box = fresh(50);
+    expect(
+      box.enqueueMany(
+        'inference-log',
+        Array.from({ length: 8 }, () => ({ topic: 't/log', payload: bytes(10) })),
+      ),
+    ).toBe(8);
+    expect(box.stats().pending['inference-log']).toBe(5);
+    expect(box.stats().evicted['inference-log']).toBe(3);
+    box.close();
+  });
+
   it('drops FL updates whose deadline passed and counts them', () => {
     let now = 1_000;
     const box = fresh(1 << 20, () => now);

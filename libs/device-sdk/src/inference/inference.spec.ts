@@ -153,6 +153,34 @@ describe('tiered inference', () => {
     await runner.close();
   });
 
+  it('drops and counts inbound garbage and payloads that do not match their channel; the link keeps working', async () => {
+    const link = await MqttLink.connect({ url, tenant: 'acme', deviceId: 'd5', password: () => 'token' });
+    const releases: unknown[] = [];
+    link.setHandlers({ release: (m) => releases.push(m) });
+    const other = await mqtt.connectAsync(url, { clientId: 'noise' });
+    await other.publishAsync(mqttDeviceTopic('acme', 'd5', 'release'), Buffer.from('not avro'), { qos: 1 });
+    const wrongSchema = codec.encode('io.edgefl.device.MessageAck', {
+      eventId: randomUUID(),
+      tenant: 'acme',
+      correlationId: 'x',
+      accepted: true,
+      errorCode: null,
+      errorMessage: null,
+      timestamp: 1,
+    });
+    await other.publishAsync(mqttDeviceTopic('acme', 'd5', 'round'), wrongSchema, { qos: 1 });
+    await other.publishAsync(mqttDeviceTopic('acme', 'd5', 'fl-update', { reply: true }), wrongSchema, {
+      qos: 1,
+    });
+    for (let i = 0; i < 200 && link.stats.badInbound + link.stats.unmatchedReplies < 3; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(link.stats).toMatchObject({ badInbound: 2, unmatchedReplies: 1 });
+    expect(releases).toHaveLength(0);
+    expect(link.connected).toBe(true);
+    await other.endAsync();
+    await link.close();
+  });
+
   it('falls back to the local answer (edge_fallback) when the cloud times out or fails', async () => {
     const runner = new ModelRunner();
     runner.swap(await unsure());
