@@ -363,16 +363,12 @@ export class EdgeDevice {
       const answer = await this.registry.manifest();
       if (!answer) throw new DeviceError('no-model', 'the registry assigns no model to this device yet');
       this.#modelId = answer.modelId;
-      replaceAtomically(
-        join(this.options.dataDir, 'device.json'),
-        Buffer.from(
-          JSON.stringify({
-            tenant: this.options.tenant,
-            deviceId: this.options.deviceId,
-            modelId: answer.modelId,
-          }),
-        ),
-      );
+    }
+    // remembered, so a restart without --model (or offline) runs the same model
+    const pinned = join(this.options.dataDir, 'device.json');
+    if (!existsSync(pinned)) {
+      const record = { tenant: this.options.tenant, deviceId: this.options.deviceId, modelId: this.#modelId };
+      replaceAtomically(pinned, Buffer.from(JSON.stringify(record)));
     }
   }
 
@@ -483,15 +479,29 @@ export class EdgeDevice {
     );
   }
 
-  /** Provisions, recovers, connects and keeps running OTA, heartbeats, sync and federated rounds until stop(). */
+  /**
+   * Provisions, recovers, connects and keeps running OTA, heartbeats, sync and federated rounds until stop(). A
+   * device provisioned before starts offline when the registry or the broker cannot be reached (it serves its
+   * installed model, buffers what it would send, and retries at every poll).
+   */
   async start(): Promise<void> {
-    await this.provision();
-    await this.loadInstalled();
     try {
-      await this.#connect();
+      await this.provision();
     } catch (error) {
-      this.#log(`MQTT: ${(error as Error).message}; running offline, the buffer keeps everything`);
+      if (!(this.trust.pinned && this.#modelId && error instanceof DeviceError && error.code === 'registry'))
+        throw error;
+      this.#log(`registry unreachable (${error.message}); starting offline on the installed model`);
     }
+    await this.loadInstalled();
+    const connect = async () => {
+      if (this.#link || this.#stopping || !this.options.mqttUrl) return;
+      try {
+        await this.#connect();
+      } catch (error) {
+        this.#log(`MQTT: ${(error as Error).message}; running offline, the buffer keeps everything`);
+      }
+    };
+    await connect();
     this.#sync.start();
     this.#heartbeat();
     const every = (ms: number, fn: () => void) => {
@@ -500,7 +510,10 @@ export class EdgeDevice {
       this.#timers.push(t);
     };
     every(this.options.heartbeatIntervalMs ?? 30_000, () => this.#heartbeat());
-    every(this.options.pollIntervalMs ?? 60_000, () => void this.ota.checkForUpdate());
+    every(this.options.pollIntervalMs ?? 60_000, () => {
+      void connect();
+      void this.ota.checkForUpdate();
+    });
     await this.ota.checkForUpdate();
   }
 

@@ -6,7 +6,7 @@ import { mqttDeviceTopic, SingleObjectCodec, type FlUpdate, type OtaStatus } fro
 import { decodeUpdate } from '@edgefl/fl';
 import { Ed25519SigningKey, SealPrivateKey, verifyEd25519 } from '@edgefl/keys';
 import { FRAUD_MLP, parameterShapes } from '@edgefl/model';
-import { announceSkip, tempDir } from '@edgefl/testing';
+import { announceSkip, freePort, tempDir } from '@edgefl/testing';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, startCli, workspaceRoot } from './cli-process.js';
@@ -242,4 +242,23 @@ describe('npx edgefl device run', () => {
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
   }, 120_000);
+
+  it('a provisioned device whose registry and broker are unreachable starts offline and serves its installed model', async () => {
+    if (!existsSync(dataset)) return;
+    const closed = await freePort();
+    const args = base('cli-2').map((a) =>
+      a === registry.url ? `http://127.0.0.1:${closed}` : a === broker.url ? `mqtt://127.0.0.1:${closed}` : a,
+    );
+    const run = startCli(
+      [...args, '--dataset', dataset, '--label', '-1', '--infer-interval-ms', '20', '--cloud', 'none'],
+      {},
+      /starting offline/,
+    );
+    await run.started;
+    await until('a prediction made offline', () =>
+      run.output().stdout.includes('"source":"edge"') ? true : undefined,
+    );
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  }, 60_000);
 });
