@@ -5,8 +5,9 @@ import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 
 /**
- * The dependency rules of docs/architecture.md ("Parts and their arrows"). Tests (`*.spec.ts`, `test/`) may also
- * use the test harness (libs/testing, tagged kind:testing) from pure and edge-safe libs; production code may not.
+ * The dependency rules of docs/architecture.md ("Parts and their arrows"). Tests (`*.spec.ts`, `test/`, a lib's
+ * shared contract suite) may also use the test harness (libs/testing, tagged kind:testing) from pure and edge-safe
+ * libs; production code may not.
  */
 function moduleBoundaries(tests) {
   const harness = tests ? ['kind:testing'] : [];
@@ -61,11 +62,17 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'off',
       // docs/architecture.md: the dependency direction is enforced here and fails the build.
       '@nx/enforce-module-boundaries': ['error', moduleBoundaries(false)],
+      // the test harness is for test code only (an Nx tag rule would also follow test-only edges transitively)
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: ['@edgefl/testing'] }],
     },
   },
   {
-    files: ['**/*.spec.ts', '**/test/**/*.ts'],
-    rules: { '@nx/enforce-module-boundaries': ['error', moduleBoundaries(true)] },
+    // test code: specs, test folders, and the contract suites a lib ships for its adapters' specs
+    files: ['**/*.spec.ts', '**/test/**/*.ts', 'libs/bus/src/contract/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', moduleBoundaries(true)],
+      '@typescript-eslint/no-restricted-imports': 'off',
+    },
   },
   {
     // the Vault adapter is the one place of libs/keys allowed to pull node-vault

@@ -158,7 +158,13 @@ function emitSchema(schema, decls, file) {
     decls.set(fullName, entry); // before the fields: a record may refer to itself
     const doc = [s.doc, `Avro ${s.type} \`${fullName}\`.`];
     if (s.type === 'enum') {
-      entry.code = `${jsDoc(doc, '')}export type ${tsName} = ${s.symbols.map((x) => `'${x}'`).join(' | ')};\n`;
+      const symbols = s.symbols.map((x) => `'${x}'`);
+      // the symbols as a value too (validation schemas, lists in APIs), e.g. OtaState → OTA_STATE_SYMBOLS
+      const constName = `${tsName.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}_SYMBOLS`;
+      entry.code =
+        `${jsDoc(doc, '')}export type ${tsName} = ${symbols.join(' | ')};\n` +
+        `/** The symbols of \`${fullName}\`, in schema order. */\n` +
+        `export const ${constName} = [${symbols.join(', ')}] as const satisfies readonly ${tsName}[];\n`;
     } else if (s.type === 'fixed') {
       entry.code = `${jsDoc([...doc, `${s.size} bytes.`], '')}export type ${tsName} = Buffer;\n`;
     } else {

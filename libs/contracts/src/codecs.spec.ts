@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf } from '@edgefl/testing';
 import { SAMPLES } from '../test/samples.js';
-import { ContractError, type ContractErrorCode } from './errors.js';
+import { ContractError } from './errors.js';
 import { RELEASED_SCHEMAS } from './generated/released.js';
 import type { RecordName } from './generated/types.js';
 import { EmbeddedSchemaRegistry } from './registry/embedded.js';
@@ -12,23 +13,6 @@ import { schemaText, SCHEMA_NAMES } from './schemas.js';
 import { SingleObjectCodec } from './single-object.js';
 import { TopicCodec } from './topic-codec.js';
 import { KAFKA_TOPICS, KAFKA_TOPIC_NAMES, valueSubject, type KafkaTopicName } from './topics.js';
-
-function codeOf(fn: () => unknown): ContractErrorCode | string {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof ContractError ? error.code : `not a ContractError: ${String(error)}`;
-  }
-  return 'no error';
-}
-async function codeOfAsync(fn: () => Promise<unknown>): Promise<ContractErrorCode | string> {
-  try {
-    await fn();
-  } catch (error) {
-    return error instanceof ContractError ? error.code : `not a ContractError: ${String(error)}`;
-  }
-  return 'no error';
-}
 
 describe('codecs', () => {
   let dir: string;
@@ -88,42 +72,44 @@ describe('codecs', () => {
       expect(e2.paths).toEqual(['networkType']);
       const missing: Record<string, unknown> = { ...SAMPLES['io.edgefl.device.DeviceTelemetry'] };
       delete missing['deviceId'];
-      expect(await codeOfAsync(() => codec.encode('edgefl.device.telemetry.v1', missing as never))).toBe(
-        'INVALID_VALUE',
-      );
+      expect(
+        await codeOf(ContractError, () => codec.encode('edgefl.device.telemetry.v1', missing as never)),
+      ).toBe('INVALID_VALUE');
     });
 
     it('rejects unknown topics, short input, wrong magic, unknown ids, trailing garbage and bad enum indexes', async () => {
       const topic = 'edgefl.ota.status.v1';
       const good = await codec.encode(topic, SAMPLES['io.edgefl.ota.OtaStatus']);
-      expect(await codeOfAsync(() => codec.encode('edgefl.nope.v1' as KafkaTopicName, {} as never))).toBe(
+      expect(
+        await codeOf(ContractError, () => codec.encode('edgefl.nope.v1' as KafkaTopicName, {} as never)),
+      ).toBe('UNKNOWN_TOPIC');
+      expect(await codeOf(ContractError, () => codec.decode('edgefl.nope.v1' as KafkaTopicName, good))).toBe(
         'UNKNOWN_TOPIC',
       );
-      expect(await codeOfAsync(() => codec.decode('edgefl.nope.v1' as KafkaTopicName, good))).toBe(
-        'UNKNOWN_TOPIC',
-      );
-      expect(await codeOfAsync(() => codec.decode(topic, good.subarray(0, 3)))).toBe('TRUNCATED');
-      expect(await codeOfAsync(() => codec.decode(topic, good.subarray(0, good.length - 2)))).toBe(
+      expect(await codeOf(ContractError, () => codec.decode(topic, good.subarray(0, 3)))).toBe('TRUNCATED');
+      expect(await codeOf(ContractError, () => codec.decode(topic, good.subarray(0, good.length - 2)))).toBe(
         'TRUNCATED',
       );
       expect(
-        await codeOfAsync(() => codec.decode(topic, Buffer.concat([Buffer.from([1]), good.subarray(1)]))),
+        await codeOf(ContractError, () =>
+          codec.decode(topic, Buffer.concat([Buffer.from([1]), good.subarray(1)])),
+        ),
       ).toBe('BAD_MAGIC');
       const unknownId = Buffer.from(good);
       unknownId.writeUInt32BE(999_999, 1);
-      expect(await codeOfAsync(() => codec.decode(topic, unknownId))).toBe('UNKNOWN_SCHEMA_ID');
-      expect(await codeOfAsync(() => codec.decodeAny(unknownId))).toBe('UNKNOWN_SCHEMA_ID');
-      expect(await codeOfAsync(() => codec.decode(topic, Buffer.concat([good, Buffer.from([0x42])])))).toBe(
-        'MALFORMED',
-      );
-      expect(await codeOfAsync(() => codec.decode(topic, 'not bytes' as unknown as Uint8Array))).toBe(
-        'MALFORMED',
-      );
+      expect(await codeOf(ContractError, () => codec.decode(topic, unknownId))).toBe('UNKNOWN_SCHEMA_ID');
+      expect(await codeOf(ContractError, () => codec.decodeAny(unknownId))).toBe('UNKNOWN_SCHEMA_ID');
+      expect(
+        await codeOf(ContractError, () => codec.decode(topic, Buffer.concat([good, Buffer.from([0x42])]))),
+      ).toBe('MALFORMED');
+      expect(
+        await codeOf(ContractError, () => codec.decode(topic, 'not bytes' as unknown as Uint8Array)),
+      ).toBe('MALFORMED');
     });
 
     it('refuses a record whose writer schema the topic cannot read (INCOMPATIBLE_SCHEMA)', async () => {
       const log = await codec.encode('edgefl.inference.log.v1', SAMPLES['io.edgefl.inference.InferenceLog']);
-      expect(await codeOfAsync(() => codec.decode('edgefl.device.telemetry.v1', log))).toBe(
+      expect(await codeOf(ContractError, () => codec.decode('edgefl.device.telemetry.v1', log))).toBe(
         'INCOMPATIBLE_SCHEMA',
       );
     });
@@ -277,27 +263,35 @@ describe('codecs', () => {
         'io.edgefl.device.DeviceTelemetry',
         SAMPLES['io.edgefl.device.DeviceTelemetry'],
       );
-      expect(codeOf(() => single.decode(Buffer.alloc(0)))).toBe('TRUNCATED');
-      expect(codeOf(() => single.decode(good.subarray(0, 6)))).toBe('TRUNCATED');
-      expect(codeOf(() => single.decode(good.subarray(0, good.length - 1)))).toBe('TRUNCATED');
-      expect(codeOf(() => single.decode(Buffer.from([0xc3, 0x02, ...good.subarray(2)])))).toBe('BAD_MAGIC');
-      expect(codeOf(() => single.decode(Buffer.from(JSON.stringify({ hello: 'world' }))))).toBe('BAD_MAGIC');
+      expect(codeOf(ContractError, () => single.decode(Buffer.alloc(0)))).toBe('TRUNCATED');
+      expect(codeOf(ContractError, () => single.decode(good.subarray(0, 6)))).toBe('TRUNCATED');
+      expect(codeOf(ContractError, () => single.decode(good.subarray(0, good.length - 1)))).toBe('TRUNCATED');
+      expect(codeOf(ContractError, () => single.decode(Buffer.from([0xc3, 0x02, ...good.subarray(2)])))).toBe(
+        'BAD_MAGIC',
+      );
+      expect(
+        codeOf(ContractError, () => single.decode(Buffer.from(JSON.stringify({ hello: 'world' })))),
+      ).toBe('BAD_MAGIC');
       const unknown = Buffer.from(good);
       unknown.writeBigUInt64LE(0x0123456789abcdefn, 2);
-      expect(codeOf(() => single.decode(unknown))).toBe('UNKNOWN_FINGERPRINT');
-      expect(codeOf(() => single.decode(Buffer.concat([good, Buffer.from([1, 2])])))).toBe('MALFORMED');
-      expect(codeOf(() => single.decode(good, 'io.edgefl.ota.OtaStatus'))).toBe('INCOMPATIBLE_SCHEMA');
+      expect(codeOf(ContractError, () => single.decode(unknown))).toBe('UNKNOWN_FINGERPRINT');
+      expect(codeOf(ContractError, () => single.decode(Buffer.concat([good, Buffer.from([1, 2])])))).toBe(
+        'MALFORMED',
+      );
+      expect(codeOf(ContractError, () => single.decode(good, 'io.edgefl.ota.OtaStatus'))).toBe(
+        'INCOMPATIBLE_SCHEMA',
+      );
       expect(
-        codeOf(() =>
+        codeOf(ContractError, () =>
           single.encode('io.edgefl.device.DeviceTelemetry', {
             ...SAMPLES['io.edgefl.device.DeviceTelemetry'],
             cpuPercent: 'hot',
           } as never),
         ),
       ).toBe('INVALID_VALUE');
-      expect(codeOf(() => single.encode('io.edgefl.nope.Nope' as RecordName, {} as never))).toBe(
-        'INVALID_VALUE',
-      );
+      expect(
+        codeOf(ContractError, () => single.encode('io.edgefl.nope.Nope' as RecordName, {} as never)),
+      ).toBe('INVALID_VALUE');
     });
 
     it('decodes payloads of an older schema version into the current shape, refuses unreadable ones', async () => {
@@ -331,10 +325,10 @@ describe('codecs', () => {
         viaDelta: false,
         bytesTotal: null,
       });
-      expect(codeOf(() => single.decode(frame(older, oldValue)))).toBe('UNKNOWN_FINGERPRINT');
-      expect(codeOf(() => codec.decode(frame(unreadable, SAMPLES['io.edgefl.ota.OtaStatus'])))).toBe(
-        'INCOMPATIBLE_SCHEMA',
-      );
+      expect(codeOf(ContractError, () => single.decode(frame(older, oldValue)))).toBe('UNKNOWN_FINGERPRINT');
+      expect(
+        codeOf(ContractError, () => codec.decode(frame(unreadable, SAMPLES['io.edgefl.ota.OtaStatus']))),
+      ).toBe('INCOMPATIBLE_SCHEMA');
     });
 
     it('random bytes never throw anything but ContractError, with or without a known header', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '@edgefl/testing';
 import { SAMPLES } from '../test/samples.js';
 import { ContractError } from './errors.js';
 import { schemaType } from './schemas.js';
@@ -18,15 +19,6 @@ import {
   type MqttChannel,
 } from './topics.js';
 
-const codeOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof ContractError ? error.code : `not a ContractError: ${String(error)}`;
-  }
-  return 'no error';
-};
-
 describe('Kafka topic catalog', () => {
   it('names every topic edgefl.<domain>.<event>.v<N>, once, with the short-name lookup the bus uses', () => {
     for (const name of KAFKA_TOPIC_NAMES) expect(name).toMatch(/^edgefl\.[a-z]+\.[a-z-]+\.v\d+$/);
@@ -34,8 +26,8 @@ describe('Kafka topic catalog', () => {
     expect(KAFKA_TOPICS.flUpdate.name).toBe('edgefl.fl.update.v1');
     expect(KAFKA_TOPICS.deadLetter.name).toBe('edgefl.bus.deadletter.v1');
     expect(kafkaTopic('edgefl.registry.release.v1').schema).toBe('io.edgefl.registry.ReleaseEvent');
-    expect(codeOf(() => kafkaTopic('edgefl.fl.update.v2'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => kafkaTopic(undefined as unknown as string))).toBe('UNKNOWN_TOPIC');
+    expect(codeOf(ContractError, () => kafkaTopic('edgefl.fl.update.v2'))).toBe('UNKNOWN_TOPIC');
+    expect(codeOf(ContractError, () => kafkaTopic(undefined as unknown as string))).toBe('UNKNOWN_TOPIC');
   });
 
   it('keys every topic by a required string field of its value schema', () => {
@@ -53,7 +45,9 @@ describe('Kafka topic catalog', () => {
       'edgefl.fl.update.v1',
     );
     expect(
-      codeOf(() => kafkaKey('edgefl.fl.update.v1', { ...SAMPLES['io.edgefl.fl.FlUpdate'], roundId: '' })),
+      codeOf(ContractError, () =>
+        kafkaKey('edgefl.fl.update.v1', { ...SAMPLES['io.edgefl.fl.FlUpdate'], roundId: '' }),
+      ),
     ).toBe('INVALID_VALUE');
   });
 });
@@ -94,25 +88,29 @@ describe('MQTT topics', () => {
   it('rejects wildcards, empty and illegal segments when building', () => {
     for (const bad of ['', '+', '#', 'a/b', 'a+b', '$SYS', ' acme', 'acme\u0000', 'ü', 'x'.repeat(129)]) {
       expect(
-        codeOf(() => mqttDeviceTopic(bad, 'pos-1', 'telemetry')),
+        codeOf(ContractError, () => mqttDeviceTopic(bad, 'pos-1', 'telemetry')),
         JSON.stringify(bad),
       ).toBe('INVALID_VALUE');
       expect(
-        codeOf(() => mqttDeviceTopic('acme', bad, 'telemetry')),
+        codeOf(ContractError, () => mqttDeviceTopic('acme', bad, 'telemetry')),
         JSON.stringify(bad),
       ).toBe('INVALID_VALUE');
       expect(
-        codeOf(() => mqttBroadcastTopic(bad, 'release')),
+        codeOf(ContractError, () => mqttBroadcastTopic(bad, 'release')),
         JSON.stringify(bad),
       ).toBe('INVALID_VALUE');
     }
-    expect(codeOf(() => mqttDeviceTopic('acme', 'broadcast', 'telemetry'))).toBe('INVALID_VALUE');
-    expect(codeOf(() => mqttDeviceTopic('acme', 'pos-1', 'gossip' as MqttChannel))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => mqttDeviceTopic('acme', 'pos-1', 'telemetry', { reply: true }))).toBe(
+    expect(codeOf(ContractError, () => mqttDeviceTopic('acme', 'broadcast', 'telemetry'))).toBe(
+      'INVALID_VALUE',
+    );
+    expect(codeOf(ContractError, () => mqttDeviceTopic('acme', 'pos-1', 'gossip' as MqttChannel))).toBe(
       'UNKNOWN_TOPIC',
     );
-    expect(codeOf(() => mqttBroadcastTopic('acme', 'telemetry'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => mqttDeviceTopic(42 as unknown as string, 'pos-1', 'telemetry'))).toBe(
+    expect(codeOf(ContractError, () => mqttDeviceTopic('acme', 'pos-1', 'telemetry', { reply: true }))).toBe(
+      'UNKNOWN_TOPIC',
+    );
+    expect(codeOf(ContractError, () => mqttBroadcastTopic('acme', 'telemetry'))).toBe('UNKNOWN_TOPIC');
+    expect(codeOf(ContractError, () => mqttDeviceTopic(42 as unknown as string, 'pos-1', 'telemetry'))).toBe(
       'INVALID_VALUE',
     );
   });
@@ -134,22 +132,30 @@ describe('MQTT topics', () => {
       'edgefl/acme/pos-1/telemetry/',
     ]) {
       expect(
-        codeOf(() => parseMqttTopic(bad)),
+        codeOf(ContractError, () => parseMqttTopic(bad)),
         bad,
       ).toBe('MALFORMED');
     }
-    expect(codeOf(() => parseMqttTopic('edgefl/acme/pos-1/gossip'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => parseMqttTopic('edgefl/acme/pos-1/telemetry/reply'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => parseMqttTopic('edgefl/acme/broadcast/telemetry'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => parseMqttTopic('edgefl/acme/broadcast/release/reply'))).toBe('UNKNOWN_TOPIC');
-    expect(codeOf(() => parseMqttTopic(null as unknown as string))).toBe('MALFORMED');
-    expect(codeOf(() => mqttReplyTopic('edgefl/acme/broadcast/release'))).toBe('UNKNOWN_TOPIC');
+    expect(codeOf(ContractError, () => parseMqttTopic('edgefl/acme/pos-1/gossip'))).toBe('UNKNOWN_TOPIC');
+    expect(codeOf(ContractError, () => parseMqttTopic('edgefl/acme/pos-1/telemetry/reply'))).toBe(
+      'UNKNOWN_TOPIC',
+    );
+    expect(codeOf(ContractError, () => parseMqttTopic('edgefl/acme/broadcast/telemetry'))).toBe(
+      'UNKNOWN_TOPIC',
+    );
+    expect(codeOf(ContractError, () => parseMqttTopic('edgefl/acme/broadcast/release/reply'))).toBe(
+      'UNKNOWN_TOPIC',
+    );
+    expect(codeOf(ContractError, () => parseMqttTopic(null as unknown as string))).toBe('MALFORMED');
+    expect(codeOf(ContractError, () => mqttReplyTopic('edgefl/acme/broadcast/release'))).toBe(
+      'UNKNOWN_TOPIC',
+    );
   });
 
   it('builds subscription filters with + for what is left open', () => {
     expect(mqttDeviceFilter('telemetry')).toBe('edgefl/+/+/telemetry');
     expect(mqttDeviceFilter('infer', { tenant: 'acme', reply: true })).toBe('edgefl/acme/+/infer/reply');
     expect(mqttBroadcastFilter('round')).toBe('edgefl/+/broadcast/round');
-    expect(codeOf(() => mqttDeviceFilter('telemetry', { tenant: '#' }))).toBe('INVALID_VALUE');
+    expect(codeOf(ContractError, () => mqttDeviceFilter('telemetry', { tenant: '#' }))).toBe('INVALID_VALUE');
   });
 });

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '@edgefl/testing';
 import {
   Ed25519SigningKey,
   ed25519PublicKeyToPem,
@@ -29,15 +30,6 @@ const TEST2 = {
     '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
   ),
 };
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return error instanceof KeyError ? error.code : 'not a KeyError';
-  }
-}
 
 describe('Ed25519 primitives', () => {
   it('reproduces RFC 8032 test vectors', () => {
@@ -81,19 +73,21 @@ describe('Ed25519 primitives', () => {
   it('rejects malformed keys and signatures with typed errors', () => {
     const key = Ed25519SigningKey.generate();
     const signature = key.sign('x');
-    expect(codeOf(() => verifyEd25519(key.publicKey, 'x', signature.subarray(0, 63)))).toBe(
+    expect(codeOf(KeyError, () => verifyEd25519(key.publicKey, 'x', signature.subarray(0, 63)))).toBe(
       'BAD_SIGNATURE_FORMAT',
     );
-    expect(codeOf(() => verifyEd25519(key.publicKey, 'x', new Uint8Array(65)))).toBe('BAD_SIGNATURE_FORMAT');
-    expect(codeOf(() => verifyEd25519(new Uint8Array(31), 'x', signature))).toBe('BAD_PUBLIC_KEY');
+    expect(codeOf(KeyError, () => verifyEd25519(key.publicKey, 'x', new Uint8Array(65)))).toBe(
+      'BAD_SIGNATURE_FORMAT',
+    );
+    expect(codeOf(KeyError, () => verifyEd25519(new Uint8Array(31), 'x', signature))).toBe('BAD_PUBLIC_KEY');
     expect(
-      codeOf(() =>
+      codeOf(KeyError, () =>
         verifyEd25519('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----', 'x', signature),
       ),
     ).toBe('BAD_PUBLIC_KEY');
-    expect(codeOf(() => Ed25519SigningKey.fromPkcs8(new Uint8Array(48)))).toBe('BAD_PRIVATE_KEY');
-    expect(codeOf(() => Ed25519SigningKey.fromSeed(new Uint8Array(31)))).toBe('BAD_PRIVATE_KEY');
-    expect(codeOf(() => Ed25519SigningKey.fromPem('not pem'))).toBe('BAD_PRIVATE_KEY');
+    expect(codeOf(KeyError, () => Ed25519SigningKey.fromPkcs8(new Uint8Array(48)))).toBe('BAD_PRIVATE_KEY');
+    expect(codeOf(KeyError, () => Ed25519SigningKey.fromSeed(new Uint8Array(31)))).toBe('BAD_PRIVATE_KEY');
+    expect(codeOf(KeyError, () => Ed25519SigningKey.fromPem('not pem'))).toBe('BAD_PRIVATE_KEY');
   });
 
   it('never prints the private key', () => {

@@ -1,16 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '@edgefl/testing';
 import { decryptWithDataKey, encryptWithDataKey, randomDataKey } from './envelope.js';
 import { KeyError } from './errors.js';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return error instanceof KeyError ? error.code : 'not a KeyError';
-  }
-}
 
 describe('envelope encryption with a data key', () => {
   it('round-trips with a versioned header, and any altered bit or other aad/key is refused', () => {
@@ -29,9 +21,11 @@ describe('envelope encryption with a data key', () => {
           );
           const flipped = envelope.slice();
           flipped[flipAt % envelope.byteLength]! ^= 1 << (flipAt % 8);
-          expect(['TAMPERED', 'BAD_FORMAT']).toContain(codeOf(() => decryptWithDataKey(key, flipped, aad)));
-          expect(codeOf(() => decryptWithDataKey(key, envelope, `${aad}!`))).toBe('TAMPERED');
-          expect(codeOf(() => decryptWithDataKey(randomDataKey(), envelope, aad))).toBe('TAMPERED');
+          expect(['TAMPERED', 'BAD_FORMAT']).toContain(
+            codeOf(KeyError, () => decryptWithDataKey(key, flipped, aad)),
+          );
+          expect(codeOf(KeyError, () => decryptWithDataKey(key, envelope, `${aad}!`))).toBe('TAMPERED');
+          expect(codeOf(KeyError, () => decryptWithDataKey(randomDataKey(), envelope, aad))).toBe('TAMPERED');
         },
       ),
       { numRuns: 60 },
@@ -48,12 +42,14 @@ describe('envelope encryption with a data key', () => {
   it('rejects malformed input with typed errors', () => {
     const key = randomDataKey();
     const envelope = encryptWithDataKey(key, 'x');
-    expect(codeOf(() => decryptWithDataKey(key, envelope.subarray(0, 30)))).toBe('BAD_FORMAT');
+    expect(codeOf(KeyError, () => decryptWithDataKey(key, envelope.subarray(0, 30)))).toBe('BAD_FORMAT');
     const future = envelope.slice();
     future[1] = 2;
-    expect(codeOf(() => decryptWithDataKey(key, future))).toBe('BAD_FORMAT');
-    expect(codeOf(() => decryptWithDataKey(key, 'text' as unknown as Uint8Array))).toBe('BAD_FORMAT');
-    expect(codeOf(() => encryptWithDataKey(new Uint8Array(16), 'x'))).toBe('BAD_PRIVATE_KEY');
-    expect(codeOf(() => decryptWithDataKey(new Uint8Array(16), envelope))).toBe('BAD_PRIVATE_KEY');
+    expect(codeOf(KeyError, () => decryptWithDataKey(key, future))).toBe('BAD_FORMAT');
+    expect(codeOf(KeyError, () => decryptWithDataKey(key, 'text' as unknown as Uint8Array))).toBe(
+      'BAD_FORMAT',
+    );
+    expect(codeOf(KeyError, () => encryptWithDataKey(new Uint8Array(16), 'x'))).toBe('BAD_PRIVATE_KEY');
+    expect(codeOf(KeyError, () => decryptWithDataKey(new Uint8Array(16), envelope))).toBe('BAD_PRIVATE_KEY');
   });
 });

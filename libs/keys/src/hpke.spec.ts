@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '@edgefl/testing';
 import { KeyError } from './errors.js';
 import { decodeSealed, encodeSealed, open, seal, SealPrivateKey, SEALED_FORMAT_V1 } from './hpke.js';
 
@@ -22,15 +23,6 @@ const A11 = {
   aad: hex('436f756e742d30'),
   ct: 'f938558b5d72f1a23810b4be2ab4f84331acc02fc97babc53a52ae8218a355a96d8770ac83d07bea87e13c512a',
 };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'no error';
-  } catch (error) {
-    return error instanceof KeyError ? error.code : 'not a KeyError';
-  }
-}
 
 describe('HPKE (RFC 9180) primitives', () => {
   it('matches the RFC 9180 A.1.1 known-answer vector (sender and recipient)', async () => {
@@ -82,7 +74,9 @@ describe('HPKE (RFC 9180) primitives', () => {
           const flipped = encoded.slice();
           const at = 1 + (flipAt % (encoded.byteLength - 1)); // any byte after the version
           flipped[at]! ^= 1 << (flipAt % 8);
-          expect(['TAMPERED', 'DECRYPT_FAILED']).toContain(await codeOf(open(key, flipped, { info, aad })));
+          expect(['TAMPERED', 'DECRYPT_FAILED']).toContain(
+            await codeOf(KeyError, open(key, flipped, { info, aad })),
+          );
         },
       ),
       { numRuns: 40 },
@@ -96,10 +90,10 @@ describe('HPKE (RFC 9180) primitives', () => {
     expect(new TextDecoder().decode(await key.open(sealed, { info: 'round-1', aad: 'device-1' }))).toBe(
       'secret update',
     );
-    expect(await codeOf(other.open(sealed, { info: 'round-1', aad: 'device-1' }))).toBe('TAMPERED');
-    expect(await codeOf(key.open(sealed, { info: 'round-2', aad: 'device-1' }))).toBe('TAMPERED');
-    expect(await codeOf(key.open(sealed, { info: 'round-1', aad: 'device-2' }))).toBe('TAMPERED');
-    expect(await codeOf(key.open(sealed))).toBe('TAMPERED');
+    expect(await codeOf(KeyError, other.open(sealed, { info: 'round-1', aad: 'device-1' }))).toBe('TAMPERED');
+    expect(await codeOf(KeyError, key.open(sealed, { info: 'round-2', aad: 'device-1' }))).toBe('TAMPERED');
+    expect(await codeOf(KeyError, key.open(sealed, { info: 'round-1', aad: 'device-2' }))).toBe('TAMPERED');
+    expect(await codeOf(KeyError, key.open(sealed))).toBe('TAMPERED');
   });
 
   it('restores a private key from its raw bytes', async () => {
@@ -112,18 +106,18 @@ describe('HPKE (RFC 9180) primitives', () => {
 
   it('rejects malformed keys and messages with typed errors', async () => {
     const key = SealPrivateKey.generate();
-    expect(await codeOf(seal(new Uint8Array(31), 'x'))).toBe('BAD_PUBLIC_KEY');
-    expect(await codeOf(seal(new Uint8Array(32), 'x'))).toBe('BAD_PUBLIC_KEY'); // low-order point: the DH output is zero
-    expect(await codeOf(SealPrivateKey.fromRaw(new Uint8Array(16)))).toBe('BAD_PRIVATE_KEY');
-    expect(await codeOf(key.open(new Uint8Array(48)))).toBe('BAD_FORMAT');
-    expect(await codeOf(key.open(Uint8Array.of(2, ...new Uint8Array(60))))).toBe('BAD_FORMAT');
-    expect(await codeOf(key.open({ enc: new Uint8Array(31), ciphertext: new Uint8Array(20) }))).toBe(
-      'BAD_FORMAT',
-    );
-    expect(await codeOf(key.open({ enc: new Uint8Array(32), ciphertext: new Uint8Array(20) }))).toBe(
-      'DECRYPT_FAILED',
-    );
-    expect(await codeOf(key.open(null as unknown as Uint8Array))).toBe('BAD_FORMAT');
+    expect(await codeOf(KeyError, seal(new Uint8Array(31), 'x'))).toBe('BAD_PUBLIC_KEY');
+    expect(await codeOf(KeyError, seal(new Uint8Array(32), 'x'))).toBe('BAD_PUBLIC_KEY'); // low-order point: the DH output is zero
+    expect(await codeOf(KeyError, SealPrivateKey.fromRaw(new Uint8Array(16)))).toBe('BAD_PRIVATE_KEY');
+    expect(await codeOf(KeyError, key.open(new Uint8Array(48)))).toBe('BAD_FORMAT');
+    expect(await codeOf(KeyError, key.open(Uint8Array.of(2, ...new Uint8Array(60))))).toBe('BAD_FORMAT');
+    expect(
+      await codeOf(KeyError, key.open({ enc: new Uint8Array(31), ciphertext: new Uint8Array(20) })),
+    ).toBe('BAD_FORMAT');
+    expect(
+      await codeOf(KeyError, key.open({ enc: new Uint8Array(32), ciphertext: new Uint8Array(20) })),
+    ).toBe('DECRYPT_FAILED');
+    expect(await codeOf(KeyError, key.open(null as unknown as Uint8Array))).toBe('BAD_FORMAT');
     expect(() => decodeSealed(new Uint8Array(10))).toThrow(KeyError);
   });
 

@@ -1,6 +1,7 @@
 // The one contract every KeyProvider adapter passes. Imported by local.contract.spec.ts and vault.contract.spec.ts.
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { thrownBy, type Thrown } from '@edgefl/testing';
 import {
   decryptWithDataKey,
   encodeSealed,
@@ -8,7 +9,6 @@ import {
   KeyError,
   seal,
   verifyEd25519,
-  type KeyErrorCode,
   type KeyProvider,
 } from '../src/index.js';
 
@@ -20,14 +20,11 @@ export interface ContractTarget {
   cleanup(): Promise<void>;
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<KeyErrorCode | 'no error' | 'not a KeyError'> {
-  try {
-    await promise;
-    return 'no error';
-  } catch (error) {
-    seenErrors.push(error);
-    return error instanceof KeyError ? error.code : 'not a KeyError';
-  }
+/** The code of what an action threw (codeOf of libs/testing); every error is kept for the leak check below. */
+async function recordedCodeOf(action: Promise<unknown>): Promise<Thrown<KeyError>['code']> {
+  const thrown = await thrownBy(KeyError, action);
+  if ('error' in thrown) seenErrors.push(thrown.error);
+  return thrown.code;
 }
 
 const seenErrors: unknown[] = [];
@@ -98,36 +95,38 @@ export function keyProviderContract(
       const flipped = signature.slice();
       flipped[10]! ^= 0x01;
       expect(await keys.verify(n('release'), bytes('payload'), flipped)).toBe(false);
-      expect(await codeOf(keys.verify(n('release'), bytes('payload'), signature.slice(0, 63)))).toBe(
+      expect(await recordedCodeOf(keys.verify(n('release'), bytes('payload'), signature.slice(0, 63)))).toBe(
         'BAD_SIGNATURE_FORMAT',
       );
       expect(
-        await codeOf(keys.verify(n('release'), bytes('payload'), 'not bytes' as unknown as Uint8Array)),
+        await recordedCodeOf(
+          keys.verify(n('release'), bytes('payload'), 'not bytes' as unknown as Uint8Array),
+        ),
       ).toBe('BAD_SIGNATURE_FORMAT');
-      expect(await codeOf(keys.sign(n('release'), 42 as unknown as string))).toBe('BAD_FORMAT');
-      expect(await codeOf(keys.verify(n('release'), { length: 3 } as unknown as string, signature))).toBe(
-        'BAD_FORMAT',
-      );
+      expect(await recordedCodeOf(keys.sign(n('release'), 42 as unknown as string))).toBe('BAD_FORMAT');
+      expect(
+        await recordedCodeOf(keys.verify(n('release'), { length: 3 } as unknown as string, signature)),
+      ).toBe('BAD_FORMAT');
     });
 
     it('reports unknown keys, unknown versions, bad names and wrong key kinds', async () => {
       const sig = new Uint8Array(64);
-      expect(await codeOf(keys.sign(n('nope'), 'x'))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.verify(n('nope'), 'x', sig))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.verify(n('release'), 'x', sig, 99))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.publicKeys(n('nope')))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.rotate(n('nope')))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.sealPublicKey(n('nope')))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.open(n('nope'), new Uint8Array(80)))).toBe('UNKNOWN_KEY');
-      expect(await codeOf(keys.generateDataKey(n('nope')))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.sign(n('nope'), 'x'))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.verify(n('nope'), 'x', sig))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.verify(n('release'), 'x', sig, 99))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.publicKeys(n('nope')))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.rotate(n('nope')))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.sealPublicKey(n('nope')))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.open(n('nope'), new Uint8Array(80)))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.generateDataKey(n('nope')))).toBe('UNKNOWN_KEY');
       for (const bad of ['', '../etc', 'a/b', 'x'.repeat(200), '-lead', 'sp ace', 42 as unknown as string]) {
-        expect(await codeOf(keys.createSigningKey(bad))).toBe('BAD_KEY_NAME');
-        expect(await codeOf(keys.sign(bad, 'x'))).toBe('BAD_KEY_NAME');
+        expect(await recordedCodeOf(keys.createSigningKey(bad))).toBe('BAD_KEY_NAME');
+        expect(await recordedCodeOf(keys.sign(bad, 'x'))).toBe('BAD_KEY_NAME');
       }
       await keys.createKeyEncryptionKey(n('kek-kind'));
-      expect(await codeOf(keys.sign(n('kek-kind'), 'x'))).toBe('KEY_TYPE_MISMATCH');
-      expect(await codeOf(keys.createSigningKey(n('kek-kind')))).toBe('KEY_TYPE_MISMATCH');
-      expect(await codeOf(keys.generateDataKey(n('release')))).toBe('KEY_TYPE_MISMATCH');
+      expect(await recordedCodeOf(keys.sign(n('kek-kind'), 'x'))).toBe('KEY_TYPE_MISMATCH');
+      expect(await recordedCodeOf(keys.createSigningKey(n('kek-kind')))).toBe('KEY_TYPE_MISMATCH');
+      expect(await recordedCodeOf(keys.generateDataKey(n('release')))).toBe('KEY_TYPE_MISMATCH');
     });
 
     it('opens what devices seal to the round key, and refuses altered ciphertext, enc, info or aad', async () => {
@@ -149,35 +148,39 @@ export function keyProviderContract(
       const ct = sealed.ciphertext.slice();
       ct[0]! ^= 0x80;
       expect(
-        await codeOf(keys.open(n('round-1'), { enc: sealed.enc, ciphertext: ct }, info, 'device-7')),
+        await recordedCodeOf(keys.open(n('round-1'), { enc: sealed.enc, ciphertext: ct }, info, 'device-7')),
       ).toBe('TAMPERED');
-      expect(await codeOf(keys.open(n('round-1'), sealed, info, 'device-8'))).toBe('TAMPERED');
-      expect(await codeOf(keys.open(n('round-1'), sealed, `${info}x`, 'device-7'))).toBe('TAMPERED');
+      expect(await recordedCodeOf(keys.open(n('round-1'), sealed, info, 'device-8'))).toBe('TAMPERED');
+      expect(await recordedCodeOf(keys.open(n('round-1'), sealed, `${info}x`, 'device-7'))).toBe('TAMPERED');
       const enc = sealed.enc.slice();
       enc[5]! ^= 0x01;
       expect(['TAMPERED', 'DECRYPT_FAILED']).toContain(
-        await codeOf(keys.open(n('round-1'), { enc, ciphertext: sealed.ciphertext }, info, 'device-7')),
+        await recordedCodeOf(
+          keys.open(n('round-1'), { enc, ciphertext: sealed.ciphertext }, info, 'device-7'),
+        ),
       );
-      expect(await codeOf(keys.open(n('round-1'), encoded.subarray(0, 20), info, 'device-7'))).toBe(
+      expect(await recordedCodeOf(keys.open(n('round-1'), encoded.subarray(0, 20), info, 'device-7'))).toBe(
         'BAD_FORMAT',
       );
-      expect(await codeOf(keys.open(n('round-1'), sealed, 7 as unknown as string, 'device-7'))).toBe(
+      expect(await recordedCodeOf(keys.open(n('round-1'), sealed, 7 as unknown as string, 'device-7'))).toBe(
         'BAD_FORMAT',
       );
-      expect(await codeOf(keys.open(n('round-1'), { enc: 1 } as unknown as Uint8Array, info))).toBe(
+      expect(await recordedCodeOf(keys.open(n('round-1'), { enc: 1 } as unknown as Uint8Array, info))).toBe(
         'BAD_FORMAT',
       );
       const wrongVersion = encoded.slice();
       wrongVersion[0] = 9;
-      expect(await codeOf(keys.open(n('round-1'), wrongVersion, info, 'device-7'))).toBe('BAD_FORMAT');
+      expect(await recordedCodeOf(keys.open(n('round-1'), wrongVersion, info, 'device-7'))).toBe(
+        'BAD_FORMAT',
+      );
 
       // Another round's key cannot open it.
       await keys.createSealKey(n('round-2'));
-      expect(await codeOf(keys.open(n('round-2'), sealed, info, 'device-7'))).toBe('TAMPERED');
-      expect(await codeOf(keys.rotate(n('round-2')))).toBe('KEY_TYPE_MISMATCH');
+      expect(await recordedCodeOf(keys.open(n('round-2'), sealed, info, 'device-7'))).toBe('TAMPERED');
+      expect(await recordedCodeOf(keys.rotate(n('round-2')))).toBe('KEY_TYPE_MISMATCH');
 
       await keys.deleteSealKey(n('round-2'));
-      expect(await codeOf(keys.open(n('round-2'), sealed, info, 'device-7'))).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.open(n('round-2'), sealed, info, 'device-7'))).toBe('UNKNOWN_KEY');
       await keys.deleteSealKey(n('round-2')); // idempotent
     });
 
@@ -206,17 +209,19 @@ export function keyProviderContract(
       expect(hex(await keys.unwrapDataKey(n('tenant-a'), dk2.wrapped))).toBe(hex(dk2.plaintext));
 
       // Another tenant's key-encryption key cannot unwrap it; altered or foreign text is refused.
-      expect(await codeOf(keys.unwrapDataKey(n('tenant-b'), dk1.wrapped))).toBe('TAMPERED');
+      expect(await recordedCodeOf(keys.unwrapDataKey(n('tenant-b'), dk1.wrapped))).toBe('TAMPERED');
       const body = dk1.wrapped.slice(dk1.wrapped.lastIndexOf(':') + 1);
       const raw = Buffer.from(body, 'base64');
       raw[raw.length - 1]! ^= 0x01;
       const altered = `${dk1.wrapped.slice(0, dk1.wrapped.lastIndexOf(':') + 1)}${raw.toString('base64')}`;
-      expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), altered))).toBe('TAMPERED');
-      expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), dk1.wrapped.replace(/:v1:/, ':v9:')))).toBe(
-        'UNKNOWN_KEY',
+      expect(await recordedCodeOf(keys.unwrapDataKey(n('tenant-a'), altered))).toBe('TAMPERED');
+      expect(
+        await recordedCodeOf(keys.unwrapDataKey(n('tenant-a'), dk1.wrapped.replace(/:v1:/, ':v9:'))),
+      ).toBe('UNKNOWN_KEY');
+      expect(await recordedCodeOf(keys.unwrapDataKey(n('tenant-a'), 'garbage'))).toBe('BAD_FORMAT');
+      expect(await recordedCodeOf(keys.unwrapDataKey(n('tenant-a'), 42 as unknown as string))).toBe(
+        'BAD_FORMAT',
       );
-      expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), 'garbage'))).toBe('BAD_FORMAT');
-      expect(await codeOf(keys.unwrapDataKey(n('tenant-a'), 42 as unknown as string))).toBe('BAD_FORMAT');
     });
 
     it('keeps every key across close and reopen', async () => {
@@ -226,7 +231,7 @@ export function keyProviderContract(
       const dk = await keys.generateDataKey(n('tenant-a'));
       dataKeyPlaintexts.push(dk.plaintext);
       await keys.close();
-      expect(await codeOf(keys.sign(n('release'), 'after close'))).toBe('CLOSED');
+      expect(await recordedCodeOf(keys.sign(n('release'), 'after close'))).toBe('CLOSED');
       await keys.close(); // idempotent
 
       keys = await target.open();

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf, thrownBy } from '@edgefl/testing';
 import { createKeyProvider, KeyError, seal } from '../src/index.js';
 import { VaultKeyProvider } from '../src/vault/index.js';
 import { SEAL_KEY_CACHE_ENTRIES } from '../src/vault/vault-key-provider.js';
@@ -17,14 +18,12 @@ keyProviderContract('vault adapter against a fake of the Vault HTTP API', async 
   };
 });
 
-async function codeOf(promise: Promise<unknown>): Promise<{ code: string; text: string }> {
-  try {
-    await promise;
-    return { code: 'no error', text: '' };
-  } catch (error) {
-    if (!(error instanceof KeyError)) return { code: 'not a KeyError', text: String(error) };
-    return { code: error.code, text: [error.message, JSON.stringify(error), inspect(error)].join('\n') };
-  }
+/** The code of the KeyError an action threw, and every way the error prints (to check what it shows and hides). */
+async function failureOf(action: Promise<unknown>): Promise<{ code: string; text: string }> {
+  const thrown = await thrownBy(KeyError, action);
+  if (!('error' in thrown)) return { code: thrown.code, text: '' };
+  const error = thrown.error as Error;
+  return { code: thrown.code, text: [error.message, JSON.stringify(error), inspect(error)].join('\n') };
 }
 
 describe('vault adapter failure handling (fake Vault)', () => {
@@ -38,7 +37,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
     const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: fake.token });
     await keys.createSigningKey('svc');
     fake.failNext(1);
-    const failed = await codeOf(keys.sign('svc', 'x'));
+    const failed = await failureOf(keys.sign('svc', 'x'));
     expect(failed.code).toBe('BACKEND_UNAVAILABLE');
     expect(failed.text).toContain('503');
     expect((await keys.sign('svc', 'x')).version).toBe(1); // recovers
@@ -50,7 +49,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
 
   it('reports a refused token without echoing it', async () => {
     const keys = await VaultKeyProvider.connect({ endpoint: fake.endpoint, token: 'hvs.wrong-token-value' });
-    const failed = await codeOf(keys.createSigningKey('svc'));
+    const failed = await failureOf(keys.createSigningKey('svc'));
     expect(failed.code).toBe('BACKEND_UNAVAILABLE');
     expect(failed.text).toContain('permission denied');
     expect(failed.text).not.toContain('wrong-token-value');
@@ -65,7 +64,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
       token: fake.token,
       requestTimeoutMs: 2_000,
     });
-    const failed = await codeOf(keys.sign('svc', 'plaintext-that-must-not-leak'));
+    const failed = await failureOf(keys.sign('svc', 'plaintext-that-must-not-leak'));
     expect(failed.code).toBe('BACKEND_UNAVAILABLE');
     expect(failed.text).not.toContain(fake.token);
     expect(failed.text).not.toContain('plaintext-that-must-not-leak');
@@ -83,9 +82,9 @@ describe('vault adapter failure handling (fake Vault)', () => {
     await keys.rotate('retiring-kek');
     fake.setMinDecryptionVersion('retiring', 2);
     fake.setMinDecryptionVersion('retiring-kek', 2);
-    expect((await codeOf(keys.verify('retiring', 'm', old.signature, 1))).code).toBe('KEY_DISABLED');
+    expect(await codeOf(KeyError, keys.verify('retiring', 'm', old.signature, 1))).toBe('KEY_DISABLED');
     expect(await keys.verify('retiring', 'm', old.signature)).toBe(false);
-    expect((await codeOf(keys.unwrapDataKey('retiring-kek', dk.wrapped))).code).toBe('KEY_DISABLED');
+    expect(await codeOf(KeyError, keys.unwrapDataKey('retiring-kek', dk.wrapped))).toBe('KEY_DISABLED');
     await keys.close();
   });
 
@@ -96,7 +95,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
     // A second aggregator replica racing to create the same round key gets the same key (KV check-and-set).
     expect((await other.createSealKey('round-7')).keyId).toBe(round.keyId);
     await keys.deleteSealKey('round-7');
-    expect((await codeOf(keys.sealPublicKey('round-7'))).code).toBe('UNKNOWN_KEY');
+    expect(await codeOf(KeyError, keys.sealPublicKey('round-7'))).toBe('UNKNOWN_KEY');
     await Promise.all([keys.close(), other.close()]);
   });
 
@@ -154,7 +153,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
     expect(await keys.verify('cached', 'n', second.signature, 1)).toBe(false);
     expect(count('GET transit/keys/cached')).toBe(1);
     expect((await keys.sign('cached', 'o')).version).toBe(2);
-    expect((await codeOf(keys.verify('cached', 'n', second.signature, 3))).code).toBe('UNKNOWN_KEY');
+    expect(await codeOf(KeyError, keys.verify('cached', 'n', second.signature, 3))).toBe('UNKNOWN_KEY');
 
     // A signature no version matches is refused without asking Vault to verify it.
     fake.clearRequests();
@@ -174,7 +173,7 @@ describe('vault adapter failure handling (fake Vault)', () => {
 
     // A kek is still refused as a signing key.
     await keys.createKeyEncryptionKey('cached-kek');
-    expect((await codeOf(keys.verify('cached-kek', 'm', first.signature))).code).toBe('KEY_TYPE_MISMATCH');
+    expect(await codeOf(KeyError, keys.verify('cached-kek', 'm', first.signature))).toBe('KEY_TYPE_MISMATCH');
     await Promise.all([keys.close(), other.close(), cold.close()]);
   });
 });

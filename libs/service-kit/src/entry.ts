@@ -4,6 +4,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { BaseConfig, ServiceConfigDefinition } from './config/service-config.js';
 import { createLogger } from './logging/logger.js';
 import { startService, type RunningService } from './bootstrap.js';
+import { buildOpenApi } from './openapi/openapi.module.js';
 
 export interface BootstrapOptions {
   /** Environment to read instead of process.env (tests, the one-process launcher). */
@@ -16,7 +17,8 @@ export interface BootstrapOptions {
 
 /**
  * The `bootstrap` every service exports: validate the config (a bad variable stops the boot with one line),
- * create the JSON logger with the config's secrets scrubbed, build the app module, listen.
+ * create the JSON logger with the config's secrets scrubbed, build the app module, listen, and build the OpenAPI
+ * document of an app that serves one (OpenApiModule).
  */
 export function serviceEntry<Own>(options: {
   definition: ServiceConfigDefinition<Own>;
@@ -30,12 +32,14 @@ export function serviceEntry<Own>(options: {
       secrets: config.secrets,
       ...(bootstrapOptions.logDestination ? { destination: bootstrapOptions.logDestination } : {}),
     });
-    return startService({
+    const running = await startService({
       config,
       logger,
       module: options.module(config, logger),
       shutdownHooks: bootstrapOptions.shutdownHooks ?? true,
     });
+    buildOpenApi(running.app);
+    return running;
   };
 }
 

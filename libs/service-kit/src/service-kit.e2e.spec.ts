@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, tempDir } from '@edgefl/testing';
 import { defineServiceConfig } from './config/service-config.js';
 import { ReadinessRegistry } from './health/readiness.js';
+import { ConflictError, TamperedError } from './errors/domain-errors.js';
 import { ProblemException } from './http/problem-details.filter.js';
 import { createLogger } from './logging/logger.js';
 import { startService, type RunningService } from './bootstrap.js';
@@ -17,6 +18,14 @@ class EchoController {
   @Get('boom')
   boom() {
     throw new Error('secret internals: connection string postgres://u:p@h/db');
+  }
+  @Get('domain-conflict')
+  domainConflict() {
+    throw new ConflictError('release r1 changed meanwhile; retry', { revision: 4 });
+  }
+  @Get('tampered')
+  tampered() {
+    throw new TamperedError('the stored artifact does not match its sha256');
   }
   @Get('conflict')
   conflict() {
@@ -115,6 +124,24 @@ describe('service kit over HTTP', () => {
       type: 'https://edgefl.dev/problems/version-conflict',
       version: 3,
     });
+  });
+
+  it('maps domain errors to problem+json by their kind, with their details as members', async () => {
+    const { url } = await start();
+    const conflict = await fetch(`${url}/echo/domain-conflict`);
+    expect(conflict.status).toBe(409);
+    expect(conflict.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await conflict.json()).toEqual({
+      type: 'https://edgefl.dev/problems/conflict',
+      title: 'Conflict',
+      status: 409,
+      detail: 'release r1 changed meanwhile; retry',
+      revision: 4,
+      instance: '/echo/domain-conflict',
+    });
+    const tampered = await fetch(`${url}/echo/tampered`);
+    expect(tampered.status).toBe(500);
+    expect(await tampered.json()).toMatchObject({ type: 'https://edgefl.dev/problems/artifact-tampered' });
   });
 
   it('reports not ready while an adapter is down, with the failing check', async () => {

@@ -19,6 +19,7 @@ import { LifecycleService } from './lifecycle/lifecycle.service.js';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { createMetricsRegistry } from './metrics/metrics.js';
+import { CLOCK, systemClock, type Clock } from './clock.js';
 import { LOGGER, METRICS_REGISTRY, SERVICE_CONFIG } from './tokens.js';
 
 export interface ServiceKitOptions {
@@ -30,9 +31,11 @@ export interface ServiceKitOptions {
   keys?: boolean;
   /** Further adapter modules (stores, brokers); they register readiness checks and drain on shutdown. */
   adapters?: DynamicModule[];
+  /** What `CLOCK` gives (default the system clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
-/** What every service shares: config, logger, metrics, health, problem+json errors, lifecycle. */
+/** What every service shares: config, logger, clock, metrics, health, problem+json errors, lifecycle. */
 @Global()
 @Module({})
 export class ServiceKitModule implements NestModule {
@@ -40,6 +43,7 @@ export class ServiceKitModule implements NestModule {
     const providers: Provider[] = [
       { provide: SERVICE_CONFIG, useValue: options.config },
       { provide: LOGGER, useValue: options.logger },
+      { provide: CLOCK, useValue: options.clock ?? systemClock },
       { provide: METRICS_REGISTRY, useFactory: () => createMetricsRegistry(options.config.service) },
       { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ReadinessRegistry,
@@ -55,7 +59,7 @@ export class ServiceKitModule implements NestModule {
       imports: [TerminusModule.forRoot({ logger: false }), ...adapters],
       controllers: [HealthController, MetricsController],
       providers,
-      exports: [SERVICE_CONFIG, LOGGER, METRICS_REGISTRY, ReadinessRegistry, ...adapters],
+      exports: [SERVICE_CONFIG, LOGGER, CLOCK, METRICS_REGISTRY, ReadinessRegistry, ...adapters],
     };
   }
 

@@ -49,13 +49,16 @@ export async function startTestService(
 
 /**
  * What every service must do, run against the real app on a free port: liveness, readiness once its adapters
- * are connected, Prometheus metrics, problem+json for unknown routes, config errors at boot naming the variable.
+ * are connected, Prometheus metrics, problem+json for unknown routes, its OpenAPI document (when it serves one),
+ * JSON logs, config errors at boot naming the variable.
  */
 export function runServiceBasicsSuite(
   name: string,
   bootstrap: ServiceBootstrap,
   /** The readiness checks this service must report (its adapters), besides `lifecycle`. */
   adapters: string[] = [],
+  /** `openApiTitle`: the service serves its OpenAPI document at /openapi.json with this title. */
+  options: { openApiTitle?: string } = {},
 ): void {
   describe(`${name} service basics`, () => {
     let service: Awaited<ReturnType<typeof startTestService>>;
@@ -95,6 +98,16 @@ export function runServiceBasicsSuite(
       const problem = (await res.json()) as { status: number; title: string; instance: string };
       expect(problem).toMatchObject({ status: 404, title: 'Not Found', instance: '/no/such/route' });
     });
+
+    // only for a service that serves one (no phantom skip for the others)
+    if (options.openApiTitle !== undefined)
+      it('serves its OpenAPI 3 document at /openapi.json', async () => {
+        const res = await fetch(`${service.url}/openapi.json`);
+        expect(res.status).toBe(200);
+        const document = (await res.json()) as { openapi: string; info: { title: string } };
+        expect(document.openapi).toMatch(/^3\./);
+        expect(document.info.title).toBe(options.openApiTitle);
+      });
 
     it('writes structured JSON logs', () => {
       const listening = service.logs.records().find((r) => r['msg'] === 'listening');

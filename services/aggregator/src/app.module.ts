@@ -1,7 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
+import { OpenApiModule, ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { AggregatorConfig } from './config.js';
+import { aggregatorOpenApi } from './openapi/openapi.js';
 
 /** The aggregator: federated rounds, secure and robust aggregation, differential privacy. */
 @Module({})
@@ -9,7 +10,10 @@ export class AggregatorAppModule {
   static forRoot(config: AggregatorConfig, logger: Logger): DynamicModule {
     return {
       module: AggregatorAppModule,
-      imports: [ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true })],
+      imports: [
+        ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true }),
+        OpenApiModule.forRoot(aggregatorOpenApi),
+      ],
     };
   }
 }

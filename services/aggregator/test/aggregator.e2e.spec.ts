@@ -1,4 +1,4 @@
 import { runServiceBasicsSuite } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 
-runServiceBasicsSuite('aggregator', bootstrap, ['bus', 'keys']);
+runServiceBasicsSuite('aggregator', bootstrap, ['bus', 'keys'], { openApiTitle: 'edgefl aggregator' });

@@ -1,4 +1,4 @@
 import { runServiceBasicsSuite } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 
-runServiceBasicsSuite('inference', bootstrap, ['bus']);
+runServiceBasicsSuite('inference', bootstrap, ['bus'], { openApiTitle: 'edgefl inference' });

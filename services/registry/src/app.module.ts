@@ -1,14 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
+import { AdminAuthModule, OpenApiModule, ServiceKitModule, type BaseConfig } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
-import { AdminModule } from './admin/admin-auth.js';
 import type { RegistryConfig } from './config.js';
 import { ConsumersModule } from './events/consumers.module.js';
 import { DevicesModule } from './devices/devices.module.js';
 import { EventsModule } from './events/events.module.js';
 import { ManifestModule } from './manifest/manifest.module.js';
 import { ModelsModule } from './models/models.module.js';
-import { OpenApiController } from './openapi/openapi.js';
+import { ADMIN_TOKEN_FILE, registryOpenApi } from './openapi/openapi.js';
 import { RolloutsModule } from './rollouts/rollouts.module.js';
 import { StorageModule } from './storage/storage.module.js';
 import { TenantsModule } from './tenants/tenants.module.js';
@@ -22,7 +21,14 @@ export class RegistryAppModule {
       imports: [
         ServiceKitModule.forRoot({ config: config as BaseConfig, logger, keys: true }),
         StorageModule.forRoot(config),
-        AdminModule,
+        AdminAuthModule.forRoot({
+          token: config.own.adminToken,
+          dataDir: config.dataDir,
+          tokenFile: ADMIN_TOKEN_FILE,
+          envName: 'REGISTRY_ADMIN_TOKEN',
+          realm: 'edgefl-registry-admin',
+        }),
+        OpenApiModule.forRoot(registryOpenApi),
         EventsModule,
         TenantsModule,
         DevicesModule,
@@ -31,7 +37,6 @@ export class RegistryAppModule {
         ManifestModule,
         ConsumersModule,
       ],
-      controllers: [OpenApiController],
     };
   }
 }

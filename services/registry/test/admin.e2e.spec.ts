@@ -1,9 +1,9 @@
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
-import { tempDir } from '@edgefl/testing';
+import { expectProblem, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_FILE } from '../src/admin/admin-auth.js';
+import { ADMIN_TOKEN_FILE } from '../src/openapi/openapi.js';
 import { registryConfig } from '../src/config.js';
 import {
   admin,
@@ -96,8 +96,7 @@ describe('registry management API: admin bearer token', () => {
   it('answers every management route without a token with 401 problem+json and WWW-Authenticate: Bearer', async () => {
     for (const [method, path, body] of managementRoutes()) {
       const res = await call<{ status: number; detail: string }>(url, method, path, body, none);
-      expect(res.status, `${method} ${path}`).toBe(401);
-      expect(res.type).toMatch(/application\/problem\+json/);
+      expectProblem(res, 401, 'https://edgefl.dev/problems/unauthorized');
       expect(res.body.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
     }

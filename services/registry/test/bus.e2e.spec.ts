@@ -9,9 +9,9 @@ import {
   type TypedBus,
 } from '@edgefl/bus';
 import { buildOnnx, float32ToBytes, FRAUD_MLP, initWeights, sha256Hex } from '@edgefl/model';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+import { admin, call, deviceIdentity, startRegistryAt } from './helpers.js';
 
 type Version = {
   version: number;

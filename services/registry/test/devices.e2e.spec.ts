@@ -1,5 +1,6 @@
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { expectProblem } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
 
@@ -19,8 +20,7 @@ describe('registry tenants and device registry', () => {
 
   it('creates tenants once and finds them', async () => {
     const again = await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
-    expect(again.status).toBe(409);
-    expect(again.type).toMatch(/^application\/problem\+json/);
+    expectProblem(again, 409, 'https://edgefl.dev/problems/conflict');
     expect((await call(url, 'GET', '/v1/tenants/acme')).body).toMatchObject({
       id: 'acme',
       name: 'Acme',
@@ -108,8 +108,7 @@ describe('registry tenants and device registry', () => {
     ];
     for (const assertion of tries) {
       const res = await call(url, 'POST', '/v1/devices/pos-1/token', { assertion });
-      expect(res.status, assertion).toBe(401);
-      expect(res.type).toMatch(/problem\+json/);
+      expectProblem(res, 401, 'https://edgefl.dev/problems/unauthorized');
     }
     const once = await device.assertion('pos-1', { jti: 'only-once' });
     expect((await call(url, 'POST', '/v1/devices/pos-1/token', { assertion: once })).status).toBe(200);

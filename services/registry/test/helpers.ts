@@ -1,5 +1,12 @@
 import { Ed25519SigningKey } from '@edgefl/keys';
-import { announceSkip, freePort, LogSink, postgresFromEnv, startTestService } from '@edgefl/testing';
+import {
+  announceSkip,
+  freePort,
+  httpClient,
+  LogSink,
+  postgresFromEnv,
+  startTestService,
+} from '@edgefl/testing';
 import pg from 'pg';
 import { SignJWT } from 'jose';
 import { createPrivateKey, randomUUID } from 'node:crypto';
@@ -17,44 +24,11 @@ export function startRegistry(env: Record<string, string> = {}): Promise<TestReg
   return startTestService(bootstrap, { REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
 }
 
-export interface Answer<T = unknown> {
-  status: number;
-  type: string;
-  body: T;
-  headers: Headers;
-}
-
 /**
- * A JSON request with the admin token (unless `headers` names its own `authorization`; an empty one sends none);
- * the answer's body parsed when it is JSON.
+ * A JSON request with the admin token (a call that passes its own `authorization` replaces it; an empty one sends
+ * none); the answer's body parsed when it is JSON.
  */
-export async function call<T = Record<string, unknown>>(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Answer<T>> {
-  const auth = 'authorization' in headers ? headers['authorization'] : admin.authorization;
-  const { authorization: _a, ...rest } = headers;
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(auth ? { authorization: auth } : {}),
-      ...rest,
-    },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const type = res.headers.get('content-type') ?? '';
-  const text = await res.text();
-  return {
-    status: res.status,
-    type,
-    body: (type.includes('json') && text ? JSON.parse(text) : text) as T,
-    headers: res.headers,
-  };
-}
+export const call = httpClient(admin);
 
 /** A device identity and a fresh assertion signed with it. */
 export function deviceIdentity() {
@@ -77,21 +51,6 @@ export function deviceIdentity() {
         .sign(createPrivateKey(pem));
     },
   };
-}
-
-/** Polls until `check` returns a value that is not undefined/false, or fails after the limit. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  limitMs = 20_000,
-): Promise<T> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Starts the registry on a data directory the caller owns (to stop it and start another on the same data). */

@@ -10,6 +10,7 @@ import {
   sha256Hex,
   type NamedTensor,
 } from '@edgefl/model';
+import { expectProblem } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -88,8 +89,7 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
       name: 'Bad',
       spec: { family: 'mlp', inputs: -1 },
     });
-    expect(res.status).toBe(422);
-    expect(res.type).toMatch(/problem\+json/);
+    expectProblem(res, 422, 'https://edgefl.dev/problems/unprocessable');
   });
 
   it('stores an uploaded ONNX version; of two concurrent creates of one version exactly one wins', async () => {
@@ -131,8 +131,7 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
     const huge = await call(url, 'POST', '/v1/models/fraud/versions', {
       weights: [{ name: 'x', dims: [1], data: 'A'.repeat(2_000_000) }],
     });
-    expect(huge.status).toBe(413);
-    expect(huge.type).toMatch(/problem\+json/);
+    expectProblem(huge, 413);
   });
 
   it('creates versions from raw weights and from JSON weights, with deltas to the previous ones', async () => {

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
-import { admin, call, deviceIdentity, eventually, startRegistryAt } from './helpers.js';
+import { admin, call, deviceIdentity, startRegistryAt } from './helpers.js';
 
 type ReleaseView = {
   id: string;

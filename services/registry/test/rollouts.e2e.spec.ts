@@ -12,7 +12,7 @@ import {
   type NamedTensor,
   type SignedManifest,
 } from '@edgefl/model';
-import { tempDir } from '@edgefl/testing';
+import { eventually, expectProblem, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
@@ -22,7 +22,6 @@ import {
   ENGINES,
   engineAvailable,
   engineEnv,
-  eventually,
   startRegistryAt,
 } from './helpers.js';
 
@@ -154,8 +153,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
 
   it('has nothing to offer before a release or a baseline', async () => {
     const res = await manifest('term-000');
-    expect(res.status).toBe(404);
-    expect(res.type).toMatch(/problem\+json/);
+    expectProblem(res, 404, 'https://edgefl.dev/problems/not-found');
     expect((await manifest('nobody')).status).toBe(404);
   });
 

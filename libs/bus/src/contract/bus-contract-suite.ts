@@ -1,6 +1,7 @@
 // One contract suite for every EventBus adapter. Each adapter's spec calls runBusContractSuite with a factory; the
 // embedded adapter runs it on every run, Kafka wherever a broker is reachable.
 import { randomUUID } from 'node:crypto';
+import { eventually } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusConfig } from '../config.js';
 import { decodeJsonDeadLetter } from '../dead-letter.js';
@@ -24,15 +25,6 @@ export interface BusContractOptions {
 }
 
 const PARTITIONS = 4;
-
-/** Polls until check() is true; fails with `what` after timeoutMs. Not a timing assertion: only an upper bound. */
-export async function eventually(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const text = (r: BusRecord) => r.value.toString('utf8');
 

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../contract/bus-contract-suite.js';
 import { BusError, type BusRecord } from '../port.js';
 import { partitionForKey } from '../partitioner.js';
 import { ProcessedEventStore } from '../processed-events.js';

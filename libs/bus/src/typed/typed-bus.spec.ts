@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { tempDir } from '@edgefl/testing';
+import { eventually, tempDir } from '@edgefl/testing';
 import avro from 'avsc';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { eventually } from '../contract/bus-contract-suite.js';
 import { EmbeddedBus } from '../embedded/embedded-bus.js';
 import { DEAD_LETTER_TOPIC } from '../port.js';
 import { codecDeadLetterEncoder, TypedBus, type DeadLetterValue, type ValueCodec } from './typed-bus.js';

@@ -76,6 +76,8 @@ export interface DeviceLifecycle {
 
 /** Avro enum `io.edgefl.device.DeviceLifecycleKind`. */
 export type DeviceLifecycleKind = 'UNKNOWN' | 'REGISTERED' | 'REVOKED' | 'KEY_ROTATED' | 'UPDATED';
+/** The symbols of `io.edgefl.device.DeviceLifecycleKind`, in schema order. */
+export const DEVICE_LIFECYCLE_KIND_SYMBOLS = ['UNKNOWN', 'REGISTERED', 'REVOKED', 'KEY_ROTATED', 'UPDATED'] as const satisfies readonly DeviceLifecycleKind[];
 
 // ---- device-presence.avsc ----
 
@@ -97,9 +99,13 @@ export interface DevicePresence {
 
 /** Avro enum `io.edgefl.device.PresenceStatus`. */
 export type PresenceStatus = 'ONLINE' | 'OFFLINE';
+/** The symbols of `io.edgefl.device.PresenceStatus`, in schema order. */
+export const PRESENCE_STATUS_SYMBOLS = ['ONLINE', 'OFFLINE'] as const satisfies readonly PresenceStatus[];
 
 /** Avro enum `io.edgefl.device.PresenceReason`. */
 export type PresenceReason = 'UNKNOWN' | 'CONNECTED' | 'DISCONNECTED' | 'KEEPALIVE_TIMEOUT' | 'AUTH_REJECTED' | 'AUTH_EXPIRED' | 'GATEWAY_SHUTDOWN';
+/** The symbols of `io.edgefl.device.PresenceReason`, in schema order. */
+export const PRESENCE_REASON_SYMBOLS = ['UNKNOWN', 'CONNECTED', 'DISCONNECTED', 'KEEPALIVE_TIMEOUT', 'AUTH_REJECTED', 'AUTH_EXPIRED', 'GATEWAY_SHUTDOWN'] as const satisfies readonly PresenceReason[];
 
 // ---- device-telemetry.avsc ----
 
@@ -139,9 +145,13 @@ export interface DeviceTelemetry {
 
 /** Avro enum `io.edgefl.device.Accelerator`. */
 export type Accelerator = 'NONE' | 'GPU' | 'NPU' | 'DSP' | 'TPU' | 'OTHER';
+/** The symbols of `io.edgefl.device.Accelerator`, in schema order. */
+export const ACCELERATOR_SYMBOLS = ['NONE', 'GPU', 'NPU', 'DSP', 'TPU', 'OTHER'] as const satisfies readonly Accelerator[];
 
 /** Avro enum `io.edgefl.device.NetworkType`. */
 export type NetworkType = 'UNKNOWN' | 'ETHERNET' | 'WIFI' | 'CELLULAR_5G' | 'CELLULAR_4G' | 'CELLULAR_3G' | 'LPWAN' | 'SATELLITE';
+/** The symbols of `io.edgefl.device.NetworkType`, in schema order. */
+export const NETWORK_TYPE_SYMBOLS = ['UNKNOWN', 'ETHERNET', 'WIFI', 'CELLULAR_5G', 'CELLULAR_4G', 'CELLULAR_3G', 'LPWAN', 'SATELLITE'] as const satisfies readonly NetworkType[];
 
 // ---- fl-round-event.avsc ----
 
@@ -201,6 +211,8 @@ export interface DpSettings {
 
 /** Avro enum `io.edgefl.fl.DpMode`. */
 export type DpMode = 'CENTRAL' | 'LOCAL';
+/** The symbols of `io.edgefl.fl.DpMode`, in schema order. */
+export const DP_MODE_SYMBOLS = ['CENTRAL', 'LOCAL'] as const satisfies readonly DpMode[];
 
 /** Avro record `io.edgefl.fl.SecureAggregationSettings`. */
 export interface SecureAggregationSettings {
@@ -218,6 +230,8 @@ export interface SecureAggregationSettings {
 
 /** Avro enum `io.edgefl.fl.SecAggMode`. */
 export type SecAggMode = 'NONE' | 'MASKED' | 'HPKE';
+/** The symbols of `io.edgefl.fl.SecAggMode`, in schema order. */
+export const SEC_AGG_MODE_SYMBOLS = ['NONE', 'MASKED', 'HPKE'] as const satisfies readonly SecAggMode[];
 
 /** Avro record `io.edgefl.fl.RoundClosed`. */
 export interface RoundClosed {
@@ -232,6 +246,8 @@ export interface RoundClosed {
 
 /** Avro enum `io.edgefl.fl.RoundCloseReason`. */
 export type RoundCloseReason = 'QUORUM' | 'DEADLINE' | 'ABORTED';
+/** The symbols of `io.edgefl.fl.RoundCloseReason`, in schema order. */
+export const ROUND_CLOSE_REASON_SYMBOLS = ['QUORUM', 'DEADLINE', 'ABORTED'] as const satisfies readonly RoundCloseReason[];
 
 /** Avro record `io.edgefl.fl.RoundResult`. */
 export interface RoundResult {
@@ -319,6 +335,8 @@ export interface SecAggMessage {
  * Avro enum `io.edgefl.fl.SecAggPhase`.
  */
 export type SecAggPhase = 'ADVERTISE_KEYS' | 'SHARE_KEYS' | 'MASKED_INPUT' | 'UNMASKING';
+/** The symbols of `io.edgefl.fl.SecAggPhase`, in schema order. */
+export const SEC_AGG_PHASE_SYMBOLS = ['ADVERTISE_KEYS', 'SHARE_KEYS', 'MASKED_INPUT', 'UNMASKING'] as const satisfies readonly SecAggPhase[];
 
 // ---- fl-update.avsc ----
 
@@ -346,6 +364,8 @@ export interface FlUpdate {
 
 /** Avro enum `io.edgefl.fl.UpdatePayloadKind`. */
 export type UpdatePayloadKind = 'SEALED' | 'MASKED' | 'PLAIN';
+/** The symbols of `io.edgefl.fl.UpdatePayloadKind`, in schema order. */
+export const UPDATE_PAYLOAD_KIND_SYMBOLS = ['SEALED', 'MASKED', 'PLAIN'] as const satisfies readonly UpdatePayloadKind[];
 
 // ---- inference-log.avsc ----
 
@@ -385,6 +405,8 @@ export interface InferenceLog {
 
 /** Avro enum `io.edgefl.inference.InferenceSource`. */
 export type InferenceSource = 'EDGE' | 'CLOUD' | 'EDGE_FALLBACK';
+/** The symbols of `io.edgefl.inference.InferenceSource`, in schema order. */
+export const INFERENCE_SOURCE_SYMBOLS = ['EDGE', 'CLOUD', 'EDGE_FALLBACK'] as const satisfies readonly InferenceSource[];
 
 // ---- inference-reply.avsc ----
 
@@ -501,6 +523,8 @@ export interface ModelVersionCreated {
  * Avro enum `io.edgefl.model.VersionOrigin`.
  */
 export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE' | 'ROLLBACK';
+/** The symbols of `io.edgefl.model.VersionOrigin`, in schema order. */
+export const VERSION_ORIGIN_SYMBOLS = ['UPLOAD', 'FEDERATED_ROUND', 'BASELINE', 'ROLLBACK'] as const satisfies readonly VersionOrigin[];
 
 // ---- ota-status.avsc ----
 
@@ -538,6 +562,8 @@ export interface OtaStatus {
 
 /** Avro enum `io.edgefl.ota.OtaState`. */
 export type OtaState = 'PENDING' | 'DOWNLOADING' | 'VALIDATING' | 'APPLYING' | 'ACTIVE' | 'ROLLED_BACK' | 'FAILED';
+/** The symbols of `io.edgefl.ota.OtaState`, in schema order. */
+export const OTA_STATE_SYMBOLS = ['PENDING', 'DOWNLOADING', 'VALIDATING', 'APPLYING', 'ACTIVE', 'ROLLED_BACK', 'FAILED'] as const satisfies readonly OtaState[];
 
 // ---- registry-release-event.avsc ----
 
@@ -644,6 +670,8 @@ export interface RolloutTransition {
 
 /** Avro enum `io.edgefl.registry.RolloutState`. */
 export type RolloutState = 'PENDING' | 'ROLLING_OUT' | 'PAUSED' | 'HALTED' | 'COMPLETED' | 'ROLLED_BACK';
+/** The symbols of `io.edgefl.registry.RolloutState`, in schema order. */
+export const ROLLOUT_STATE_SYMBOLS = ['PENDING', 'ROLLING_OUT', 'PAUSED', 'HALTED', 'COMPLETED', 'ROLLED_BACK'] as const satisfies readonly RolloutState[];
 
 /**
  * The new, higher version a rollback rolled forward to (TUF: a device never installs a lower version); its artifact is the restored version's exact bytes.

@@ -1,7 +1,7 @@
 import { chmod, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '@edgefl/testing';
+import { tempDir, thrownBy } from '@edgefl/testing';
 import { KeyError } from '../errors.js';
 import { createKeyProvider } from '../factory.js';
 import { KEYRING_FORMAT, KEYRING_FORMAT_VERSION } from './keyring-file.js';
@@ -9,13 +9,12 @@ import { LocalKeyProvider } from './local-key-provider.js';
 
 const posix = process.platform !== 'win32';
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'no error';
-  } catch (error) {
-    return error instanceof KeyError ? `${error.code}: ${error.message}` : 'not a KeyError';
-  }
+/** `CODE: message` of the KeyError an action threw: the message must name the problem too. */
+async function codeAndMessage(action: Promise<unknown>): Promise<string> {
+  const thrown = await thrownBy(KeyError, action);
+  return 'error' in thrown && thrown.error instanceof KeyError
+    ? `${thrown.code}: ${thrown.error.message}`
+    : thrown.code;
 }
 
 describe('local keyring file', () => {
@@ -45,12 +44,12 @@ describe('local keyring file', () => {
   it.skipIf(!posix)('refuses a keyring readable by group or others, naming the fix', async () => {
     await (await LocalKeyProvider.open({ path })).close();
     await chmod(path, 0o644);
-    const refused = await codeOf(LocalKeyProvider.open({ path }));
+    const refused = await codeAndMessage(LocalKeyProvider.open({ path }));
     expect(refused).toMatch(/^KEYRING_INSECURE: .*0644.*chmod 600/);
     await chmod(path, 0o640);
-    expect(await codeOf(LocalKeyProvider.open({ path }))).toMatch(/^KEYRING_INSECURE/);
+    expect(await codeAndMessage(LocalKeyProvider.open({ path }))).toMatch(/^KEYRING_INSECURE/);
     await chmod(path, 0o600);
-    expect(await codeOf(LocalKeyProvider.open({ path }))).toBe('no error');
+    expect(await codeAndMessage(LocalKeyProvider.open({ path }))).toBe('no error');
   });
 
   it.skipIf(!posix)('refuses a keyring that is a symbolic link', async () => {
@@ -58,7 +57,9 @@ describe('local keyring file', () => {
     await keys.close();
     const link = join(dir.path, 'link.json');
     await symlink(path, link);
-    expect(await codeOf(LocalKeyProvider.open({ path: link }))).toMatch(/^KEYRING_INSECURE: .*symbolic link/);
+    expect(await codeAndMessage(LocalKeyProvider.open({ path: link }))).toMatch(
+      /^KEYRING_INSECURE: .*symbolic link/,
+    );
   });
 
   it('writes a versioned format and refuses corrupt or future files without quoting their content', async () => {
@@ -72,17 +73,19 @@ describe('local keyring file', () => {
       .versions[0]!.secret;
 
     await writeFile(path, JSON.stringify({ ...doc, formatVersion: 2 }), { mode: 0o600 });
-    expect(await codeOf(LocalKeyProvider.open({ path }))).toMatch(/^KEYRING_CORRUPT: .*format version 2/);
+    expect(await codeAndMessage(LocalKeyProvider.open({ path }))).toMatch(
+      /^KEYRING_CORRUPT: .*format version 2/,
+    );
 
     await writeFile(path, '{ not json', { mode: 0o600 });
-    expect(await codeOf(LocalKeyProvider.open({ path }))).toMatch(/^KEYRING_CORRUPT/);
+    expect(await codeAndMessage(LocalKeyProvider.open({ path }))).toMatch(/^KEYRING_CORRUPT/);
 
     const broken = {
       ...doc,
       keys: { 'tenant-a': { kind: 'kek', versions: [{ version: 'one', createdAt: 'x', secret }] } },
     };
     await writeFile(path, JSON.stringify(broken), { mode: 0o600 });
-    const error = await codeOf(LocalKeyProvider.open({ path }));
+    const error = await codeAndMessage(LocalKeyProvider.open({ path }));
     expect(error).toMatch(/^KEYRING_CORRUPT: .*keys\.tenant-a\.versions\.0\.version/);
     expect(error).not.toContain(secret);
   });
@@ -139,17 +142,17 @@ describe('local keyring file', () => {
   });
 
   it('rejects bad configuration', async () => {
-    expect(await codeOf(createKeyProvider({ kind: 'local', path: '' }))).toMatch(/^BAD_CONFIG/);
-    expect(await codeOf(createKeyProvider({ kind: 'nope' } as never))).toMatch(/^BAD_CONFIG/);
-    expect(await codeOf(createKeyProvider(undefined as never))).toMatch(/^BAD_CONFIG/);
-    expect(await codeOf(createKeyProvider({ kind: 'vault', endpoint: 'ftp://x', token: 't' }))).toMatch(
-      /^BAD_CONFIG/,
-    );
+    expect(await codeAndMessage(createKeyProvider({ kind: 'local', path: '' }))).toMatch(/^BAD_CONFIG/);
+    expect(await codeAndMessage(createKeyProvider({ kind: 'nope' } as never))).toMatch(/^BAD_CONFIG/);
+    expect(await codeAndMessage(createKeyProvider(undefined as never))).toMatch(/^BAD_CONFIG/);
     expect(
-      await codeOf(createKeyProvider({ kind: 'vault', endpoint: 'http://127.0.0.1:1', token: '' })),
+      await codeAndMessage(createKeyProvider({ kind: 'vault', endpoint: 'ftp://x', token: 't' })),
     ).toMatch(/^BAD_CONFIG/);
     expect(
-      await codeOf(
+      await codeAndMessage(createKeyProvider({ kind: 'vault', endpoint: 'http://127.0.0.1:1', token: '' })),
+    ).toMatch(/^BAD_CONFIG/);
+    expect(
+      await codeAndMessage(
         createKeyProvider({
           kind: 'vault',
           endpoint: 'http://127.0.0.1:1',

@@ -11,7 +11,7 @@ import {
   type TypedRecord,
 } from '@edgefl/bus';
 import type { DevicePresence } from '@edgefl/contracts';
-import { freePort, tempDir } from '@edgefl/testing';
+import { eventually, freePort, tempDir } from '@edgefl/testing';
 import { defineServiceConfig } from '../config/service-config.js';
 import { createLogger } from '../logging/logger.js';
 import { startService, type RunningService } from '../bootstrap.js';
@@ -34,10 +34,6 @@ class PresencePublisher {
     @Inject(TYPED_BUS) readonly typed: TypedBus<KafkaTopicValues>,
     @Inject(EVENT_BUS) readonly raw: EventBus,
   ) {}
-}
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
 }
 
 describe('the bus, wired by the service kit', () => {
@@ -97,7 +93,7 @@ describe('the bus, wired by the service kit', () => {
     };
     await publisher.typed.publish(PRESENCE, [{ value: second }]);
 
-    await waitFor(() => received.length >= 2);
+    await eventually('both presence events', () => received.length >= 2);
     expect(received).toEqual([event, second]);
 
     const metrics = await (await fetch(`${consumer.url}/metrics`)).text();

@@ -1,1 +1,3 @@
 export * from './problem-details.filter.js';
+export * from './problems.js';
+export * from './validation.js';

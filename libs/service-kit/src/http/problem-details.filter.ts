@@ -8,9 +8,14 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { DomainError } from '../errors/domain-errors.js';
 import { LOGGER } from '../tokens.js';
+import { problemOf } from './problems.js';
 
-/** RFC 9457 problem details, the error format of every HTTP API of ours (DESIGN.md §4). */
+/**
+ * RFC 9457 problem details, the error format of every HTTP API of ours. The one exception filter of every service:
+ * domain errors (errors/domain-errors.ts) by their kind, HTTP exceptions by their status, anything else as 500.
+ */
 export interface ProblemDetails {
   type: string;
   title: string;
@@ -44,6 +49,7 @@ const TITLES: Record<number, string> = {
 };
 
 function toProblem(exception: unknown): ProblemDetails {
+  if (exception instanceof DomainError) return problemOf(exception);
   if (exception instanceof ProblemException) return exception.problem;
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -87,7 +93,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const req = http.getRequest<Request>();
     const problem = { ...toProblem(exception), instance: req.originalUrl };
-    if (problem.status >= 500 && !(exception instanceof HttpException)) {
+    if (
+      problem.status >= 500 &&
+      !(exception instanceof HttpException) &&
+      !(exception instanceof DomainError)
+    ) {
       this.logger.error({ err: exception, method: req.method, route: req.originalUrl }, 'unhandled error');
     }
     if (res.headersSent) return;

@@ -1,8 +1,7 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { CLOCK, type Clock, ForbiddenError, NotFoundError, UnauthorizedError } from '@edgefl/service-kit';
 import type { Request } from 'express';
 import type { RegistryConfig } from '../config.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { DeviceTokenVerifier } from './device-tokens.js';
@@ -32,26 +31,26 @@ export class DeviceAuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw problem.unauthorized('a device token is required (Authorization: Bearer <token>)');
+    if (!match) throw new UnauthorizedError('a device token is required (Authorization: Bearer <token>)');
     let claims: { sub: string; tenant: string };
     try {
       claims = await this.verifier.verify(match[1]!, this.clock.now());
     } catch {
-      throw problem.unauthorized('the device token does not verify (signature, issuer, audience or expiry)');
+      throw new UnauthorizedError('the device token does not verify (signature, issuer, audience or expiry)');
     }
     const device = req.params['device'];
     if (typeof device === 'string' && device !== claims.sub)
-      throw problem.forbidden('a device reads only its own manifest');
+      throw new ForbiddenError('a device reads only its own manifest');
     const model = req.params['model'];
     if (typeof model === 'string') {
       let tenant = this.modelTenants.get(model);
       if (tenant === undefined) {
-        const found = await this.store.getModel(model);
-        if (!found) throw problem.notFound(`no model ${model}`);
+        const found = await this.store.catalog.getModel(model);
+        if (!found) throw new NotFoundError(`no model ${model}`);
         tenant = found.tenantId;
         this.modelTenants.set(model, tenant);
       }
-      if (tenant !== claims.tenant) throw problem.forbidden("a device downloads only its tenant's models");
+      if (tenant !== claims.tenant) throw new ForbiddenError("a device downloads only its tenant's models");
     }
     return true;
   }

@@ -1,9 +1,17 @@
 import { Controller, Get, HttpCode, Patch, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  AdminOnly,
+  DocBody,
+  DocIdParams,
+  DocQuery,
+  Id,
+  IdParam,
+  ValidBody,
+  ValidQuery,
+} from '@edgefl/service-kit';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { AdminOnly } from '../admin/admin-auth.js';
-import { DocBody, DocIdParams, DocQuery, Id, IdParam, ValidBody, ValidQuery } from '../http/validation.js';
 import type { Device } from '../storage/records.js';
 import { DevicesService } from './devices.service.js';
 

@@ -1,10 +1,16 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ed25519RawPublicKey, isKeyError } from '@edgefl/keys';
-import { KEY_PROVIDER } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  KEY_PROVIDER,
+  NotFoundError,
+  UnauthorizedError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import type { RegistryConfig } from '../config.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Device } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -36,7 +42,7 @@ function normalisePublicKey(text: string): string {
       : new Uint8Array(Buffer.from(text, 'base64'));
     return Buffer.from(ed25519RawPublicKey(input)).toString('base64');
   } catch (error) {
-    if (isKeyError(error)) throw problem.unprocessable(`publicKey: ${error.message}`);
+    if (isKeyError(error)) throw new UnprocessableError(`publicKey: ${error.message}`);
     throw error;
   }
 }
@@ -71,14 +77,14 @@ export class DevicesService implements OnModuleInit {
 
   private async checkModel(tenantId: string, modelId: string | undefined): Promise<void> {
     if (modelId === undefined) return;
-    const model = await this.store.getModel(modelId);
+    const model = await this.store.catalog.getModel(modelId);
     if (!model || model.tenantId !== tenantId)
-      throw problem.unprocessable(`tenant ${tenantId} has no model ${modelId}`);
+      throw new UnprocessableError(`tenant ${tenantId} has no model ${modelId}`);
   }
 
   async register(tenantId: string, input: RegisterDevice): Promise<Device> {
     const publicKey = normalisePublicKey(input.publicKey);
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
     await this.checkModel(tenantId, input.modelId);
     const device: Device = {
       id: input.id,
@@ -95,30 +101,30 @@ export class DevicesService implements OnModuleInit {
       createdAt: this.clock.now(),
     };
     try {
-      await this.store.insertDevice(device);
+      await this.store.devices.insertDevice(device);
     } catch (error) {
       if (error instanceof StoreConflictError)
-        throw problem.conflict(`device ${input.id} is already registered`);
+        throw new ConflictError(`device ${input.id} is already registered`);
       throw error;
     }
     return device;
   }
 
   async get(id: string): Promise<Device> {
-    const device = await this.store.getDevice(id);
-    if (!device) throw problem.notFound(`no device ${id}`);
+    const device = await this.store.devices.getDevice(id);
+    if (!device) throw new NotFoundError(`no device ${id}`);
     return device;
   }
 
   async list(tenantId: string, limit: number, after: string): Promise<Device[]> {
-    if (!(await this.store.getTenant(tenantId))) throw problem.notFound(`no tenant ${tenantId}`);
-    return this.store.listDevices(tenantId, limit, after);
+    if (!(await this.store.catalog.getTenant(tenantId))) throw new NotFoundError(`no tenant ${tenantId}`);
+    return this.store.devices.listDevices(tenantId, limit, after);
   }
 
   async update(id: string, patch: DevicePatch): Promise<Device> {
     const device = await this.get(id);
     await this.checkModel(device.tenantId, patch.modelId);
-    await this.store.updateDevice(id, {
+    await this.store.devices.updateDevice(id, {
       ...(patch.modelId !== undefined ? { modelId: patch.modelId } : {}),
       ...(patch.group !== undefined ? { group: patch.group } : {}),
       ...(patch.hardware?.class !== undefined ? { hardwareClass: patch.hardware.class } : {}),
@@ -134,21 +140,21 @@ export class DevicesService implements OnModuleInit {
     id: string,
     assertion: string,
   ): Promise<{ token: string; tokenType: 'Bearer'; expiresAt: number }> {
-    const device = await this.store.getDevice(id);
+    const device = await this.store.devices.getDevice(id);
     // the same answer for an unknown device and a bad signature: the endpoint does not reveal which ids exist
-    if (!device) throw problem.unauthorized('the device assertion does not verify');
+    if (!device) throw new UnauthorizedError('the device assertion does not verify');
     const now = this.clock.now();
     let checked: { jti: string; expiresAt: number };
     try {
       checked = await verifyDeviceAssertion(device, assertion, now);
     } catch (error) {
-      if (error instanceof AssertionError) throw problem.unauthorized(error.message);
+      if (error instanceof AssertionError) throw new UnauthorizedError(error.message);
       throw error;
     }
-    if (!(await this.store.useAssertion(checked.jti, id, checked.expiresAt, now))) {
-      throw problem.unauthorized('this assertion was used before (replay)');
+    if (!(await this.store.devices.useAssertion(checked.jti, id, checked.expiresAt, now))) {
+      throw new UnauthorizedError('this assertion was used before (replay)');
     }
-    await this.store.updateDevice(id, { lastSeenAt: now });
+    await this.store.devices.updateDevice(id, { lastSeenAt: now });
     const { token, expiresAt } = await this.tokens.issue(device, now);
     return { token, tokenType: 'Bearer', expiresAt };
   }

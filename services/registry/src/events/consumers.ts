@@ -2,11 +2,12 @@ import { KAFKA_TOPICS } from '@edgefl/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { OnEvent, UnprocessableRecordError, type KafkaTopicValues, type TypedRecord } from '@edgefl/bus';
 import { elementCount, parameterShapes, parseModelSpec } from '@edgefl/model';
-import { LOGGER, ProblemException } from '@edgefl/service-kit';
+import { DomainError, LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { ModelsService } from '../models/models.service.js';
-import { InvalidHealthError, RolloutsService } from '../rollouts/rollouts.service.js';
+import { invalidHealth } from '../rollouts/rollout-health.js';
+import { RolloutIntake } from '../rollouts/rollout-intake.service.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { fetchRoundWeights, type WeightsRef } from './round-artifacts.js';
@@ -16,15 +17,16 @@ const HEALTH = KAFKA_TOPICS.rolloutHealth.name;
 const OTA = KAFKA_TOPICS.otaStatus.name;
 const ROUND = KAFKA_TOPICS.flRound.name;
 
-/** A bad input in a consumed record is dead-lettered at once (no retry can fix it), never retried forever. */
-async function unprocessableOn4xx<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * A bad input in a consumed record (a domain error that is the caller's fault) is dead-lettered at once: no retry
+ * can fix it, so it is never retried forever. A service fault is left to the bus's retries.
+ */
+async function deadLetterCallerFaults<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof ProblemException && error.problem.status < 500) {
-      throw new UnprocessableRecordError('REJECTED', error.problem.detail ?? error.problem.title, {
-        cause: error,
-      });
+    if (error instanceof DomainError && error.fault === 'caller') {
+      throw new UnprocessableRecordError('REJECTED', error.message, { cause: error });
     }
     throw error;
   }
@@ -37,7 +39,7 @@ async function unprocessableOn4xx<T>(work: () => Promise<T>): Promise<T> {
 @Injectable()
 export class RegistryConsumers {
   constructor(
-    private readonly rollouts: RolloutsService,
+    private readonly rollouts: RolloutIntake,
     private readonly models: ModelsService,
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
@@ -46,11 +48,10 @@ export class RegistryConsumers {
 
   @OnEvent(HEALTH, { group: GROUP, dedupe: true, fromBeginning: true })
   async onRolloutHealth(record: TypedRecord<KafkaTopicValues, typeof HEALTH>): Promise<void> {
-    const known = await this.rollouts.recordHealth(record.value).catch((error: unknown) => {
-      if (error instanceof InvalidHealthError)
-        throw new UnprocessableRecordError('INVALID_HEALTH', error.message);
-      throw error;
-    });
+    // values Avro cannot rule out (NaN, rates outside 0..1, ...) are refused, never acted on
+    const invalid = invalidHealth(record.value);
+    if (invalid) throw new UnprocessableRecordError('INVALID_HEALTH', invalid);
+    const known = await this.rollouts.recordHealth(record.value);
     if (!known) {
       this.logger.warn(
         { releaseId: record.value.releaseId },
@@ -69,16 +70,16 @@ export class RegistryConsumers {
     const e = record.value;
     if (!('io.edgefl.fl.RoundResult' in e.event)) return;
     const result = e.event['io.edgefl.fl.RoundResult'];
-    const model = await this.store.getModel(e.modelId);
+    const model = await this.store.catalog.getModel(e.modelId);
     if (!model || model.tenantId !== e.tenant) {
       throw new UnprocessableRecordError(
         'UNKNOWN_MODEL',
         `round ${e.roundId}: tenant ${e.tenant} has no model ${e.modelId}`,
       );
     }
-    if (await this.store.versionForRound(model.id, e.roundId)) return; // replayed result: the version exists
+    if (await this.store.catalog.versionForRound(model.id, e.roundId)) return; // replayed result: the version exists
     const bytes = Buffer.isBuffer(result.weights) ? result.weights : await this.fetchWeights(result.weights);
-    const base = await this.store.getVersion(model.id, result.baseVersion);
+    const base = await this.store.catalog.getVersion(model.id, result.baseVersion);
     const meta = {
       origin: 'FEDERATED_ROUND' as const,
       roundId: e.roundId,
@@ -98,7 +99,7 @@ export class RegistryConsumers {
       model.spec === null
         ? -1
         : parameterShapes(parseModelSpec(model.spec)).reduce((n, s) => n + elementCount(s.dims), 0) * 4;
-    const version = await unprocessableOn4xx(() =>
+    const version = await deadLetterCallerFaults(() =>
       bytes.byteLength === f32Bytes
         ? this.models.createFromWeights(model.id, this.models.weightsFromF32(model, bytes), meta)
         : this.models.createVersion(model.id, bytes, meta),
@@ -106,7 +107,7 @@ export class RegistryConsumers {
       // a concurrent replica stored this round first: fine
       if (
         error instanceof UnprocessableRecordError ||
-        !(await this.store.versionForRound(model.id, e.roundId))
+        !(await this.store.catalog.versionForRound(model.id, e.roundId))
       )
         throw error;
       return null;

@@ -91,7 +91,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     const bus = this.bus;
     if (!bus) return;
     for (;;) {
-      const batch = await this.store.pendingEvents(100);
+      const batch = await this.store.outbox.pendingEvents(100);
       if (batch.length === 0) return;
       for (const event of batch) {
         const topic = event.topic as KafkaTopicName;
@@ -117,7 +117,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
             throw error;
           }
         }
-        await this.store.markPublished([event.id], Date.now());
+        await this.store.outbox.markPublished([event.id], Date.now());
       }
     }
   }

@@ -48,7 +48,7 @@ export async function enqueueEvent<T extends KafkaTopicName>(
   key: string,
   now: number,
 ): Promise<void> {
-  await store.enqueueEvent({
+  await store.outbox.enqueueEvent({
     topic,
     key,
     tenantId: value.tenant,

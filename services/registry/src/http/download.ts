@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
-import { problem } from './problems.js';
+import { TamperedError } from '@edgefl/service-kit';
 import { etagMatches, parseRange } from './range.js';
 
 /**
@@ -32,7 +32,7 @@ export async function sendBlob(
     stream = blob.sizeBytes === 0 ? null : await open(start, end);
   } catch (error) {
     if ((error as Error).name === 'BlobTamperedError')
-      throw problem.tampered('the stored file failed authentication and is not served');
+      throw new TamperedError('the stored file failed authentication and is not served');
     throw error;
   }
   res.setHeader('Content-Type', blob.contentType);

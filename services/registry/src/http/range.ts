@@ -1,6 +1,5 @@
-import { problem } from './problems.js';
-
 export type RangeRequest = { kind: 'all' } | { kind: 'range'; start: number; end: number };
+import { RangeNotSatisfiableError } from '@edgefl/service-kit';
 
 /**
  * Parses a Range header (RFC 9110 §14) for a representation of `size` bytes. One byte range is served as 206;
@@ -12,44 +11,43 @@ export type RangeRequest = { kind: 'all' } | { kind: 'range'; start: number; end
 export function parseRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined || header === '') return { kind: 'all' };
   const match = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(.*)$/.exec(header);
-  if (!match) throw problem.rangeNotSatisfiable(`malformed Range header`, size);
+  if (!match) throw new RangeNotSatisfiableError(`malformed Range header`, { size });
   if (match[1]!.toLowerCase() !== 'bytes') return { kind: 'all' };
   const specs = match[2]!
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (specs.length === 0) throw problem.rangeNotSatisfiable('malformed Range header', size);
+  if (specs.length === 0) throw new RangeNotSatisfiableError('malformed Range header', { size });
   const specPattern = /^(\d*)-(\d*)$/;
   if (specs.length > 1) {
     // several ranges: served as the whole representation, once every range in the set is well-formed
     for (const s of specs) {
       const m = specPattern.exec(s);
       if (!m || (m[1] === '' && m[2] === '') || (m[1] !== '' && m[2] !== '' && Number(m[2]) < Number(m[1])))
-        throw problem.rangeNotSatisfiable(`malformed byte range "${s}"`, size);
+        throw new RangeNotSatisfiableError(`malformed byte range "${s}"`, { size });
     }
     return { kind: 'all' };
   }
   const spec = specPattern.exec(specs[0]!);
   if (!spec || (spec[1] === '' && spec[2] === ''))
-    throw problem.rangeNotSatisfiable(`malformed byte range "${specs[0]}"`, size);
+    throw new RangeNotSatisfiableError(`malformed byte range "${specs[0]}"`, { size });
   let start: number;
   let end: number;
   if (spec[1] === '') {
     const suffix = Number(spec[2]);
-    if (suffix === 0 || size === 0) throw problem.rangeNotSatisfiable('an empty suffix range', size);
+    if (suffix === 0 || size === 0) throw new RangeNotSatisfiableError('an empty suffix range', { size });
     start = Math.max(0, size - suffix);
     end = size - 1;
   } else {
     start = Number(spec[1]);
     end = spec[2] === '' ? size - 1 : Math.min(Number(spec[2]), size - 1);
     if (!Number.isSafeInteger(start) || (spec[2] !== '' && Number(spec[2]) < start)) {
-      throw problem.rangeNotSatisfiable(`malformed byte range "${specs[0]}"`, size);
+      throw new RangeNotSatisfiableError(`malformed byte range "${specs[0]}"`, { size });
     }
     if (start >= size)
-      throw problem.rangeNotSatisfiable(
-        `range starts at ${start}, the representation has ${size} bytes`,
+      throw new RangeNotSatisfiableError(`range starts at ${start}, the representation has ${size} bytes`, {
         size,
-      );
+      });
   }
   return { kind: 'range', start, end };
 }

@@ -7,9 +7,8 @@ import {
   type ReleaseManifest,
   type SignedManifest,
 } from '@edgefl/model';
-import { KEY_PROVIDER } from '@edgefl/service-kit';
+import { CLOCK, type Clock, KEY_PROVIDER } from '@edgefl/service-kit';
 import type { RegistryConfig } from '../config.js';
-import { CLOCK, type Clock } from '../http/clock.js';
 import { RELEASE_SIGNING_KEY, releaseSigner } from '../models/signing.js';
 import type { Delta, ModelVersion, Targeting } from '../storage/records.js';
 import { REGISTRY_CONFIG } from '../tokens.js';

@@ -1,10 +1,11 @@
 import { Controller, Get, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DocIdParams, DocQuery, Id, IdParam, ValidQuery } from '@edgefl/service-kit';
 import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import type { Response } from 'express';
-import { DocIdParams, DocQuery, Id, IdParam, ValidQuery, VersionNumber } from '../http/validation.js';
 import { ManifestService } from './manifest.service.js';
 import { ManifestSigner } from './manifest-signer.service.js';
+import { VersionNumber } from '../http/version-param.js';
 
 @ApiTags('manifests')
 @Controller('v1')

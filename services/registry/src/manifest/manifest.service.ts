@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { SignedManifest } from '@edgefl/model';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
+import { BadRequestError, CLOCK, type Clock, NotFoundError } from '@edgefl/service-kit';
 import { DevicesService } from '../devices/devices.service.js';
-import { artifactPath, deltaPath, ModelsService } from '../models/models.service.js';
+import { VersionWriter } from '../models/version-writer.service.js';
+import { artifactPath, deltaPath } from '../models/paths.js';
 import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
-import { RolloutsService } from '../rollouts/rollouts.service.js';
+import { RolloutEngine } from '../rollouts/rollout-engine.service.js';
+import { RolloutIntake } from '../rollouts/rollout-intake.service.js';
 import { restoresOf, stableReleaseOf, type Restores } from '../rollouts/stable.js';
 import type { Delta, Device, Model, ModelVersion, Release, Targeting, Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -71,9 +72,10 @@ export class ManifestService {
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly signer: ManifestSigner,
-    private readonly rollouts: RolloutsService,
+    rollouts: RolloutEngine,
+    private readonly intake: RolloutIntake,
     devices: DevicesService,
-    models: ModelsService,
+    versions: VersionWriter,
   ) {
     devices.onChange((id) => this.devices.delete(id));
     const drop = (modelId: string) => {
@@ -81,15 +83,15 @@ export class ManifestService {
       this.signer.invalidate(modelId);
     };
     rollouts.onChange(drop);
-    models.onVersionsChanged(drop);
+    versions.onVersionsChanged(drop);
   }
 
   private async device(id: string): Promise<Device> {
     const now = this.clock.now();
     const hit = this.devices.get(id);
     if (hit && now - hit.at < DEVICE_TTL_MS) return hit.device;
-    const device = await this.store.getDevice(id);
-    if (!device) throw problem.notFound(`no device ${id}`);
+    const device = await this.store.devices.getDevice(id);
+    if (!device) throw new NotFoundError(`no device ${id}`);
     if (this.devices.size > 100_000) this.devices.clear();
     this.devices.set(id, { device, at: now });
     return device;
@@ -106,14 +108,14 @@ export class ManifestService {
 
   private reload(modelId: string): Promise<ModelState> {
     const loading = (async (): Promise<ModelState> => {
-      const model = await this.store.getModel(modelId);
-      if (!model) throw problem.notFound(`no model ${modelId}`);
+      const model = await this.store.catalog.getModel(modelId);
+      if (!model) throw new NotFoundError(`no model ${modelId}`);
       const [tenant, live, completed] = await Promise.all([
-        this.store.getTenant(model.tenantId),
-        this.store.liveRelease(modelId),
+        this.store.catalog.getTenant(model.tenantId),
+        this.store.releases.liveRelease(modelId),
         model.stableVersion === null
           ? Promise.resolve([])
-          : this.store.listReleases({ modelId, states: ['COMPLETED'] }),
+          : this.store.releases.listReleases({ modelId, states: ['COMPLETED'] }),
       ]);
       const stableRelease =
         model.stableVersion === null
@@ -139,10 +141,12 @@ export class ManifestService {
     version: number,
   ): Promise<{ version: ModelVersion; deltas: Delta[] } | null> {
     if (!state.versions.has(version)) {
-      const found = await this.store.getVersion(state.model.id, version);
+      const found = await this.store.catalog.getVersion(state.model.id, version);
       state.versions.set(
         version,
-        found ? { version: found, deltas: await this.store.listDeltas(state.model.id, version) } : null,
+        found
+          ? { version: found, deltas: await this.store.catalog.listDeltas(state.model.id, version) }
+          : null,
       );
     }
     return state.versions.get(version)!;
@@ -155,10 +159,10 @@ export class ManifestService {
   ): Promise<string> {
     const device = await this.device(deviceId);
     const modelId = query.model ?? device.modelId;
-    if (!modelId) throw problem.badRequest(`device ${deviceId} has no model assigned; pass ?model=`);
+    if (!modelId) throw new BadRequestError(`device ${deviceId} has no model assigned; pass ?model=`);
     const state = await this.state(modelId);
     if (state.model.tenantId !== device.tenantId)
-      throw problem.notFound(`no model ${modelId} for device ${deviceId}`);
+      throw new NotFoundError(`no model ${modelId} for device ${deviceId}`);
 
     let pick: {
       state: ModelState;
@@ -193,7 +197,7 @@ export class ManifestService {
       // the device cannot run (or has not been offered) this model: the tenant's safe baseline
       const baseline = state.tenant.baseline;
       if (!baseline)
-        throw problem.notFound(
+        throw new NotFoundError(
           `nothing is released for device ${deviceId} on model ${modelId}, and tenant ${state.tenant.id} has no safe baseline`,
         );
       const baseState = baseline.modelId === modelId ? state : await this.state(baseline.modelId);
@@ -209,7 +213,7 @@ export class ManifestService {
     const current =
       pick.state.model.id === (device.modelId ?? modelId) ? (query.current ?? device.currentVersion) : null;
     const info = await this.versionOf(pick.state, pick.version);
-    if (!info) throw problem.notFound(`model ${pick.state.model.id} has no version ${pick.version}`);
+    if (!info) throw new NotFoundError(`model ${pick.state.model.id} has no version ${pick.version}`);
     const fullDownload =
       current !== null &&
       current < pick.version - pick.state.model.deltaWindow &&
@@ -250,7 +254,7 @@ export class ManifestService {
       if (!this.assigned.has(key)) {
         if (this.assigned.size > 1_000_000) this.assigned.clear();
         this.assigned.add(key);
-        await this.rollouts.deviceAssigned(pick.release, device.id);
+        await this.intake.deviceAssigned(pick.release, device.id);
       }
     }
     return answer;

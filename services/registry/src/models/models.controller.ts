@@ -1,5 +1,22 @@
 import { Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import {
+  AdminOnly,
+  BadRequestError,
+  DocBody,
+  DocIdParams,
+  DocQuery,
+  Id,
+  IdParam,
+  openApiSchema,
+  TooLargeError,
+  UnprocessableError,
+  UnsupportedMediaTypeError,
+  ValidBody,
+  ValidQuery,
+  ZodBodyPipe,
+  ZodParamPipe,
+} from '@edgefl/service-kit';
+import {
   ApiBearerAuth,
   ApiBody,
   ApiConsumes,
@@ -10,28 +27,14 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { AdminOnly } from '../admin/admin-auth.js';
 import type { RegistryConfig } from '../config.js';
 import { DeviceAuthGuard } from '../devices/device-auth.guard.js';
 import { readBody, sendBlob } from '../http/download.js';
-import { problem } from '../http/problems.js';
-import {
-  DocBody,
-  DocIdParams,
-  DocQuery,
-  Id,
-  IdParam,
-  openApiSchema,
-  ValidBody,
-  ValidQuery,
-  VersionNumber,
-  VersionParam,
-  ZodBodyPipe,
-  ZodParamPipe,
-} from '../http/validation.js';
 import type { Model, ModelVersion } from '../storage/records.js';
 import { REGISTRY_CONFIG } from '../tokens.js';
-import { ModelsService, type NewVersion } from './models.service.js';
+import { ModelsService } from './models.service.js';
+import type { NewVersion } from './version-writer.service.js';
+import { VersionNumber, VersionParam } from '../http/version-param.js';
 
 const CreateModel = z.strictObject({
   id: Id,
@@ -132,7 +135,7 @@ export class ModelsController {
       const weights = body.weights.map((t) => {
         const bytes = Buffer.from(t.data, 'base64');
         if (bytes.byteLength % 4 !== 0)
-          throw problem.unprocessable(`tensor ${t.name}: data is not a whole number of float32 values`);
+          throw new UnprocessableError(`tensor ${t.name}: data is not a whole number of float32 values`);
         return { name: t.name, dims: t.dims, data: new Float32Array(new Uint8Array(bytes).buffer) };
       });
       return versionView(
@@ -148,10 +151,12 @@ export class ModelsController {
     const query = new ZodParamPipe(VersionQuery, 'query').transform(req.query);
     Object.assign(meta, query);
     if (type === F32_TYPE || ONNX_TYPES.includes(type)) {
-      const bytes = await readBody(req, this.config.own.maxUploadBytes, () =>
-        problem.tooLarge(`the upload is larger than ${this.config.own.maxUploadBytes} bytes`),
+      const bytes = await readBody(
+        req,
+        this.config.own.maxUploadBytes,
+        () => new TooLargeError(`the upload is larger than ${this.config.own.maxUploadBytes} bytes`),
       );
-      if (bytes.byteLength === 0) throw problem.badRequest('the upload is empty');
+      if (bytes.byteLength === 0) throw new BadRequestError('the upload is empty');
       if (type === F32_TYPE) {
         const model = await this.models.model(modelId);
         return versionView(
@@ -160,7 +165,7 @@ export class ModelsController {
       }
       return versionView(await this.models.createVersion(modelId, bytes, meta));
     }
-    throw problem.unsupportedMediaType(
+    throw new UnsupportedMediaTypeError(
       `send ONNX as application/octet-stream, weights as ${F32_TYPE}, or JSON weights`,
     );
   }

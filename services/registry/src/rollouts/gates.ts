@@ -24,6 +24,30 @@ export interface GateInput {
   now: number;
 }
 
+/** The default tolerances of every gate; the device-count, soak and timeout defaults come from the config. */
+export const DEFAULT_GATE_TOLERANCES = {
+  maxOtaFailureRate: 0.05,
+  maxInferenceErrorRate: 0.02,
+  maxLatencyRatio: 1.5,
+  maxAccuracyDrop: 0.02,
+  maxConfidenceDrop: 0.05,
+  maxDriftScore: 0.2,
+} as const satisfies Partial<GateSpec>;
+
+/** The gates of a release that sets none of its own (REGISTRY_MIN_DEVICES, _MIN_SOAK_MS, _DEVICE_TIMEOUT_MS). */
+export function defaultGates(rollout: {
+  minDevices: number;
+  minSoakMs: number;
+  deviceTimeoutMs: number;
+}): GateSpec {
+  return {
+    minDevicesReporting: rollout.minDevices,
+    minSoakMs: rollout.minSoakMs,
+    ...DEFAULT_GATE_TOLERANCES,
+    deviceTimeoutMs: rollout.deviceTimeoutMs,
+  };
+}
+
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 /**

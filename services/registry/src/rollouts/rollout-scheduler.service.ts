@@ -3,7 +3,7 @@ import { LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { REGISTRY_CONFIG } from '../tokens.js';
-import { RolloutsService } from './rollouts.service.js';
+import { RolloutEngine } from './rollout-engine.service.js';
 
 /**
  * Drives rollout timers: every REGISTRY_ROLLOUT_TICK_MS it times out silent devices and re-evaluates the gates of
@@ -16,7 +16,7 @@ export class RolloutScheduler implements OnApplicationBootstrap, OnApplicationSh
   private running: Promise<void> | null = null;
 
   constructor(
-    private readonly rollouts: RolloutsService,
+    private readonly rollouts: RolloutEngine,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}

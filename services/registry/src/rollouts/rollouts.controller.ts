@@ -1,21 +1,25 @@
+import { OTA_STATE_SYMBOLS } from '@edgefl/contracts';
 import { randomUUID } from 'node:crypto';
 import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { z } from 'zod';
-import { AdminOnly } from '../admin/admin-auth.js';
-import { problem } from '../http/problems.js';
 import {
+  AdminOnly,
   DocBody,
   DocIdParams,
   DocQuery,
   Id,
   IdParam,
+  NotFoundError,
   ValidBody,
   ValidQuery,
-  VersionNumber,
-} from '../http/validation.js';
+} from '@edgefl/service-kit';
+import { z } from 'zod';
 import type { Release } from '../storage/records.js';
+import { RolloutHealthBody } from './rollout-health.js';
+import { RolloutEngine } from './rollout-engine.service.js';
+import { RolloutIntake } from './rollout-intake.service.js';
 import { RolloutsService } from './rollouts.service.js';
+import { VersionNumber } from '../http/version-param.js';
 
 const rate = z.number().min(0).max(1);
 const Stage = z.strictObject({
@@ -67,33 +71,13 @@ const CreateRelease = z.strictObject({
   start: z.boolean().optional(),
 });
 const Reason = z.strictObject({ reason: z.string().min(1).max(500).optional() });
-const Health = z.strictObject({
-  eventId: z.uuid().optional(),
-  tenant: z.string().optional(),
-  modelId: z.string().optional(),
-  version: z.number().int().optional(),
-  stage: z
-    .string()
-    .min(1)
-    .max(32)
-    .describe('the stage the window belongs to, or "baseline" for the control group'),
-  windowStart: z.number().int().min(0),
-  windowEnd: z.number().int().min(0),
-  devicesReporting: z.number().int().min(0),
-  otaFailureRate: rate,
-  inferenceErrorRate: rate,
-  p95LatencyMs: z.number().min(0),
-  accuracy: rate.nullable().default(null),
-  meanConfidence: rate,
-  driftScore: z.number().min(0),
-});
 const OtaStatusBody = z.strictObject({
   eventId: z.uuid().optional(),
   modelId: Id,
   releaseId: z.string().max(64).nullable().default(null),
   fromVersion: z.number().int().min(1).nullable().default(null),
   toVersion: VersionNumber,
-  state: z.enum(['PENDING', 'DOWNLOADING', 'VALIDATING', 'APPLYING', 'ACTIVE', 'ROLLED_BACK', 'FAILED']),
+  state: z.enum(OTA_STATE_SYMBOLS),
   viaDelta: z.boolean().default(false),
   errorCode: z.string().max(64).nullable().default(null),
   errorMessage: z.string().max(500).nullable().default(null),
@@ -106,12 +90,16 @@ const Live = z.enum(['true', 'false']).optional();
 @AdminOnly()
 @Controller('v1')
 export class RolloutsController {
-  constructor(private readonly rollouts: RolloutsService) {}
+  constructor(
+    private readonly rollouts: RolloutsService,
+    private readonly engine: RolloutEngine,
+    private readonly intake: RolloutIntake,
+  ) {}
 
   private async view(release: Release) {
     const [transitions, verdict] = await Promise.all([
       this.rollouts.transitionsOf(release.id),
-      release.state === 'ROLLING_OUT' ? this.rollouts.verdict(release) : Promise.resolve(null),
+      release.state === 'ROLLING_OUT' ? this.engine.verdict(release) : Promise.resolve(null),
     ]);
     const devices = await this.rollouts.deviceCounts(release.id);
     return {
@@ -201,11 +189,13 @@ export class RolloutsController {
     summary: 'Post a rollout-health window (what telemetry publishes on edgefl.rollout.health.v1)',
   })
   @DocIdParams('release')
-  @DocBody(Health)
-  async health(@IdParam('release') id: string, @ValidBody(Health) body: z.infer<typeof Health>) {
+  @DocBody(RolloutHealthBody)
+  async health(
+    @IdParam('release') id: string,
+    @ValidBody(RolloutHealthBody) body: z.infer<typeof RolloutHealthBody>,
+  ) {
     const release = await this.rollouts.get(id);
-    if (body.windowEnd < body.windowStart) throw problem.unprocessable('windowEnd is before windowStart');
-    await this.rollouts.recordHealth({
+    await this.intake.recordHealth({
       ...body,
       eventId: body.eventId ?? randomUUID(),
       tenant: release.tenantId,
@@ -227,14 +217,14 @@ export class RolloutsController {
     @IdParam('device') device: string,
     @ValidBody(OtaStatusBody) body: z.infer<typeof OtaStatusBody>,
   ) {
-    const known = await this.rollouts.recordOtaStatus({
+    const known = await this.intake.recordOtaStatus({
       ...body,
       eventId: body.eventId ?? randomUUID(),
       tenant: '',
       deviceId: device,
       timestamp: Date.now(),
     });
-    if (!known) throw problem.notFound(`no device ${device}`);
+    if (!known) throw new NotFoundError(`no device ${device}`);
     return { accepted: true };
   }
 }

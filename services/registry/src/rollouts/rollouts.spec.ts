@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Device, GateSpec, HealthReport } from '../storage/records.js';
 import { inStage, rolloutBucket, targetingMismatch } from './assignment.js';
-import { evaluateGates } from './gates.js';
+import { defaultGates, evaluateGates } from './gates.js';
 
 const device = (extra: Partial<Device> = {}): Device => ({
   id: 'd1',
@@ -70,17 +70,7 @@ describe('rollout assignment', () => {
   });
 });
 
-const gates: GateSpec = {
-  minDevicesReporting: 10,
-  minSoakMs: 1000,
-  maxOtaFailureRate: 0.05,
-  maxInferenceErrorRate: 0.02,
-  maxLatencyRatio: 1.5,
-  maxAccuracyDrop: 0.02,
-  maxConfidenceDrop: 0.05,
-  maxDriftScore: 0.2,
-  deviceTimeoutMs: 60_000,
-};
+const gates: GateSpec = defaultGates({ minDevices: 10, minSoakMs: 1000, deviceTimeoutMs: 60_000 });
 const healthy: HealthReport = {
   eventId: 'e',
   releaseId: 'r',

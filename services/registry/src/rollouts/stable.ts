@@ -39,12 +39,12 @@ export async function stableReleaseOf(
   stableVersion: number,
   completed?: readonly Release[],
 ): Promise<Release | null> {
-  const releases = completed ?? (await store.listReleases({ modelId, states: ['COMPLETED'] }));
+  const releases = completed ?? (await store.releases.listReleases({ modelId, states: ['COMPLETED'] }));
   let version = stableVersion;
   for (let hop = 0; hop < 16; hop++) {
     const release = [...releases].reverse().find((r) => r.version === version);
     if (release) return release;
-    const record = await store.getVersion(modelId, version);
+    const record = await store.catalog.getVersion(modelId, version);
     const restores = record ? restoresOf(record) : null;
     if (!restores || restores.version >= version) return null;
     version = restores.version;

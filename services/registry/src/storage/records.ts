@@ -1,8 +1,9 @@
-// The registry's records as the rest of the service sees them (camelCase, parsed JSON).
+// The registry's records as the rest of the service sees them (camelCase, parsed JSON). What the contracts define
+// (version origins, rollout states, the health window) comes from the generated types of @edgefl/contracts.
+import type { RolloutHealth, RolloutState, VersionOrigin } from '@edgefl/contracts';
 
-export type VersionOrigin = 'UPLOAD' | 'FEDERATED_ROUND' | 'BASELINE' | 'ROLLBACK';
+export type { RolloutState, VersionOrigin };
 export type VersionStatus = 'active' | 'deprecated';
-export type RolloutState = 'PENDING' | 'ROLLING_OUT' | 'PAUSED' | 'HALTED' | 'COMPLETED' | 'ROLLED_BACK';
 export const LIVE_STATES: readonly RolloutState[] = ['PENDING', 'ROLLING_OUT', 'PAUSED', 'HALTED'];
 
 export interface Tenant {
@@ -169,21 +170,8 @@ export interface DeviceRollout {
   updatedAt: number;
 }
 
-export interface HealthReport {
-  eventId: string;
-  releaseId: string;
-  stage: string;
-  windowStart: number;
-  windowEnd: number;
-  devicesReporting: number;
-  otaFailureRate: number;
-  inferenceErrorRate: number;
-  p95LatencyMs: number;
-  accuracy: number | null;
-  meanConfidence: number;
-  driftScore: number;
-  receivedAt: number;
-}
+/** A stored rollout-health window: the event without what the release already says, plus when it arrived. */
+export type HealthReport = Omit<RolloutHealth, 'tenant' | 'modelId' | 'version'> & { receivedAt: number };
 
 export interface OutboxEvent {
   id: number;

@@ -10,7 +10,6 @@ import { KEY_PROVIDER, ReadinessRegistry } from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import { EncryptedBlobStore } from '../artifacts/blob-store.js';
 import type { RegistryConfig } from '../config.js';
-import { CLOCK, systemClock } from '../http/clock.js';
 import { BLOB_STORE, REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { RegistryStore } from './registry-store.js';
@@ -43,7 +42,6 @@ export class StorageModule {
       module: StorageModule,
       providers: [
         { provide: REGISTRY_CONFIG, useValue: config },
-        { provide: CLOCK, useValue: systemClock },
         {
           provide: OPENED_DATABASE,
           useFactory: () =>
@@ -65,7 +63,7 @@ export class StorageModule {
         },
         StorageLifecycle,
       ],
-      exports: [CLOCK, REGISTRY_CONFIG, REGISTRY_STORE, BLOB_STORE],
+      exports: [REGISTRY_CONFIG, REGISTRY_STORE, BLOB_STORE],
     };
   }
 }

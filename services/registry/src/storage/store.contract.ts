@@ -20,8 +20,8 @@ export function runRegistryStoreSuite(
     beforeAll(async () => {
       handle = await open();
       store = new RegistryStore(handle.database.db, handle.database.kind);
-      await store.createTenant({ id: 't1', name: 'Tenant one', createdAt: 1 });
-      await store.createModel({
+      await store.catalog.createTenant({ id: 't1', name: 'Tenant one', createdAt: 1 });
+      await store.catalog.createModel({
         id: 'm1',
         tenantId: 't1',
         name: 'fraud',
@@ -60,63 +60,70 @@ export function runRegistryStoreSuite(
     });
 
     it('round-trips tenants, models and versions, large sizes included', async () => {
-      await store.insertVersion(version(1));
-      expect(await store.getTenant('t1')).toMatchObject({ id: 't1', baseline: null });
-      expect(await store.getModel('m1')).toMatchObject({
+      await store.catalog.insertVersion(version(1));
+      expect(await store.catalog.getTenant('t1')).toMatchObject({ id: 't1', baseline: null });
+      expect(await store.catalog.getModel('m1')).toMatchObject({
         spec: { layers: [1] },
         deltaWindow: 3,
         stableVersion: null,
       });
-      const v = await store.getVersion('m1', 1);
+      const v = await store.catalog.getVersion('m1', 1);
       expect(v).toEqual(version(1));
-      expect(await store.getVersion('m1', 99)).toBeNull();
-      expect(await store.getModel('nope')).toBeNull();
+      expect(await store.catalog.getVersion('m1', 99)).toBeNull();
+      expect(await store.catalog.getModel('nope')).toBeNull();
     });
 
     it('refuses a duplicate tenant, model or version with a conflict', async () => {
-      await expect(store.createTenant({ id: 't1', name: 'x', createdAt: 1 })).rejects.toBeInstanceOf(
+      await expect(store.catalog.createTenant({ id: 't1', name: 'x', createdAt: 1 })).rejects.toBeInstanceOf(
         StoreConflictError,
       );
       await expect(
-        store.createModel({ id: 'm1', tenantId: 't1', name: 'x', spec: null, deltaWindow: 1, createdAt: 1 }),
+        store.catalog.createModel({
+          id: 'm1',
+          tenantId: 't1',
+          name: 'x',
+          spec: null,
+          deltaWindow: 1,
+          createdAt: 1,
+        }),
       ).rejects.toBeInstanceOf(StoreConflictError);
-      await expect(store.insertVersion(version(1))).rejects.toBeInstanceOf(StoreConflictError);
+      await expect(store.catalog.insertVersion(version(1))).rejects.toBeInstanceOf(StoreConflictError);
     });
 
     it('lets exactly one of two concurrent creates of one version win', async () => {
       const results = await Promise.allSettled([
-        store.transaction(async (tx) => tx.insertVersion(version(2, { label: 'a' }))),
-        store.transaction(async (tx) => tx.insertVersion(version(2, { label: 'b' }))),
+        store.transaction(async (tx) => tx.catalog.insertVersion(version(2, { label: 'a' }))),
+        store.transaction(async (tx) => tx.catalog.insertVersion(version(2, { label: 'b' }))),
       ]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected');
       expect(rejected?.reason).toBeInstanceOf(StoreConflictError);
-      expect(await store.latestVersionNumber('m1')).toBe(2);
+      expect(await store.catalog.latestVersionNumber('m1')).toBe(2);
     });
 
     it('rolls a failed transaction back completely', async () => {
       await expect(
         store.transaction(async (tx) => {
-          await tx.insertVersion(version(3));
+          await tx.catalog.insertVersion(version(3));
           throw new Error('boom');
         }),
       ).rejects.toThrow('boom');
-      expect(await store.getVersion('m1', 3)).toBeNull();
+      expect(await store.catalog.getVersion('m1', 3)).toBeNull();
     });
 
     it('keeps one federated version per round', async () => {
-      await store.insertVersion(version(3, { origin: 'FEDERATED_ROUND', roundId: 'r1' }));
+      await store.catalog.insertVersion(version(3, { origin: 'FEDERATED_ROUND', roundId: 'r1' }));
       await expect(
-        store.insertVersion(version(4, { origin: 'FEDERATED_ROUND', roundId: 'r1' })),
+        store.catalog.insertVersion(version(4, { origin: 'FEDERATED_ROUND', roundId: 'r1' })),
       ).rejects.toBeInstanceOf(StoreConflictError);
-      expect((await store.versionForRound('m1', 'r1'))?.version).toBe(3);
+      expect((await store.catalog.versionForRound('m1', 'r1'))?.version).toBe(3);
     });
 
     it('deprecates versions and stores deltas', async () => {
-      expect(await store.setVersionStatus('m1', 1, 'deprecated')).toBe(true);
-      expect(await store.setVersionStatus('m1', 42, 'deprecated')).toBe(false);
-      expect((await store.getVersion('m1', 1))?.status).toBe('deprecated');
-      await store.insertDelta({
+      expect(await store.catalog.setVersionStatus('m1', 1, 'deprecated')).toBe(true);
+      expect(await store.catalog.setVersionStatus('m1', 42, 'deprecated')).toBe(false);
+      expect((await store.catalog.getVersion('m1', 1))?.status).toBe('deprecated');
+      await store.catalog.insertDelta({
         modelId: 'm1',
         fromVersion: 1,
         toVersion: 2,
@@ -128,7 +135,7 @@ export function runRegistryStoreSuite(
         createdAt: 1,
       });
       await expect(
-        store.insertDelta({
+        store.catalog.insertDelta({
           modelId: 'm1',
           fromVersion: 1,
           toVersion: 2,
@@ -140,11 +147,11 @@ export function runRegistryStoreSuite(
           createdAt: 1,
         }),
       ).rejects.toBeInstanceOf(StoreConflictError);
-      expect((await store.listDeltas('m1', 2)).map((d) => d.fromVersion)).toEqual([1]);
+      expect((await store.catalog.listDeltas('m1', 2)).map((d) => d.fromVersion)).toEqual([1]);
     });
 
     it('registers devices and refuses a replayed assertion id', async () => {
-      await store.insertDevice({
+      await store.devices.insertDevice({
         id: 'd1',
         tenantId: 't1',
         publicKey: 'pk',
@@ -158,15 +165,15 @@ export function runRegistryStoreSuite(
         lastSeenAt: null,
         createdAt: 1,
       });
-      await store.updateDevice('d1', { currentVersion: 2, lastSeenAt: 5 });
-      expect(await store.getDevice('d1')).toMatchObject({
+      await store.devices.updateDevice('d1', { currentVersion: 2, lastSeenAt: 5 });
+      expect(await store.devices.getDevice('d1')).toMatchObject({
         group: 'eu',
         ramBytes: 1 << 30,
         currentVersion: 2,
         attributes: { cpu: 'arm' },
       });
-      expect(await store.useAssertion('j1', 'd1', 100, 10)).toBe(true);
-      expect(await store.useAssertion('j1', 'd1', 100, 10)).toBe(false);
+      expect(await store.devices.useAssertion('j1', 'd1', 100, 10)).toBe(true);
+      expect(await store.devices.useAssertion('j1', 'd1', 100, 10)).toBe(false);
     });
 
     const release = (id: string): Release => ({
@@ -190,11 +197,13 @@ export function runRegistryStoreSuite(
     });
 
     it('allows one live release per model and changes releases by compare-and-set', async () => {
-      await store.insertRelease(release('r-a'));
-      await expect(store.insertRelease(release('r-b'))).rejects.toBeInstanceOf(StoreConflictError);
-      expect(await store.updateRelease('r-a', 0, { state: 'PAUSED', updatedAt: 2 })).toBe(true);
-      expect(await store.updateRelease('r-a', 0, { state: 'ROLLING_OUT', updatedAt: 3 })).toBe(false);
-      expect(await store.getRelease('r-a')).toMatchObject({ state: 'PAUSED', revision: 1 });
+      await store.releases.insertRelease(release('r-a'));
+      await expect(store.releases.insertRelease(release('r-b'))).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.releases.updateRelease('r-a', 0, { state: 'PAUSED', updatedAt: 2 })).toBe(true);
+      expect(await store.releases.updateRelease('r-a', 0, { state: 'ROLLING_OUT', updatedAt: 3 })).toBe(
+        false,
+      );
+      expect(await store.releases.getRelease('r-a')).toMatchObject({ state: 'PAUSED', revision: 1 });
       const rollForward = {
         version: 3,
         label: 'rollback-of-v2',
@@ -202,14 +211,18 @@ export function runRegistryStoreSuite(
         sha256: 'ab'.repeat(32),
         rollbackOf: 2,
       };
-      expect(await store.updateRelease('r-a', 1, { state: 'ROLLED_BACK', rollForward, updatedAt: 4 })).toBe(
-        true,
-      );
-      expect(await store.getRelease('r-a')).toMatchObject({ state: 'ROLLED_BACK', rollForward, revision: 2 });
-      expect(await store.liveRelease('m1')).toBeNull();
-      await store.insertRelease(release('r-b'));
-      expect((await store.liveRelease('m1'))?.id).toBe('r-b');
-      await store.insertTransition({
+      expect(
+        await store.releases.updateRelease('r-a', 1, { state: 'ROLLED_BACK', rollForward, updatedAt: 4 }),
+      ).toBe(true);
+      expect(await store.releases.getRelease('r-a')).toMatchObject({
+        state: 'ROLLED_BACK',
+        rollForward,
+        revision: 2,
+      });
+      expect(await store.releases.liveRelease('m1')).toBeNull();
+      await store.releases.insertRelease(release('r-b'));
+      expect((await store.releases.liveRelease('m1'))?.id).toBe('r-b');
+      await store.releases.insertTransition({
         releaseId: 'r-b',
         seq: 1,
         fromState: 'PENDING',
@@ -218,7 +231,7 @@ export function runRegistryStoreSuite(
         reason: 'go',
         at: 5,
       });
-      expect(await store.listTransitions('r-b')).toEqual([
+      expect(await store.releases.listTransitions('r-b')).toEqual([
         {
           releaseId: 'r-b',
           seq: 1,
@@ -232,7 +245,7 @@ export function runRegistryStoreSuite(
     });
 
     it('tracks device progress, times out silent devices, and ignores late reports', async () => {
-      await store.startDeviceRollout({
+      await store.releases.startDeviceRollout({
         releaseId: 'r-b',
         deviceId: 'd1',
         stageIndex: 0,
@@ -241,7 +254,7 @@ export function runRegistryStoreSuite(
         deadlineAt: 20,
         updatedAt: 10,
       });
-      await store.startDeviceRollout({
+      await store.releases.startDeviceRollout({
         releaseId: 'r-b',
         deviceId: 'd1',
         stageIndex: 0,
@@ -250,7 +263,7 @@ export function runRegistryStoreSuite(
         deadlineAt: 99,
         updatedAt: 11,
       });
-      await store.startDeviceRollout({
+      await store.releases.startDeviceRollout({
         releaseId: 'r-b',
         deviceId: 'd2',
         stageIndex: 0,
@@ -259,11 +272,11 @@ export function runRegistryStoreSuite(
         deadlineAt: 50,
         updatedAt: 10,
       });
-      expect(await store.timeOutDevices(19)).toEqual([]);
-      expect(await store.timeOutDevices(20)).toEqual(['r-b']);
-      expect(await store.finishDeviceRollout('r-b', 'd1', 'succeeded', 21)).toBe(false);
-      expect(await store.finishDeviceRollout('r-b', 'd2', 'succeeded', 21)).toBe(true);
-      expect(await store.deviceRolloutCounts('r-b', 0)).toEqual({
+      expect(await store.releases.timeOutDevices(19)).toEqual([]);
+      expect(await store.releases.timeOutDevices(20)).toEqual(['r-b']);
+      expect(await store.releases.finishDeviceRollout('r-b', 'd1', 'succeeded', 21)).toBe(false);
+      expect(await store.releases.finishDeviceRollout('r-b', 'd2', 'succeeded', 21)).toBe(true);
+      expect(await store.releases.deviceRolloutCounts('r-b', 0)).toEqual({
         in_progress: 0,
         succeeded: 1,
         failed: 0,
@@ -287,17 +300,17 @@ export function runRegistryStoreSuite(
         driftScore: 0.01,
         receivedAt: 11,
       };
-      expect(await store.insertHealth(h)).toBe(true);
-      expect(await store.insertHealth(h)).toBe(false);
-      expect(await store.insertHealth({ ...h, eventId: 'e2', windowEnd: 20, devicesReporting: 7 })).toBe(
-        true,
-      );
-      expect((await store.latestHealth('r-b', 'canary', 0))?.devicesReporting).toBe(7);
-      expect(await store.latestHealth('r-b', 'canary', 21)).toBeNull();
+      expect(await store.releases.insertHealth(h)).toBe(true);
+      expect(await store.releases.insertHealth(h)).toBe(false);
+      expect(
+        await store.releases.insertHealth({ ...h, eventId: 'e2', windowEnd: 20, devicesReporting: 7 }),
+      ).toBe(true);
+      expect((await store.releases.latestHealth('r-b', 'canary', 0))?.devicesReporting).toBe(7);
+      expect(await store.releases.latestHealth('r-b', 'canary', 21)).toBeNull();
     });
 
     it('keeps an ordered outbox until events are marked published', async () => {
-      await store.enqueueEvent({
+      await store.outbox.enqueueEvent({
         topic: 'a',
         key: 'k',
         tenantId: 't1',
@@ -305,7 +318,7 @@ export function runRegistryStoreSuite(
         payload: '{}',
         createdAt: 1,
       });
-      await store.enqueueEvent({
+      await store.outbox.enqueueEvent({
         topic: 'a',
         key: 'k',
         tenantId: 't1',
@@ -313,18 +326,18 @@ export function runRegistryStoreSuite(
         payload: '{}',
         createdAt: 2,
       });
-      const pending = await store.pendingEvents(10);
+      const pending = await store.outbox.pendingEvents(10);
       expect(pending.map((e) => e.eventId)).toEqual(['ev1', 'ev2']);
-      await store.markPublished([pending[0]!.id], 3);
-      expect((await store.pendingEvents(10)).map((e) => e.eventId)).toEqual(['ev2']);
+      await store.outbox.markPublished([pending[0]!.id], 3);
+      expect((await store.outbox.pendingEvents(10)).map((e) => e.eventId)).toEqual(['ev2']);
     });
 
     it('survives a reopen (migrations are idempotent, data persists)', async () => {
       await handle.database.close();
       handle.database = await handle.reopen();
       store = new RegistryStore(handle.database.db, handle.database.kind);
-      expect((await store.getVersion('m1', 2))?.label).toMatch(/^[ab]$/);
-      expect((await store.pendingEvents(10)).map((e) => e.eventId)).toEqual(['ev2']);
+      expect((await store.catalog.getVersion('m1', 2))?.label).toMatch(/^[ab]$/);
+      expect((await store.outbox.pendingEvents(10)).map((e) => e.eventId)).toEqual(['ev2']);
     });
   });
 }

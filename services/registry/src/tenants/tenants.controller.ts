@@ -1,10 +1,10 @@
 import { Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminOnly, DocBody, DocIdParams, Id, IdParam, ValidBody } from '@edgefl/service-kit';
 import { z } from 'zod';
-import { AdminOnly } from '../admin/admin-auth.js';
-import { DocBody, DocIdParams, Id, IdParam, ValidBody, VersionNumber } from '../http/validation.js';
 import type { Tenant } from '../storage/records.js';
 import { TenantsService } from './tenants.service.js';
+import { VersionNumber } from '../http/version-param.js';
 
 const CreateTenant = z.strictObject({ id: Id, name: z.string().min(1).max(200) });
 const SetBaseline = z.strictObject({ modelId: Id, version: VersionNumber });

@@ -1,9 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { KEY_PROVIDER } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  type Clock,
+  ConflictError,
+  KEY_PROVIDER,
+  NotFoundError,
+  UnprocessableError,
+} from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import { tenantKekName } from '../artifacts/blob-store.js';
-import { CLOCK, type Clock } from '../http/clock.js';
-import { problem } from '../http/problems.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -21,33 +26,35 @@ export class TenantsService {
     // the tenant's key-encryption key exists before any artifact of the tenant is written
     await this.keys.createKeyEncryptionKey(tenantKekName(input.id));
     try {
-      return await this.store.createTenant({ ...input, createdAt: this.clock.now() });
+      return await this.store.catalog.createTenant({ ...input, createdAt: this.clock.now() });
     } catch (error) {
-      if (error instanceof StoreConflictError) throw problem.conflict(`tenant ${input.id} already exists`);
+      if (error instanceof StoreConflictError) throw new ConflictError(`tenant ${input.id} already exists`);
       throw error;
     }
   }
 
   async get(id: string): Promise<Tenant> {
-    const tenant = await this.store.getTenant(id);
-    if (!tenant) throw problem.notFound(`no tenant ${id}`);
+    const tenant = await this.store.catalog.getTenant(id);
+    if (!tenant) throw new NotFoundError(`no tenant ${id}`);
     return tenant;
   }
 
   list(): Promise<Tenant[]> {
-    return this.store.listTenants();
+    return this.store.catalog.listTenants();
   }
 
   /** Sets the tenant's safe baseline: a version every device of the tenant can run. */
   async setBaseline(id: string, baseline: { modelId: string; version: number }): Promise<Tenant> {
     await this.get(id);
-    const model = await this.store.getModel(baseline.modelId);
+    const model = await this.store.catalog.getModel(baseline.modelId);
     if (!model || model.tenantId !== id)
-      throw problem.unprocessable(`tenant ${id} has no model ${baseline.modelId}`);
-    const version = await this.store.getVersion(baseline.modelId, baseline.version);
-    if (!version) throw problem.unprocessable(`model ${baseline.modelId} has no version ${baseline.version}`);
-    if (version.status !== 'active') throw problem.unprocessable(`version ${baseline.version} is deprecated`);
-    await this.store.setTenantBaseline(id, baseline);
+      throw new UnprocessableError(`tenant ${id} has no model ${baseline.modelId}`);
+    const version = await this.store.catalog.getVersion(baseline.modelId, baseline.version);
+    if (!version)
+      throw new UnprocessableError(`model ${baseline.modelId} has no version ${baseline.version}`);
+    if (version.status !== 'active')
+      throw new UnprocessableError(`version ${baseline.version} is deprecated`);
+    await this.store.catalog.setTenantBaseline(id, baseline);
     return this.get(id);
   }
 }

@@ -8,29 +8,42 @@ import {
   Injectable,
   Module,
   UseGuards,
+  type DynamicModule,
   type CanActivate,
   type ExecutionContext,
   type OnModuleInit,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { LOGGER } from '@edgefl/service-kit';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { RegistryConfig } from '../config.js';
-import { problem } from '../http/problems.js';
-import { REGISTRY_CONFIG } from '../tokens.js';
+import { UnauthorizedError } from '../errors/domain-errors.js';
+import { LOGGER } from '../tokens.js';
 
 /** Name of the bearer security scheme of the management API in the OpenAPI document. */
 export const ADMIN_SECURITY = 'admin';
-/** File under the data dir holding the generated admin token when REGISTRY_ADMIN_TOKEN is not set. */
-export const ADMIN_TOKEN_FILE = 'registry-admin-token';
+
+/** How a service's management API is guarded. */
+export interface AdminAuthOptions {
+  /** The configured token (a secret: never echoed or logged), or undefined to use a generated one. */
+  token: string | undefined;
+  /** The service's data directory, where a generated token is kept. */
+  dataDir: string;
+  /** File under the data dir holding the generated token, e.g. `registry-admin-token`. */
+  tokenFile: string;
+  /** The variable that sets the token, named in the log line when it is not set, e.g. `REGISTRY_ADMIN_TOKEN`. */
+  envName: string;
+  /** The realm of `WWW-Authenticate: Bearer`, e.g. `edgefl-registry-admin`. */
+  realm: string;
+}
+
+export const ADMIN_AUTH_OPTIONS = Symbol.for('edgefl.admin-auth-options');
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
- * The management API's bearer token: REGISTRY_ADMIN_TOKEN (a secret: never echoed or logged), or, when unset, a
- * random token generated at first boot and kept 0600 in `<data dir>/registry-admin-token` (later boots read it;
- * only the file's path is logged). Only a SHA-256 digest is held in memory for comparison.
+ * The management API's bearer token: the configured one (e.g. REGISTRY_ADMIN_TOKEN), or, when unset, a random token
+ * generated at first boot and kept 0600 in `<data dir>/<tokenFile>` (later boots read it; only the file's path is
+ * logged). Only a SHA-256 digest is held in memory for comparison.
  */
 @Injectable()
 export class AdminToken implements OnModuleInit {
@@ -39,17 +52,17 @@ export class AdminToken implements OnModuleInit {
   path: string | null = null;
 
   constructor(
-    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    @Inject(ADMIN_AUTH_OPTIONS) private readonly options: AdminAuthOptions,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const configured = this.config.own.adminToken;
+    const configured = this.options.token;
     if (configured !== undefined) {
       this.expected = digest(configured);
       return;
     }
-    const path = join(this.config.dataDir, ADMIN_TOKEN_FILE);
+    const path = join(this.options.dataDir, this.options.tokenFile);
     let token: string;
     try {
       token = (await readFile(path, 'utf8')).trim();
@@ -58,13 +71,13 @@ export class AdminToken implements OnModuleInit {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       token = randomBytes(32).toString('base64url');
-      await mkdir(this.config.dataDir, { recursive: true });
+      await mkdir(this.options.dataDir, { recursive: true });
       try {
         // 'wx': a replica booting at the same time on the same volume keeps the first token written
         await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
         this.logger.warn(
           { path },
-          'REGISTRY_ADMIN_TOKEN is not set: generated an admin token for the management API; read it from this file',
+          `${this.options.envName} is not set: generated an admin token for the management API; read it from this file`,
         );
       } catch (raced) {
         if ((raced as NodeJS.ErrnoException).code !== 'EEXIST') throw raced;
@@ -85,7 +98,10 @@ export class AdminToken implements OnModuleInit {
 /** Management routes need `Authorization: Bearer <admin token>`; otherwise 401 problem+json, WWW-Authenticate. */
 @Injectable()
 export class AdminAuthGuard implements CanActivate {
-  constructor(private readonly token: AdminToken) {}
+  constructor(
+    private readonly token: AdminToken,
+    @Inject(ADMIN_AUTH_OPTIONS) private readonly options: AdminAuthOptions,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
@@ -96,10 +112,10 @@ export class AdminAuthGuard implements CanActivate {
     res.setHeader(
       'WWW-Authenticate',
       match
-        ? 'Bearer realm="edgefl-registry-admin", error="invalid_token"'
-        : 'Bearer realm="edgefl-registry-admin"',
+        ? `Bearer realm="${this.options.realm}", error="invalid_token"`
+        : `Bearer realm="${this.options.realm}"`,
     );
-    throw problem.unauthorized(
+    throw new UnauthorizedError(
       match
         ? 'the admin token is not valid'
         : 'the management API needs the admin token (Authorization: Bearer <token>)',
@@ -117,6 +133,15 @@ export const AdminOnly = () =>
     }),
   );
 
+/** The admin token and guard for `@AdminOnly()` routes anywhere in the app. */
 @Global()
-@Module({ providers: [AdminToken, AdminAuthGuard], exports: [AdminToken, AdminAuthGuard] })
-export class AdminModule {}
+@Module({})
+export class AdminAuthModule {
+  static forRoot(options: AdminAuthOptions): DynamicModule {
+    return {
+      module: AdminAuthModule,
+      providers: [{ provide: ADMIN_AUTH_OPTIONS, useValue: options }, AdminToken, AdminAuthGuard],
+      exports: [ADMIN_AUTH_OPTIONS, AdminToken, AdminAuthGuard],
+    };
+  }
+}

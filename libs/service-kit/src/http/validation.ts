@@ -1,7 +1,9 @@
+// Request validation with zod for NestJS controllers: one schema validates a body, path or query parameter and
+// documents it in OpenAPI. Failures are domain errors (400 malformed, 422 against the rules) for the kit's filter.
 import { applyDecorators, Body, Injectable, Param, Query, type PipeTransform } from '@nestjs/common';
 import { ApiBody, ApiParam, ApiQuery } from '@nestjs/swagger';
 import { z } from 'zod';
-import { problem } from './problems.js';
+import { BadRequestError, UnprocessableError } from '../errors/domain-errors.js';
 
 /** Identifiers of tenants, models, devices and releases: path-safe, key-name-safe. */
 export const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, '1-64 characters of [A-Za-z0-9_.-]');
@@ -16,12 +18,12 @@ export class ZodBodyPipe<T> implements PipeTransform<unknown, T> {
   constructor(private readonly schema: z.ZodType<T>) {}
   transform(value: unknown): T {
     if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw problem.badRequest('the request body must be a JSON object (Content-Type: application/json)');
+      throw new BadRequestError('the request body must be a JSON object (Content-Type: application/json)');
     }
     const result = this.schema.safeParse(value);
     if (!result.success) {
       const list = issues(result.error);
-      throw problem.unprocessable(list.map((i) => `${i.path}: ${i.message}`).join('; '), list);
+      throw new UnprocessableError(list.map((i) => `${i.path}: ${i.message}`).join('; '), { errors: list });
     }
     return result.data;
   }
@@ -37,7 +39,7 @@ export class ZodParamPipe<T> implements PipeTransform<unknown, T> {
   transform(value: unknown): T {
     const result = this.schema.safeParse(value);
     if (!result.success) {
-      throw problem.badRequest(`${this.name}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+      throw new BadRequestError(`${this.name}: ${result.error.issues.map((i) => i.message).join('; ')}`);
     }
     return result.data;
   }
@@ -63,10 +65,6 @@ export function DocBody(schema: z.ZodType, description?: string): MethodDecorato
 }
 
 export const IdParam = (name: string): ParameterDecorator => Param(name, new ZodParamPipe(Id, name));
-
-export const VersionNumber = z.coerce.number().int().min(1).max(2_147_483_647);
-export const VersionParam = (name: string): ParameterDecorator =>
-  Param(name, new ZodParamPipe(VersionNumber, name));
 
 export function ValidQuery<T>(name: string, schema: z.ZodType<T>): ParameterDecorator {
   return Query(name, new ZodParamPipe(schema, name));

@@ -1,0 +1,10 @@
+import { Param } from '@nestjs/common';
+import { ZodParamPipe } from '@edgefl/service-kit';
+import { z } from 'zod';
+
+/** A model version number: a positive 32-bit integer (the Avro `int` of every event that carries one). */
+export const VersionNumber = z.coerce.number().int().min(1).max(2_147_483_647);
+
+/** `@VersionParam('version') version: number` — a validated version number in the path (400 otherwise). */
+export const VersionParam = (name: string): ParameterDecorator =>
+  Param(name, new ZodParamPipe(VersionNumber, name));
