@@ -16,6 +16,16 @@ export const MANIFEST_SPEC_VERSION = 1;
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex sha256');
 const isoDate = z.iso.datetime({ offset: true });
 const identifier = z.string().min(1).max(256);
+/** Up to 64 rows of finite numbers (canary inputs or outputs). */
+const canaryRows = z
+  .array(
+    z
+      .array(z.number().finite())
+      .min(1)
+      .max(1 << 16),
+  )
+  .min(1)
+  .max(64);
 
 export const ReleaseManifestSchema = z
   .object({
@@ -65,24 +75,8 @@ export const ReleaseManifestSchema = z
      */
     canary: z
       .object({
-        inputs: z
-          .array(
-            z
-              .array(z.number().finite())
-              .min(1)
-              .max(1 << 16),
-          )
-          .min(1)
-          .max(64),
-        outputs: z
-          .array(
-            z
-              .array(z.number().finite())
-              .min(1)
-              .max(1 << 16),
-          )
-          .min(1)
-          .max(64),
+        inputs: canaryRows,
+        outputs: canaryRows,
         tolerance: z.number().positive().max(1),
       })
       .strict()
