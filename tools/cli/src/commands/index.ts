@@ -4,6 +4,7 @@ import { register as fl } from './fl.js';
 import { register as dp } from './dp.js';
 import { register as model } from './model.js';
 import { register as secagg } from './secagg.js';
+import { register as device } from './device.js';
 
 /** Each subcommand group registers itself on the root program. */
-export const commandGroups: Array<(program: Command) => void> = [up, fl, dp, model, secagg];
+export const commandGroups: Array<(program: Command) => void> = [up, fl, dp, model, secagg, device];
