@@ -41,6 +41,11 @@ export function createBusMetrics(registry: Registry): BusMetrics {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers,
   });
+  const lockWaits = new Counter({
+    name: 'edgefl_bus_lock_waits_total',
+    help: 'Tries for the embedded bus file write lock that found it held by another process (each retried).',
+    registers,
+  });
   const tracked = new Map<string, Set<string>>();
   let bus: EventBus | null = null;
   new Gauge({
@@ -69,6 +74,7 @@ export function createBusMetrics(registry: Registry): BusMetrics {
       consumed: (topic, group, outcome, count) => consumed.inc({ topic, group, outcome }, count),
       deadLettered: (topic, group, reasonCode) => deadLettered.inc({ topic, group, reason_code: reasonCode }),
       handlerDuration: (topic, group, seconds) => duration.observe({ topic, group }, seconds),
+      lockWait: () => lockWaits.inc(),
     },
     trackLag(group, topics) {
       const set = tracked.get(group) ?? new Set<string>();

@@ -89,6 +89,20 @@ export interface SubscribeOptions {
   dedupe?: boolean | ProcessedEvents;
   /** Records handed to a batch handler / fetched per partition at once (default 500). */
   maxBatchSize?: number;
+  /**
+   * Progress (offset and processed ids) is committed after this many records within a batch (default 50), so a
+   * crash replays at most this many records of a partition.
+   */
+  commitEvery?: number;
+  /** …or once this long has passed since the last progress commit (default 1,000 ms), whichever comes first. */
+  commitIntervalMs?: number;
+  /**
+   * A record whose delivery was started this many times by processes that died before finishing it (SIGKILL, OOM)
+   * is dead-lettered without running the handler again (default 3; reason `crashed its consumer N times`).
+   */
+  maxCrashes?: number;
+  /** Partitions of this subscription handled at once by one member (default 8); the others wait their turn. */
+  maxPartitionsInFlight?: number;
 }
 
 export interface Subscription {
@@ -155,6 +169,8 @@ export interface BusObserver {
   ): void;
   deadLettered?(topic: string, group: string, reasonCode: string): void;
   handlerDuration?(topic: string, group: string, seconds: number): void;
+  /** The embedded bus file was locked by another process at one try for its write lock (the try is retried). */
+  lockWait?(): void;
 }
 
 export interface EventBus {

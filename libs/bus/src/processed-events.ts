@@ -16,7 +16,7 @@ export interface ProcessedEventStoreOptions {
  * Bounded by age and by count per group.
  */
 export class ProcessedEventStore implements ProcessedEvents {
-  private readonly db: DatabaseSync;
+  readonly db: DatabaseSync;
   private readonly ownsDb: boolean;
   private readonly maxAgeMs: number;
   private readonly maxEntries: number;

@@ -121,6 +121,17 @@ export interface ResolvedSubscribeOptions extends SubscribeOptions {
   backoff: Backoff;
   fromBeginning: boolean;
   maxBatchSize: number;
+  commitEvery: number;
+  commitIntervalMs: number;
+  maxCrashes: number;
+  maxPartitionsInFlight: number;
+}
+
+function positiveInteger(options: SubscribeOptions, name: keyof SubscribeOptions, fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (!Number.isInteger(value) || (value as number) < 1)
+    throw new BusError('invalid_subscription', `${name} must be an integer >= 1`);
+  return value as number;
 }
 
 export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOptions {
@@ -136,17 +147,22 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
   if ((options.handler === undefined) === (options.batchHandler === undefined)) {
     throw new BusError('invalid_subscription', 'give exactly one of handler or batchHandler');
   }
-  const maxAttempts = options.maxAttempts ?? 5;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
-    throw new BusError('invalid_subscription', 'maxAttempts must be an integer >= 1');
+  const maxAttempts = positiveInteger(options, 'maxAttempts', 5);
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   if (!(backoff.initialMs >= 0 && backoff.maxMs >= backoff.initialMs && backoff.factor >= 1)) {
     throw new BusError('invalid_subscription', 'backoff needs 0 <= initialMs <= maxMs and factor >= 1');
   }
-  const maxBatchSize = options.maxBatchSize ?? 500;
-  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1)
-    throw new BusError('invalid_subscription', 'maxBatchSize must be an integer >= 1');
-  return { ...options, maxAttempts, backoff, fromBeginning: options.fromBeginning ?? false, maxBatchSize };
+  return {
+    ...options,
+    maxAttempts,
+    backoff,
+    fromBeginning: options.fromBeginning ?? false,
+    maxBatchSize: positiveInteger(options, 'maxBatchSize', 500),
+    commitEvery: positiveInteger(options, 'commitEvery', 50),
+    commitIntervalMs: positiveInteger(options, 'commitIntervalMs', 1_000),
+    maxCrashes: positiveInteger(options, 'maxCrashes', 3),
+    maxPartitionsInFlight: positiveInteger(options, 'maxPartitionsInFlight', 8),
+  };
 }
 
 /** Delay before retry number `attempt` (1 = after the first failure). */

@@ -160,6 +160,30 @@ describe('release manifest', () => {
   });
 });
 
+describe('manifest canary inputs', () => {
+  const canary = { inputs: [[0.5, -1]], outputs: [[0.25]], tolerance: 1e-4 };
+
+  it('signs and verifies a manifest that carries canary inputs and their outputs', async () => {
+    const envelope = await signManifest({ ...manifest, canary }, key.signer);
+    const json = JSON.parse(JSON.stringify(envelope)) as unknown;
+    expect(verifyManifest(json, { trustedKeys: trusted, now }).canary).toEqual(canary);
+  });
+
+  it('keeps the signing bytes of a manifest without canary unchanged', () => {
+    expect(canonicalJson(manifest)).not.toContain('"canary":');
+  });
+
+  it('refuses canary outputs that do not pair with the inputs, and a tampered canary', async () => {
+    await expect(
+      signManifest({ ...manifest, canary: { ...canary, outputs: [] } }, key.signer),
+    ).rejects.toMatchObject({ reason: 'malformed' });
+    const envelope = await signManifest({ ...manifest, canary }, key.signer);
+    const tampered = JSON.parse(JSON.stringify(envelope)) as { signed: { canary: typeof canary } };
+    tampered.signed.canary.outputs = [[0.9]];
+    expect(rejection(() => verifyManifest(tampered, { trustedKeys: trusted, now }))).toBe('bad-signature');
+  });
+});
+
 describe('artifact verification against a manifest', () => {
   it('accepts the artifact it declares', () => {
     expect(() => verifyArtifact(manifest, artifact)).not.toThrow();

@@ -16,6 +16,16 @@ export const MANIFEST_SPEC_VERSION = 1;
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex sha256');
 const isoDate = z.iso.datetime({ offset: true });
 const identifier = z.string().min(1).max(256);
+/** Up to 64 rows of finite numbers (canary inputs or outputs). */
+const canaryRows = z
+  .array(
+    z
+      .array(z.number().finite())
+      .min(1)
+      .max(1 << 16),
+  )
+  .min(1)
+  .max(64);
 
 export const ReleaseManifestSchema = z
   .object({
@@ -58,6 +68,19 @@ export const ReleaseManifestSchema = z
       .strict(),
     /** Device classes that may install it (e.g. "arm64-cpu"); empty = any. */
     hardwareClasses: z.array(identifier).max(256),
+    /**
+     * Validation inputs a device runs before installing this version, with the outputs the reference forward pass
+     * gives for them: the device refuses the version when an output is not finite, has the wrong shape, or differs
+     * by more than `tolerance` (absolute). Optional: manifests written before it have none.
+     */
+    canary: z
+      .object({
+        inputs: canaryRows,
+        outputs: canaryRows,
+        tolerance: z.number().positive().max(1),
+      })
+      .strict()
+      .optional(),
     /** Deltas the registry offers to this version. */
     deltas: z
       .array(
@@ -132,6 +155,9 @@ function parseManifest(value: unknown): ReleaseManifest {
   const m = parsed.data;
   if (Date.parse(m.expires) <= Date.parse(m.created))
     throw new ManifestError('malformed', 'manifest expires before it was created');
+  if (m.canary && m.canary.inputs.length !== m.canary.outputs.length) {
+    throw new ManifestError('malformed', 'manifest canary: one output row per input row');
+  }
   if (m.parentVersion !== null && m.parentVersion >= m.version) {
     throw new ManifestError('malformed', 'manifest parent version must be lower than its version');
   }

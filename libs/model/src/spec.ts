@@ -148,7 +148,16 @@ export function checkWeights(spec: ModelSpec, weights: readonly NamedTensor[]): 
   });
 }
 
-function activate(x: Float64Array, activation: Activation | Head, rows: number, cols: number): void {
+/**
+ * Applies an activation or head in place to `rows` × `cols` values (softmax over each row): the same function the
+ * ONNX operators compute. Exported for the device runtime's training kernels (float32 or float64).
+ */
+export function activate(
+  x: Float32Array | Float64Array,
+  activation: Activation | Head,
+  rows: number,
+  cols: number,
+): void {
   switch (activation) {
     case 'identity':
       return;

@@ -19,8 +19,12 @@ export function buildProgram(): Command {
  */
 export async function main(argv: string[]): Promise<number> {
   try {
+    process.exitCode = undefined;
     await buildProgram().parseAsync(argv);
-    return 0;
+    // a command that ran but failed (e.g. `device run --once` not reaching ACTIVE) sets process.exitCode
+    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    process.exitCode = undefined;
+    return code;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return 0; // --help, --version

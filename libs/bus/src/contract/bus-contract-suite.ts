@@ -7,6 +7,7 @@ import type { BusConfig } from '../config.js';
 import { decodeJsonDeadLetter } from '../dead-letter.js';
 import { partitionForKey } from '../partitioner.js';
 import { DEAD_LETTER_TOPIC, type BusRecord, type EventBus, type Subscription } from '../port.js';
+import { chaosScenarios } from './chaos-scenarios.js';
 import { startChildConsumer } from './crash.js';
 
 export interface BusContractTarget {
@@ -344,6 +345,8 @@ export function runBusContractSuite(
       await sub2.close();
       expect(Object.fromEntries(effects)).toEqual({ 'update-1': 1, 'update-2': 1, 'update-3': 1 });
     });
+
+    chaosScenarios({ target: () => target, open, fresh, timeout, partitions: PARTITIONS });
 
     it('pauses and resumes a subscription without losing records', async () => {
       const bus = await open();

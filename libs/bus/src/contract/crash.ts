@@ -9,6 +9,7 @@ export async function startChildConsumer(
   config: BusConfig,
   group: string,
   topic: string,
+  script: { file: string; args: string[] } = { file: './crash-child.ts', args: [] },
 ): Promise<ChildConsumer> {
   const child = spawn(
     process.execPath,
@@ -16,10 +17,11 @@ export async function startChildConsumer(
       '--no-warnings',
       '--import',
       here('./ts-hooks.mjs'),
-      here('./crash-child.ts'),
+      here(script.file),
       JSON.stringify(config),
       group,
       topic,
+      ...script.args,
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,6 +77,12 @@ export class ChildConsumer {
       this.waiters.add(check);
       check();
     });
+  }
+
+  /** Resolves once the child has exited (on its own, e.g. it killed itself). */
+  exited(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => this.child.once('exit', () => resolve()));
   }
 
   /** SIGKILL: no handler finishes, nothing is committed, no goodbye to the group. */

@@ -48,27 +48,31 @@ export interface LeasePlan {
   claim: TopicPartition[];
   /** Desired partitions the member already holds: their lease is extended. */
   renew: TopicPartition[];
-  /** What the member owns afterwards (claim and renew, in the order of `desired`). */
+  /** What the member owns afterwards (claim and renew, in the order of `desired`, then what it keeps). */
   owned: TopicPartition[];
+  /** Held but no longer desired, and busy (a delivery in flight): released at a later rebalance, once idle. */
+  keep: TopicPartition[];
 }
 
 /**
  * One member's moves towards its desired partitions. A partition changes hands only when its holder releases it
  * (at the holder's next rebalance) or its lease expires; a desired partition still held by another member is left
- * alone until then, so two members never own a partition at once.
+ * alone until then, so two members never own a partition at once. A held partition in `busy` (keys
+ * `topic\0partition`) whose delivery is in flight is kept (and renewed) rather than released.
  */
 export function planLeases(
   memberId: string,
   desired: readonly TopicPartition[],
   leases: readonly Lease[],
+  busy: ReadonlySet<string> = new Set(),
 ): LeasePlan {
   const key = (tp: TopicPartition) => `${tp.topic}\u0000${tp.partition}`;
   const wanted = new Set(desired.map(key));
   const holder = new Map(leases.map((l) => [key(l), l.member]));
-  const plan: LeasePlan = { release: [], claim: [], renew: [], owned: [] };
+  const plan: LeasePlan = { release: [], claim: [], renew: [], owned: [], keep: [] };
   for (const l of leases)
     if (l.member === memberId && !wanted.has(key(l)))
-      plan.release.push({ topic: l.topic, partition: l.partition });
+      (busy.has(key(l)) ? plan.keep : plan.release).push({ topic: l.topic, partition: l.partition });
   for (const tp of desired) {
     const h = holder.get(key(tp));
     if (h === undefined) plan.claim.push(tp);
@@ -76,5 +80,6 @@ export function planLeases(
     else continue; // still held by its previous owner
     plan.owned.push(tp);
   }
+  plan.owned.push(...plan.keep);
   return plan;
 }

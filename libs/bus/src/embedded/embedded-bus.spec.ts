@@ -116,12 +116,12 @@ describe('EmbeddedBus retention', () => {
       10_000,
     );
     // Younger than retention: nothing goes.
-    expect(bus.trimNow(Date.now())).toBe(0);
+    expect(await bus.trimNow(Date.now())).toBe(0);
     // Everything is older than retention now: only the committed prefix may go.
-    expect(bus.trimNow(Date.now() + 120_000)).toBe(3);
+    expect(await bus.trimNow(Date.now() + 120_000)).toBe(3);
     await sub.close();
     // The group is no longer active: the rest can go too.
-    expect(bus.trimNow(Date.now() + 120_000)).toBe(3);
+    expect(await bus.trimNow(Date.now() + 120_000)).toBe(3);
     // Offsets keep growing after a trim (never reused).
     const [next] = await bus.publish([{ topic: 'short', key: 'k', value: Buffer.from('r6') }]);
     expect(next!.offset).toBe('6');
@@ -137,7 +137,7 @@ describe('EmbeddedBus retention', () => {
         value: Buffer.from(`${key}${i}`),
       })),
     );
-    expect(bus.trimNow()).toBe(3);
+    expect(await bus.trimNow()).toBe(3);
     const got: string[] = [];
     const sub = await bus.subscribe({
       group: 'reader',

@@ -8,7 +8,8 @@
 //
 // Why by hand: no maintained library offers a Kafka-like log with consumer groups over SQLite; the pieces that
 // exist (the SQLite engine, the murmur2 partitioner rule) are used as they are.
-import { deadLetterPublisher, jsonDeadLetterEncoder } from '../dead-letter.js';
+import { deadLetterRecord, jsonDeadLetterEncoder } from '../dead-letter.js';
+import { SqliteInbox } from '../inbox.js';
 import { PartitionChooser } from '../partitioner.js';
 import {
   BusError,
@@ -16,6 +17,7 @@ import {
   type BusObserver,
   type DeadLetterEncoder,
   type DeadLetterInfo,
+  type BusRecord,
   type EventBus,
   type OutgoingRecord,
   type PartitionLag,
@@ -33,7 +35,7 @@ import {
   type NormalisedRecord,
 } from '../validation.js';
 import { trimRecords } from './retention.js';
-import { BusStore, tpKey } from './store.js';
+import { BusStore } from './store.js';
 import { EmbeddedSubscription, type SubscriptionHost } from './subscription.js';
 import { announcePublish } from './wake.js';
 
@@ -73,8 +75,7 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
     Omit<EmbeddedBusOptions, 'observer' | 'deadLetterEncoder' | 'processedEvents' | 'synchronous'>
   >;
   readonly observer: BusObserver;
-  /** @internal Publishes a dead letter on this bus (the delivery core calls it). */
-  readonly deadLetter: (info: DeadLetterInfo) => Promise<void>;
+  private readonly deadLetterEncoder: DeadLetterEncoder;
   private readonly partitionChooser = new PartitionChooser();
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private pending: PendingPublish[] = [];
@@ -84,6 +85,7 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
   private closePromise: Promise<void> | null = null;
   private readonly retentionTimer: NodeJS.Timeout | null;
   private processedStore: ProcessedEventStore | null = null;
+  private ownInbox: SqliteInbox | null = null;
   private readonly processedOptions: ProcessedEventStoreOptions;
 
   constructor(options: EmbeddedBusOptions) {
@@ -104,9 +106,11 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
       throw new BusError('invalid_config', 'sessionTimeoutMs must be longer than heartbeatIntervalMs');
     }
     this.observer = options.observer ?? {};
-    this.deadLetter = deadLetterPublisher(this, options.deadLetterEncoder ?? jsonDeadLetterEncoder);
+    this.deadLetterEncoder = options.deadLetterEncoder ?? jsonDeadLetterEncoder;
     this.processedOptions = options.processedEvents ?? {};
-    this.store = new BusStore(options.path, options.synchronous, this.options);
+    // A lock wait never blocks the event loop for more than a slice, and gives up well within the session.
+    const lock = { sliceMs: 20, maxWaitMs: Math.floor(this.options.sessionTimeoutMs / 2) };
+    this.store = new BusStore(options.path, options.synchronous, this.options, lock, this.observer);
     const interval = this.options.retentionCheckIntervalMs;
     this.retentionTimer = interval > 0 ? setInterval(() => this.safeTrim(), interval).unref() : null;
   }
@@ -119,7 +123,7 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
 
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     for (const spec of topics) assertTopicSpec(spec);
-    this.store.tx(() => {
+    await this.store.tx(() => {
       for (const spec of topics) {
         const existing = this.store
           .stmt('SELECT partitions FROM bus_topics WHERE name = ?')
@@ -148,58 +152,36 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
       this.pending.push({ records: normalised, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
+        // After the flush before it: a flush waiting for the lock must not let a later one overtake it (key order).
+        const previous = this.flushing;
         this.flushing = new Promise((done) =>
-          setImmediate(() => {
-            this.flush();
-            done();
-          }),
+          setImmediate(() => void previous.then(() => this.flush()).finally(done)),
         );
       }
     });
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    const topics = new Set<string>();
+    let results: PublishedRecord[][];
+    let announce = () => {};
     try {
-      const results = this.store.tx(() => {
-        const now = Date.now();
-        const next = new Map<string, { topic: string; partition: number; off: number }>();
-        const counts = new Map<string, number>(); // one look-up per topic and batch
-        const insert = this.store.stmt(
-          'INSERT INTO bus_records (topic, part, off, rkey, val, headers, event_id, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        );
-        const out = batch.map(({ records }) =>
-          records.map((r) => {
-            let partitions = counts.get(r.topic);
-            if (partitions === undefined)
-              counts.set(r.topic, (partitions = this.store.partitionsOf(r.topic, true)));
-            const partition = this.partitionChooser.partitionOf(r.topic, r.key, partitions);
-            const k = tpKey(r.topic, partition);
-            let head = next.get(k);
-            if (!head) {
-              const row = this.store
-                .stmt('SELECT next_off FROM bus_partitions WHERE topic = ? AND part = ?')
-                .get(r.topic, partition) as { next_off: number } | undefined;
-              head = { topic: r.topic, partition, off: row?.next_off ?? 0 };
-              next.set(k, head);
-            }
-            const off = head.off++;
-            insert.run(r.topic, partition, off, r.key, r.value, JSON.stringify(r.headers), r.eventId, now);
-            topics.add(r.topic);
-            return { topic: r.topic, partition, offset: String(off), eventId: r.eventId };
-          }),
-        );
-        const update = this.store.stmt(
-          'INSERT INTO bus_partitions (topic, part, next_off) VALUES (?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET next_off = excluded.next_off',
-        );
-        for (const head of next.values()) update.run(head.topic, head.partition, head.off);
-        return out;
-      });
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      results = await this.store.tx(
+        () => {
+          const placed = this.store.appendRecords(
+            this.partitionChooser,
+            batch.flatMap((p) => p.records),
+            Date.now(),
+          );
+          announce = this.announcer(placed);
+          let at = 0;
+          return batch.map((p) => placed.slice(at, (at += p.records.length)));
+        },
+        { now: true },
+      );
     } catch (error) {
       const failure =
         error instanceof BusError
@@ -208,12 +190,30 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
       for (const p of batch) p.reject(failure);
       return;
     }
-    for (const topic of topics) {
-      let n = 0;
-      for (const p of batch) for (const r of p.records) if (r.topic === topic) n++;
-      this.observer.published?.(topic, n);
-    }
-    announcePublish(this.path, topics);
+    batch.forEach((p, i) => p.resolve(results[i]!));
+    announce();
+  }
+
+  /** Counts and announces records once their transaction committed. */
+  private announcer(placed: readonly PublishedRecord[]): () => void {
+    return () => {
+      const counts = new Map<string, number>();
+      for (const r of placed) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1);
+      for (const [topic, n] of counts) this.observer.published?.(topic, n);
+      announcePublish(this.path, new Set(counts.keys()));
+    };
+  }
+
+  /** @internal */
+  async deadLetterRecords(infos: readonly DeadLetterInfo[]): Promise<NormalisedRecord[]> {
+    return normaliseRecords(
+      await Promise.all(infos.map((info) => deadLetterRecord(info, this.deadLetterEncoder))),
+    );
+  }
+
+  /** @internal */
+  appendInTx(records: readonly NormalisedRecord[]): () => void {
+    return this.announcer(this.store.appendRecords(this.partitionChooser, records, Date.now()));
   }
 
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
@@ -222,8 +222,33 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
     const dedupe = resolved.dedupe === true ? this.processedEvents() : resolved.dedupe || null;
     const sub = new EmbeddedSubscription(this, resolved, dedupe, this.options);
     this.subscriptions.add(sub);
-    sub.start();
+    try {
+      await sub.start();
+    } catch (error) {
+      this.subscriptions.delete(sub);
+      await sub.close().catch(() => undefined);
+      throw error;
+    }
     return sub;
+  }
+
+  /**
+   * A transactional inbox in the bus file: the handler's effects (tables of its own in this file), the processed
+   * mark and the group's offset past the record commit in one transaction, so a replay is skipped exactly. Call
+   * `run` from a handler of a subscription of this bus.
+   */
+  inbox(): SqliteInbox {
+    this.assertOpen();
+    return (this.ownInbox ??= new SqliteInbox(this.processedEvents(), {
+      transaction: (fn) => this.store.tx(fn),
+      commitOffset: (group, record) => this.commitInTx(group, record),
+    }));
+  }
+
+  /** Inside a transaction: the offset past `record`, by the member of `group` here that holds its partition. */
+  private commitInTx(group: string, record: BusRecord): boolean {
+    for (const sub of this.subscriptions) if (sub.group === group && sub.commitInTx(record)) return true;
+    return false;
   }
 
   /** The processed-events store kept in the bus file (used by `dedupe: true`). */
@@ -282,7 +307,7 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
    * has not committed yet; compacts `compact` topics (keeps the newest record per key). Returns records removed.
    * `now` dates the records (tests pass a later time); group liveness always uses the real clock.
    */
-  trimNow(now = Date.now()): number {
+  trimNow(now = Date.now()): Promise<number> {
     this.assertOpen();
     const liveSince = Date.now() - this.options.sessionTimeoutMs;
     return trimRecords(this.store, now, liveSince);
@@ -290,9 +315,10 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
 
   private safeTrim(): void {
     try {
-      this.trimNow();
-    } catch {
       // A busy file or a closed bus: the next period tries again.
+      this.trimNow().catch(() => undefined);
+    } catch {
+      // closed
     }
   }
 
@@ -303,7 +329,7 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
 
   private async doClose(): Promise<void> {
     await this.flushing;
-    if (this.pending.length > 0) this.flush();
+    if (this.pending.length > 0) await this.flush();
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);

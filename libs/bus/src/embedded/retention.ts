@@ -6,7 +6,7 @@ import type { BusStore } from './store.js';
  * (one with a member whose heartbeat is at or after `liveSince`) has not committed yet; compacts `compact` topics
  * (keeps the newest record per key, below the same guard). Returns the number of records removed.
  */
-export function trimRecords(store: BusStore, now: number, liveSince: number): number {
+export function trimRecords(store: BusStore, now: number, liveSince: number): Promise<number> {
   return store.tx(() => {
     let removed = 0;
     const topics = store.stmt('SELECT name, retention_ms, cleanup_policy FROM bus_topics').all() as Array<{

@@ -213,6 +213,11 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
   }
 
   /** @internal */
+  admin(): ReturnType<KafkaTopics['admin']> {
+    return this.topics.admin();
+  }
+
+  /** @internal */
   forget(sub: KafkaSubscription): void {
     this.subscriptions.delete(sub);
   }

@@ -1,7 +1,7 @@
 // The consumer side of the Kafka adapter: one kafkajs consumer per subscription, its batches handed to the shared
 // delivery core (../delivery.ts) with manual commits after success, pause/resume, and a graceful disconnect.
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { deliver, type DeliveryContext } from '../delivery.js';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { deliver, type DeliveryContext, type Progress } from '../delivery.js';
 import type {
   BusObserver,
   BusRecord,
@@ -16,6 +16,8 @@ import type { ResolvedSubscribeOptions } from '../validation.js';
 export interface KafkaSubscriptionHost {
   readonly observer: BusObserver;
   deadLetter(info: DeadLetterInfo): Promise<void>;
+  /** The cluster admin (to read a partition's committed offset and its metadata). */
+  admin(): Promise<Admin>;
   /** Called once the subscription has closed. */
   forget(sub: KafkaSubscription): void;
 }
@@ -26,6 +28,25 @@ export interface KafkaConsumerSettings {
   heartbeatIntervalMs?: number;
   /** How long start() waits for the group join (default 60 s). */
   joinTimeoutMs?: number;
+}
+
+interface DeliveryMark {
+  /** Offset the delivery in flight started at. */
+  off: string;
+  /** Deliveries started there that have not ended. */
+  starts: number;
+}
+
+/** The delivery record in a committed offset's metadata; anything else (another client's metadata) is no record. */
+function parseMark(metadata: string | null): DeliveryMark {
+  try {
+    const m = JSON.parse(metadata ?? '') as Partial<DeliveryMark>;
+    if (typeof m.off === 'string' && Number.isInteger(m.starts) && m.starts! >= 0)
+      return { off: m.off, starts: m.starts! };
+  } catch {
+    // not ours
+  }
+  return { off: '', starts: 0 };
 }
 
 function toBusRecord(topic: string, partition: number, m: KafkaMessage): BusRecord {
@@ -57,7 +78,13 @@ export class KafkaSubscription implements Subscription {
   private readonly bus: KafkaSubscriptionHost;
   private readonly options: ResolvedSubscribeOptions;
   private readonly joinTimeoutMs: number;
-  private readonly delivery: Omit<DeliveryContext, 'shouldStop' | 'sleep'>;
+  private readonly sessionTimeoutMs: number;
+  private readonly delivery: Pick<DeliveryContext, 'options' | 'dedupe' | 'observer'>;
+  /**
+   * The delivery record of each partition, as last written in the group's committed-offset metadata: where the
+   * delivery in flight started and how many deliveries started there. Read from the broker once per assignment.
+   */
+  private readonly deliveries = new Map<string, DeliveryMark>();
   private isPaused = false;
   private closing = false;
   private closePromise: Promise<void> | null = null;
@@ -75,14 +102,15 @@ export class KafkaSubscription implements Subscription {
     this.group = options.group;
     this.topics = [...new Set(options.topics)];
     this.joinTimeoutMs = config.joinTimeoutMs ?? 60_000;
+    this.sessionTimeoutMs = config.sessionTimeoutMs ?? 30_000;
     this.consumer = kafka.consumer({
       groupId: options.group,
-      sessionTimeout: config.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: this.sessionTimeoutMs,
       heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 250,
     });
-    this.delivery = { options, dedupe, observer: bus.observer, deadLetter: (info) => bus.deadLetter(info) };
+    this.delivery = { options, dedupe, observer: bus.observer };
   }
 
   get paused(): boolean {
@@ -95,6 +123,7 @@ export class KafkaSubscription implements Subscription {
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.lastError = null;
+      this.deliveries.clear(); // another member may have written them meanwhile
     });
     let timer: NodeJS.Timeout | undefined;
     const joined = new Promise<void>((resolve, reject) => {
@@ -133,28 +162,45 @@ export class KafkaSubscription implements Subscription {
   }: EachBatchPayload): Promise<void> {
     const all = batch.messages.map((m) => toBusRecord(batch.topic, batch.partition, m));
     const shouldStop = () => this.closing || this.isPaused || !isRunning() || isStale();
+    let lastHeartbeatAt = Date.now();
     const sleep = async (ms: number) => {
       // Keep the membership alive through long backoffs.
       const until = Date.now() + ms;
       while (!shouldStop() && Date.now() < until) {
         await this.sleep(Math.min(1_000, until - Date.now()));
-        await heartbeat().catch(() => undefined);
+        await heartbeat()
+          .then(() => (lastHeartbeatAt = Date.now()))
+          .catch(() => undefined);
       }
+    };
+    const { topic, partition } = batch;
+    const ctx: DeliveryContext = {
+      ...this.delivery,
+      // A zombie stops at once: more than a session since the last heartbeat (a synchronous handler kept kafkajs
+      // from sending one), so the group may have moved on; a heartbeat now fails if this member was fenced.
+      shouldStop: async () => {
+        if (shouldStop()) return true;
+        if (Date.now() - lastHeartbeatAt <= this.sessionTimeoutMs) return false;
+        try {
+          await heartbeat();
+          lastHeartbeatAt = Date.now();
+          return shouldStop();
+        } catch {
+          return true;
+        }
+      },
+      sleep,
+      begin: (first) => this.begin(topic, partition, first.offset),
+      commit: (progress) => this.commit(topic, partition, progress, resolveOffset),
     };
     let next = 0; // index of the first record not done
     while (next < all.length && !shouldStop()) {
       const chunk = all.slice(next, next + this.options.maxBatchSize);
-      const done = await deliver({ ...this.delivery, shouldStop, sleep }, chunk);
-      if (done > 0) {
-        const last = chunk[done - 1]!.offset;
-        resolveOffset(last);
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-        ]);
-      }
+      const done = await deliver(ctx, chunk);
       next += done;
       if (done < chunk.length) break;
       await heartbeat();
+      lastHeartbeatAt = Date.now();
     }
     // Stopped early by pause, or before a record whose dead letter could not be written: seek back so prefetched
     // batches are dropped and the consumer refetches from the first unhandled record (on resume, or at once).
@@ -162,6 +208,51 @@ export class KafkaSubscription implements Subscription {
     if (next < all.length && !this.closing && isRunning() && !isStale()) {
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
     }
+  }
+
+  /**
+   * Persists the start of a delivery at `offset` in the committed offset's metadata (the offset itself does not
+   * move), the per-group attempts record: it lives with the group in Kafka, so whichever member takes the partition
+   * over after a crash reads it, on any machine, with no store or topic of its own.
+   */
+  private async begin(topic: string, partition: number, offset: string): Promise<number> {
+    const k = `${topic}\u0000${partition}`;
+    let mark = this.deliveries.get(k);
+    if (!mark) {
+      const admin = await this.bus.admin();
+      const [fetched] = await admin.fetchOffsets({ groupId: this.group, topics: [topic] });
+      mark = parseMark(fetched?.partitions.find((p) => p.partition === partition)?.metadata ?? null);
+    }
+    const before = mark.off === offset ? mark.starts : 0;
+    const started = { off: offset, starts: before + 1 };
+    await this.consumer.commitOffsets([{ topic, partition, offset, metadata: JSON.stringify(started) }]);
+    this.deliveries.set(k, started);
+    return before;
+  }
+
+  /**
+   * Progress: processed ids first (at-least-once: a crash after them replays records the dedupe then skips), dead
+   * letters published with their deterministic event id (a crash before the offset commit publishes the same one
+   * again; consumers of the dead-letter topic dedupe by it), then the offset with the delivery record as metadata.
+   */
+  private async commit(
+    topic: string,
+    partition: number,
+    p: Progress,
+    resolveOffset: (offset: string) => void,
+  ): Promise<boolean> {
+    if (p.last === null && !p.final && p.deadLetters.length === 0) return true;
+    if (this.delivery.dedupe && p.processed.length > 0)
+      this.delivery.dedupe.markProcessed(this.group, p.processed);
+    for (const info of p.deadLetters) await this.bus.deadLetter(info);
+    const k = `${topic}\u0000${partition}`;
+    const next = p.last === null ? this.deliveries.get(k)?.off : (BigInt(p.last.offset) + 1n).toString();
+    if (next === undefined) return true;
+    const mark = { off: next, starts: p.final ? 0 : 1 };
+    if (p.last !== null) resolveOffset(p.last.offset);
+    await this.consumer.commitOffsets([{ topic, partition, offset: next, metadata: JSON.stringify(mark) }]);
+    this.deliveries.set(k, mark);
+    return true;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -33,8 +33,10 @@ async function deadLetterCallerFaults<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * What the registry consumes (at-least-once, deduped by event id): rollout-health windows and OTA statuses feed the
- * rollout gates; round results of the aggregator become candidate versions with provenance.
+ * What the registry consumes: rollout-health windows and OTA statuses feed the rollout gates; round results of the
+ * aggregator become candidate versions with provenance. Each handler runs its effects through the store's
+ * transactional inbox (the event id marked processed in the transaction of the effects), so a record replayed
+ * after a crash is skipped exactly, whatever the bus adapter.
  */
 @Injectable()
 export class RegistryConsumers {
@@ -46,12 +48,15 @@ export class RegistryConsumers {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  @OnEvent(HEALTH, { group: GROUP, dedupe: true, fromBeginning: true })
+  @OnEvent(HEALTH, { group: GROUP, fromBeginning: true })
   async onRolloutHealth(record: TypedRecord<KafkaTopicValues, typeof HEALTH>): Promise<void> {
     // values Avro cannot rule out (NaN, rates outside 0..1, ...) are refused, never acted on
     const invalid = invalidHealth(record.value);
     if (invalid) throw new UnprocessableRecordError('INVALID_HEALTH', invalid);
-    const known = await this.rollouts.recordHealth(record.value);
+    let known = true;
+    await this.store.inbox(GROUP, record.eventId, async () => {
+      known = await this.rollouts.recordHealth(record.value);
+    });
     if (!known) {
       this.logger.warn(
         { releaseId: record.value.releaseId },
@@ -60,13 +65,20 @@ export class RegistryConsumers {
     }
   }
 
-  @OnEvent(OTA, { group: GROUP, dedupe: true, fromBeginning: true })
+  @OnEvent(OTA, { group: GROUP, fromBeginning: true })
   async onOtaStatus(record: TypedRecord<KafkaTopicValues, typeof OTA>): Promise<void> {
-    await this.rollouts.recordOtaStatus(record.value);
+    await this.store.inbox(GROUP, record.eventId, async () => {
+      await this.rollouts.recordOtaStatus(record.value);
+    });
   }
 
-  @OnEvent(ROUND, { group: GROUP, dedupe: true, fromBeginning: true })
+  @OnEvent(ROUND, { group: GROUP, fromBeginning: true })
   async onRound(record: TypedRecord<KafkaTopicValues, typeof ROUND>): Promise<void> {
+    await this.store.inbox(GROUP, record.eventId, () => this.storeRound(record));
+  }
+
+  /** A round result becomes a candidate version (inside the inbox transaction). */
+  private async storeRound(record: TypedRecord<KafkaTopicValues, typeof ROUND>): Promise<void> {
     const e = record.value;
     if (!('io.edgefl.fl.RoundResult' in e.event)) return;
     const result = e.event['io.edgefl.fl.RoundResult'];

@@ -10,7 +10,7 @@ import type { KafkaTopicName } from '@edgefl/contracts';
 import { LOGGER, METRICS_REGISTRY } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { RegistryStore } from '../storage/registry-store.js';
+import { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_STORE } from '../tokens.js';
 import { decodeOutboxPayload, type TopicValues } from './outbox.js';
 
@@ -70,7 +70,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       this.again = true;
       return;
     }
-    this.running = this.drain()
+    // Kicked from inside a transaction (after enqueueing): drain outside it, so it reads only committed events.
+    this.running = RegistryStore.outsideTransaction(() => this.drain())
       .catch((error: unknown) => this.logger.warn({ err: error }, 'outbox publish failed; will retry'))
       .finally(() => {
         this.running = null;

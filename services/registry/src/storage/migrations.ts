@@ -209,6 +209,18 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
         await db.schema.alterTable('releases').addColumn('roll_forward', 'text').execute();
       },
     },
+    '0004_consumer_inbox': {
+      async up(db: Kysely<unknown>) {
+        // the transactional inbox: a consumed event's id, recorded in the transaction of its effects
+        await db.schema
+          .createTable('inbox')
+          .addColumn('grp', 'text', (c) => c.notNull())
+          .addColumn('event_id', 'text', (c) => c.notNull())
+          .addColumn('processed_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('inbox_pk', ['grp', 'event_id'])
+          .execute();
+      },
+    },
   };
 }
 

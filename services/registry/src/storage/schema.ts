@@ -164,6 +164,12 @@ export interface UsedAssertionTable {
   expires_at: number;
 }
 
+export interface InboxTable {
+  grp: string;
+  event_id: string;
+  processed_at: number;
+}
+
 export interface RegistryDatabase {
   tenants: TenantTable;
   models: ModelTable;
@@ -176,4 +182,5 @@ export interface RegistryDatabase {
   health_reports: HealthReportTable;
   outbox: OutboxTable;
   used_assertions: UsedAssertionTable;
+  inbox: InboxTable;
 }

@@ -332,6 +332,36 @@ export function runRegistryStoreSuite(
       expect((await store.outbox.pendingEvents(10)).map((e) => e.eventId)).toEqual(['ev2']);
     });
 
+    it('runs inbox effects once per event id, in the transaction of the mark; root-store calls join it', async () => {
+      const enqueue = (eventId: string) =>
+        // the root store, as a service holding it would call it: it joins the inbox transaction
+        store.outbox.enqueueEvent({
+          topic: 'inbox.test',
+          key: 'k',
+          tenantId: 't1',
+          eventId,
+          payload: '{}',
+          createdAt: 1,
+        });
+      expect(await store.inbox('g', 'in-1', () => enqueue('in-1-effect'))).toBe(true);
+      expect(await store.inbox('g', 'in-1', () => enqueue('in-1-again'))).toBe(false);
+      expect(await store.inbox('other', 'in-1', () => Promise.resolve())).toBe(true);
+      // A failing effect rolls its writes and its mark back: the replay runs it again.
+      await expect(
+        store.inbox('g', 'in-2', async () => {
+          await enqueue('in-2-lost');
+          throw new Error('effect failed');
+        }),
+      ).rejects.toThrow('effect failed');
+      expect(await store.inbox('g', 'in-2', () => enqueue('in-2-effect'))).toBe(true);
+      const events = (await store.outbox.listEvents({ topic: 'inbox.test' })).map((e) => e.eventId);
+      expect(events).toEqual(['in-1-effect', 'in-2-effect']);
+      await store.outbox.markPublished(
+        (await store.outbox.listEvents({ topic: 'inbox.test' })).map((e) => e.id),
+        2,
+      );
+    });
+
     it('survives a reopen (migrations are idempotent, data persists)', async () => {
       await handle.database.close();
       handle.database = await handle.reopen();

@@ -4,7 +4,8 @@ import { register as fl } from './fl.js';
 import { register as dp } from './dp.js';
 import { register as model } from './model.js';
 import { register as secagg } from './secagg.js';
+import { register as device } from './device.js';
 import { register as rounds } from './rounds.js';
 
 /** Each subcommand group registers itself on the root program. */
-export const commandGroups: Array<(program: Command) => void> = [up, fl, dp, model, secagg, rounds];
+export const commandGroups: Array<(program: Command) => void> = [up, fl, dp, model, secagg, device, rounds];
