@@ -34,8 +34,11 @@ export const registryConfig = defineServiceConfig({
     REGISTRY_DEVICE_TIMEOUT_MS: positiveInt(30 * 60_000),
     REGISTRY_MANIFEST_TTL_S: positiveInt(7 * 24 * 3600),
     REGISTRY_DEVICE_TOKEN_TTL_S: positiveInt(900),
-    /** `required`: manifests and downloads need the device token the registry issued. */
-    REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('off'),
+    /**
+     * `required` (default): manifests and downloads need the device token the registry issued. `off` is an explicit
+     * opt-out (a warning is logged at every boot).
+     */
+    REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('required'),
     /**
      * Bearer token of the management API (tenants, devices, models, versions, releases). Secret: never echoed or
      * logged. Unset (or empty): generated at first boot into <data dir>/registry-admin-token (0600).

@@ -19,9 +19,20 @@ export const ADMIN_TOKEN = `test-admin-${randomUUID()}`;
 /** Headers carrying the admin token, for raw fetch calls to management routes. */
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` } as const;
 
-/** Starts the registry on a free port with a private data dir; `env` adds variables. */
-export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
+/** Starts the registry with its own defaults (device auth required) on a free port with a private data dir. */
+export function startSecureRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
   return startTestService(bootstrap, { REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
+}
+
+/**
+ * Device auth is `required` by default; suites that do not exercise it opt out explicitly (as an operator would),
+ * so their manifest and download calls need no device token. `env` adds or overrides variables.
+ */
+const TOKENLESS = { REGISTRY_DEVICE_AUTH: 'off' } as const;
+
+/** Starts the registry (device auth off, see TOKENLESS) on a free port with a private data dir. */
+export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
+  return startSecureRegistry({ ...TOKENLESS, ...env });
 }
 
 /**
@@ -64,6 +75,7 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
       EDGEFL_DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
+      ...TOKENLESS,
       ...env,
     },
     shutdownHooks: false,

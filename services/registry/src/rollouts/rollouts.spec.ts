@@ -17,6 +17,9 @@ const device = (extra: Partial<Device> = {}): Device => ({
   currentVersion: null,
   lastSeenAt: null,
   createdAt: 0,
+  revokedAt: null,
+  revokeReason: null,
+  tokensNotBefore: null,
   ...extra,
 });
 const anyone = { minRamBytes: null, firmwareRange: null, hardwareClasses: [], groups: [] };
