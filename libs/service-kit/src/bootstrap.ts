@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { isUtf8 } from 'node:buffer';
+import express from 'express';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DynamicModule, INestApplication } from '@nestjs/common';
@@ -40,13 +42,33 @@ export async function startService(options: {
     rawBody: false,
     bodyParser: false,
   });
-  app.useBodyParser('json', { limit: options.bodyLimit ?? '1mb' });
+  // express.json itself rather than useBodyParser, which reserves `verify` (the UTF-8 check) for Nest's rawBody
+  app.use(express.json({ limit: options.bodyLimit ?? '1mb', verify: requireUtf8, reviver: wellFormed }));
   if (options.shutdownHooks ?? true) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.http.port, config.http.host);
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
   logger.info({ url, bus: config.bus.adapter, keys: config.keys.kind }, 'listening');
   return { name: config.service, app, url, close: () => app.close() };
+}
+
+/** JSON bodies must be UTF-8 (RFC 8259 §8.1): invalid bytes are refused (400), not decoded to U+FFFD. */
+function requireUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body))
+    throw Object.assign(new Error('the request body is not valid UTF-8'), {
+      status: 400,
+      type: 'entity.parse.failed',
+    });
+}
+
+/**
+ * A JSON escape can still name a lone surrogate (`"\ud800"`), which no UTF-8 store or Avro reader can hold: refused
+ * while parsing (body-parser answers 400), in strings and in member names alike.
+ */
+function wellFormed(key: string, value: unknown): unknown {
+  if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed()))
+    throw new SyntaxError('the JSON body holds a string that is not well-formed Unicode (lone surrogate)');
+  return value;
 }
 
 /** For `main.ts`: a config error is one line on stderr and exit code 1; anything else logs its stack. */

@@ -25,6 +25,31 @@ describe('registry tenants and device registry', () => {
     await registry?.stop();
   });
 
+  it('refuses JSON bodies with ill-formed Unicode: a lone surrogate escape or invalid UTF-8 bytes', async () => {
+    const post = (body: string | Buffer) =>
+      fetch(`${url}/v1/tenants`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body,
+      });
+    for (const body of [
+      '{"id":"bad1","name":"x\\ud800"}',
+      '{"id":"bad2","name":"x","\\udc00":1}',
+      Buffer.concat([Buffer.from('{"id":"bad3","name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    ]) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(await res.json())).toMatch(/UTF-8|Unicode/);
+    }
+    for (const id of ['bad1', 'bad2', 'bad3'])
+      expect((await call(url, 'GET', `/v1/tenants/${id}`)).status).toBe(404);
+    // well-formed astral characters pass
+    const ok = await post('{"id":"astral","name":"rocket \\ud83d\\ude80"}');
+    expect(ok.status).toBe(201);
+    expect(((await ok.json()) as { name: string }).name).toBe('rocket \u{1F680}');
+  });
+
   it('creates tenants once and finds them', async () => {
     const again = await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
     expectProblem(again, 409, 'https://edgefl.dev/problems/conflict');
