@@ -253,6 +253,35 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
     expect((await fetch(`${url}/v1/models/fraud/versions/1/artifact`, { method: 'HEAD' })).status).toBe(200);
   });
 
+  it('skips, logs and counts a delta from a damaged stored artifact; the upload still succeeds', async () => {
+    await call(url, 'POST', '/v1/tenants/acme/models', {
+      id: 'dmg',
+      name: 'd',
+      spec: FRAUD_MLP,
+      deltaWindow: 3,
+    });
+    expect((await upload(url, 'dmg', onnx(weights(9)))).status).toBe(201);
+    expect((await upload(url, 'dmg', onnx(weights(9, 5)))).status).toBe(201);
+    const dir = join(registry.dataDir, 'registry-artifacts', 'acme', 'dmg');
+    const name = (await readdir(dir)).find((f) => f.startsWith('v1-'))!;
+    const stored = await readFile(join(dir, name));
+    const flipped = Buffer.from(stored);
+    flipped[60] = flipped[60]! ^ 0x01;
+    await writeFile(join(dir, name), flipped);
+    const v3 = await upload(url, 'dmg', onnx(weights(9, 10)));
+    expect(v3.status).toBe(201);
+    // the delta from the healthy v2 exists, the one from the damaged v1 does not
+    expect((await fetch(`${url}/v1/models/dmg/deltas/2/3`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${url}/v1/models/dmg/deltas/1/3`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${url}/v1/models/dmg/versions/1/artifact`)).status).toBe(500);
+    expect(
+      registry.logs.records().some((r) => r['event'] === 'registry.artifact.damaged' && r['version'] === 1),
+    ).toBe(true);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^edgefl_registry_damaged_artifacts_total(\{[^}]*\})? [1-9]/m);
+    await writeFile(join(dir, name), stored);
+  });
+
   it('deprecates versions', async () => {
     const res = await call(url, 'POST', '/v1/models/fraud/versions/1/deprecate');
     expect(res.status).toBe(200);
