@@ -137,16 +137,11 @@ describe('registry on the bus', () => {
       meanConfidence: 0.9,
       driftScore: 0.01,
     });
-    // a window with impossible values must not roll anything back: it is dead-lettered
-    await typed.publish('edgefl.rollout.health.v1', [
-      { value: { ...health('50pct'), otaFailureRate: Number.NaN, inferenceErrorRate: 7 } },
-    ]);
-    await typed.publish('edgefl.rollout.health.v1', [{ value: health('50pct') }]);
-    await eventually(
-      'the second stage',
-      async () =>
-        (await call<{ stageIndex: number }>(url, 'GET', `/v1/releases/${rel.body.id}`)).body.stageIndex === 1,
-    );
+    // pos-1 (the only device of the model: always in the first stage) is offered v2 and installs it
+    expect((await call(url, 'GET', '/v1/devices/pos-1/manifest')).body).toMatchObject({
+      version: 2,
+      reason: 'rollout',
+    });
     await typed.publish('edgefl.ota.status.v1', [
       {
         value: {
@@ -167,6 +162,16 @@ describe('registry on the bus', () => {
         },
       },
     ]);
+    // a window with impossible values must not roll anything back: it is dead-lettered
+    await typed.publish('edgefl.rollout.health.v1', [
+      { value: { ...health('50pct'), otaFailureRate: Number.NaN, inferenceErrorRate: 7 } },
+    ]);
+    await typed.publish('edgefl.rollout.health.v1', [{ value: health('50pct') }]);
+    await eventually(
+      'the second stage',
+      async () =>
+        (await call<{ stageIndex: number }>(url, 'GET', `/v1/releases/${rel.body.id}`)).body.stageIndex === 1,
+    );
     await eventually(
       'the device to run v2',
       async () =>

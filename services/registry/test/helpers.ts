@@ -116,3 +116,36 @@ export async function engineEnv(
     },
   };
 }
+
+/**
+ * Has one device of `modelId` install what the release offers it (stages advance only on installs): registers
+ * `deviceId` to the tenant and model when it is new, reads its manifest (which assigns it to the stage) and reports
+ * ACTIVE.
+ */
+export async function installOn(
+  url: string,
+  release: { id: string; tenant: string; modelId: string },
+  deviceId: string,
+): Promise<void> {
+  const registered = await call(url, 'POST', `/v1/tenants/${release.tenant}/devices`, {
+    id: deviceId,
+    publicKey: deviceIdentity().publicKeyBase64,
+    modelId: release.modelId,
+  });
+  if (registered.status !== 201 && registered.status !== 409)
+    throw new Error(`registering ${deviceId}: ${registered.status}`);
+  const manifest = await call<{ version: number; reason: string; releaseId: string | null }>(
+    url,
+    'GET',
+    `/v1/devices/${deviceId}/manifest`,
+  );
+  if (manifest.body.reason !== 'rollout' || manifest.body.releaseId !== release.id)
+    throw new Error(`${deviceId} is not in the current stage of ${release.id}`);
+  const reported = await call(url, 'POST', `/v1/devices/${deviceId}/ota-status`, {
+    modelId: release.modelId,
+    releaseId: release.id,
+    toVersion: manifest.body.version,
+    state: 'ACTIVE',
+  });
+  if (reported.status !== 202) throw new Error(`reporting ${deviceId}: ${reported.status}`);
+}
