@@ -42,6 +42,8 @@ export async function startService(options: {
     rawBody: false,
     bodyParser: false,
   });
+  // no `X-Powered-By: Express`: it tells a caller nothing it needs and an attacker what to try
+  app.disable('x-powered-by');
   // express.json itself rather than useBodyParser, which reserves `verify` (the UTF-8 check) for Nest's rawBody
   app.use(express.json({ limit: options.bodyLimit ?? '1mb', verify: requireUtf8, reviver: wellFormed }));
   if (options.shutdownHooks ?? true) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);

@@ -282,6 +282,25 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
     await writeFile(join(dir, name), stored);
   });
 
+  it('takes version numbers in paths in canonical decimal only, and sends no X-Powered-By', async () => {
+    const ok = await fetch(`${url}/v1/models/fraud/versions/1`, { headers: admin });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-powered-by')).toBeNull();
+    await ok.arrayBuffer();
+    for (const v of ['0x1', '1e0', '%201', '01', '1.0', '+1'])
+      expect((await call(url, 'GET', `/v1/models/fraud/versions/${v}`)).status, v).toBe(400);
+  });
+
+  it('answers body-parser refusals in the edgefl problem family', async () => {
+    const res = await fetch(`${url}/v1/tenants`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: '{"id":',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe('https://edgefl.dev/problems/bad-request');
+  });
+
   it('deprecates versions', async () => {
     const res = await call(url, 'POST', '/v1/models/fraud/versions/1/deprecate');
     expect(res.status).toBe(200);

@@ -12,7 +12,7 @@ import {
   type NamedTensor,
   type SignedManifest,
 } from '@edgefl/model';
-import { eventually, tempDir } from '@edgefl/testing';
+import { eventually, expectProblem, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
@@ -194,6 +194,12 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     ]);
     const m = await manifest('term-000');
     expect(m.body).toMatchObject({ version: 1, reason: 'stable' });
+    // a completed release takes no more health windows
+    expectProblem(
+      await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full')),
+      409,
+      'https://edgefl.dev/problems/conflict',
+    );
   });
 
   let releaseId = '';
