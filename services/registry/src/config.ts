@@ -54,6 +54,10 @@ export const registryConfig = defineServiceConfig({
           .optional(),
       ),
     ),
+    /** Files under the artifact dir that no committed version or delta references are removed once this old. */
+    REGISTRY_SWEEP_GRACE_MS: positiveInt(60 * 60_000),
+    /** How often the artifact dir is swept (and once at boot). */
+    REGISTRY_SWEEP_INTERVAL_MS: positiveInt(60 * 60_000),
     /** How many older versions get a direct delta to each new version. */
     REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
     /**
@@ -94,6 +98,7 @@ export const registryConfig = defineServiceConfig({
       manifestTtlMs: env.REGISTRY_MANIFEST_TTL_S * 1000,
       deviceTokenTtlS: env.REGISTRY_DEVICE_TOKEN_TTL_S,
       deltaWindow: env.REGISTRY_DELTA_WINDOW,
+      sweep: { graceMs: env.REGISTRY_SWEEP_GRACE_MS, intervalMs: env.REGISTRY_SWEEP_INTERVAL_MS },
       deviceAuth: env.REGISTRY_DEVICE_AUTH,
       roundArtifactPrefixes: env.REGISTRY_ROUND_ARTIFACT_PREFIXES,
       adminToken: env.REGISTRY_ADMIN_TOKEN as string | undefined,
