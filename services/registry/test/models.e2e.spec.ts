@@ -299,6 +299,16 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { type: string }).type).toBe('https://edgefl.dev/problems/bad-request');
+    // authentication comes first: an anonymous caller learns nothing from the parser
+    for (const body of ['{"id":', Buffer.from([0x7b, 0xff, 0x7d])]) {
+      const anonymous = await fetch(`${url}/v1/tenants`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(anonymous.status).toBe(401);
+      await anonymous.arrayBuffer();
+    }
   });
 
   it('deprecates versions', async () => {
