@@ -301,6 +301,15 @@ export const MQTT_CHANNELS = {
     qos: 1,
     retain: true,
   },
+  /** The gateway's refusal of a message on a channel without a reply topic (correlationId = the message's eventId). */
+  error: {
+    scopes: ['device'],
+    direction: 'down',
+    schema: 'io.edgefl.device.MessageAck',
+    replySchema: null,
+    qos: 1,
+    retain: false,
+  },
 } as const satisfies Record<string, MqttChannelSpec>;
 
 export type MqttChannel = keyof typeof MQTT_CHANNELS;

@@ -116,6 +116,13 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     maskedInput: null,
     selfMaskShares: {},
     maskKeyShares: {},
+    config: null,
+    bucket: 0,
+    advertisedKeys: {},
+    selfMaskCommitment: Buffer.alloc(32, 3),
+    consistencySignature: null,
+    survivorSignatures: {},
+    dropped: [],
     createdAt: t0,
   },
   'io.edgefl.inference.InferenceLog': {

@@ -11,3 +11,4 @@ export * from './budget.js';
 export * from './compress.js';
 export * from './optim.js';
 export * from './pool.js';
+export * from './secagg/index.js';

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands/index.js';
-import { UsageError } from './usage-error.js';
+import { RoundAbortedError, UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
   const program = new Command('edgefl')
@@ -13,7 +13,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI and returns the process exit code: 0 ok, 2 bad input (one-line reason on stderr), 1 failure. */
+/**
+ * Runs the CLI and returns the process exit code: 0 ok, 2 bad input (one-line reason on stderr), 3 a secure
+ * aggregation round aborted (one-line reason), 1 failure.
+ */
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
@@ -26,6 +29,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`edgefl: ${error.message.replace(/\s+/g, ' ')}\n`);
       return 2;
+    }
+    if (error instanceof RoundAbortedError) {
+      process.stderr.write(`edgefl: ${error.message.replace(/\s+/g, ' ')}\n`);
+      return 3;
     }
     // system errors (a port in use, a missing file) are the environment's, not a bug: one line, no stack
     const systemError = error as NodeJS.ErrnoException;

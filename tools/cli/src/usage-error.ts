@@ -2,3 +2,8 @@
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
+
+/** A secure-aggregation round aborted below its threshold: the CLI prints the reason in one line and exits with 3. */
+export class RoundAbortedError extends Error {
+  override readonly name = 'RoundAbortedError';
+}

@@ -27,7 +27,7 @@ describe('edgefl up', () => {
     );
     const run = startCli(
       ['up', '--data-dir', dir.path],
-      { ...env, LOG_LEVEL: 'warn' },
+      { ...env, GATEWAY_MQTT_PORT: '0', LOG_LEVEL: 'warn' },
       /all services started/,
     );
     await run.started;
@@ -37,6 +37,7 @@ describe('edgefl up', () => {
       const res = await fetch(`http://127.0.0.1:${ports[i]}/health/ready`);
       expect(res.status, `${name} ready`).toBe(200);
     }
+    expect(stderr).toMatch(/edgefl mqtt {7}mqtt:\/\/127\.0\.0\.1:\d+ {2}\(devices connect here\)/);
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.output().stderr).toContain('SIGTERM, draining');

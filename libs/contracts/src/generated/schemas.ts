@@ -665,12 +665,13 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "type": {
           "type": "enum",
           "name": "SecAggPhase",
-          "doc": "Round 0 AdvertiseKeys, round 1 ShareKeys, round 2 MaskedInputCollection, round 3 Unmasking.",
+          "doc": "Round 0 AdvertiseKeys, round 1 ShareKeys, round 2 MaskedInputCollection, round 3 ConsistencyCheck, round 4 Unmasking (Bonawitz et al. 2017, Fig. 4). CONSISTENCY_CHECK was appended after release 1 (symbols are resolved by name).",
           "symbols": [
             "ADVERTISE_KEYS",
             "SHARE_KEYS",
             "MASKED_INPUT",
-            "UNMASKING"
+            "UNMASKING",
+            "CONSISTENCY_CHECK"
           ]
         }
       },
@@ -681,7 +682,7 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "items": "string"
         },
         "default": [],
-        "doc": "Aggregator to devices: the surviving set of the previous phase."
+        "doc": "Aggregator to devices: ADVERTISE_KEYS the selected clients U0 (the graph's vertices); SHARE_KEYS the recipient's neighbours with keys; MASKED_INPUT the neighbours whose shares are forwarded; CONSISTENCY_CHECK and UNMASKING the clients whose masked input is in the sum (U3)."
       },
       {
         "name": "cipherPublicKey",
@@ -717,7 +718,7 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "values": "bytes"
         },
         "default": {},
-        "doc": "SHARE_KEYS: ciphertexts keyed by recipient device id."
+        "doc": "SHARE_KEYS: device to aggregator, AES-256-GCM ciphertexts keyed by recipient device id. MASKED_INPUT: aggregator to device, the ciphertexts addressed to it, keyed by sender device id."
       },
       {
         "name": "maskedInput",
@@ -726,7 +727,7 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "bytes"
         ],
         "default": null,
-        "doc": "MASKED_INPUT: the masked update vector."
+        "doc": "MASKED_INPUT: the masked update vector, little-endian 32-bit lanes (one per coordinate when the modulus has at most 32 bits, two otherwise: low word first)."
       },
       {
         "name": "selfMaskShares",
@@ -735,7 +736,7 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "values": "bytes"
         },
         "default": {},
-        "doc": "UNMASKING: shares of b_u of surviving devices, keyed by device id."
+        "doc": "UNMASKING (device to aggregator): Shamir shares of b_u of surviving devices, keyed by device id."
       },
       {
         "name": "maskKeyShares",
@@ -744,7 +745,128 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "values": "bytes"
         },
         "default": {},
-        "doc": "UNMASKING: shares of s_sk of dropped devices, keyed by device id."
+        "doc": "UNMASKING (device to aggregator): Shamir shares of s_sk of dropped devices, keyed by device id."
+      },
+      {
+        "name": "config",
+        "type": [
+          "null",
+          {
+            "type": "record",
+            "name": "SecAggRoundConfig",
+            "doc": "Aggregator to devices in ADVERTISE_KEYS: the protocol parameters of this instance.",
+            "fields": [
+              {
+                "name": "threshold",
+                "type": "int",
+                "doc": "Shamir threshold t: shares needed out of each client's neighbourhood (itself and its neighbours)."
+              },
+              {
+                "name": "neighbours",
+                "type": "int",
+                "doc": "Degree k of the SecAgg+ communication graph (Harary graph over a seeded permutation); n-1 is the complete graph of SecAgg."
+              },
+              {
+                "name": "graphSeed",
+                "type": "bytes",
+                "doc": "32-byte seed of the graph's permutation (AES-256-CTR)."
+              },
+              {
+                "name": "bound",
+                "type": "double",
+                "doc": "Every coordinate of an update lies in [-bound, bound]."
+              },
+              {
+                "name": "precisionBits",
+                "type": "int",
+                "doc": "Fractional bits p of the fixed-point encoding."
+              },
+              {
+                "name": "modulusBits",
+                "type": "int",
+                "doc": "Masked inputs live in Z_2^modulusBits."
+              },
+              {
+                "name": "layerLengths",
+                "type": {
+                  "type": "array",
+                  "items": "int"
+                },
+                "doc": "Coordinates per layer of the update."
+              }
+            ]
+          }
+        ],
+        "default": null,
+        "doc": "ADVERTISE_KEYS, aggregator to devices: the parameters every client checks and uses."
+      },
+      {
+        "name": "bucket",
+        "type": "int",
+        "default": 0,
+        "doc": "Bucketed robust mode: the bucket whose instance of the protocol this message belongs to (0 without buckets)."
+      },
+      {
+        "name": "advertisedKeys",
+        "type": {
+          "type": "map",
+          "values": {
+            "type": "record",
+            "name": "SecAggAdvertisedKeys",
+            "fields": [
+              {
+                "name": "cipherPublicKey",
+                "type": "bytes"
+              },
+              {
+                "name": "maskPublicKey",
+                "type": "bytes"
+              },
+              {
+                "name": "keySignature",
+                "type": "bytes"
+              }
+            ]
+          }
+        },
+        "default": {},
+        "doc": "SHARE_KEYS, aggregator to device: the signed keys of its neighbours, keyed by device id."
+      },
+      {
+        "name": "selfMaskCommitment",
+        "type": [
+          "null",
+          "bytes"
+        ],
+        "default": null,
+        "doc": "SHARE_KEYS, device to aggregator: SHA-256 commitment to b_u, checked when b_u is reconstructed (detects inconsistent shares)."
+      },
+      {
+        "name": "consistencySignature",
+        "type": [
+          "null",
+          "bytes"
+        ],
+        "default": null,
+        "doc": "CONSISTENCY_CHECK, device to aggregator: the device's signature over the round and the survivor list U3."
+      },
+      {
+        "name": "survivorSignatures",
+        "type": {
+          "type": "map",
+          "values": "bytes"
+        },
+        "default": {},
+        "doc": "UNMASKING, aggregator to device: consistency signatures of its neighbours, keyed by device id."
+      },
+      {
+        "name": "dropped",
+        "type": {
+          "type": "array",
+          "items": "string"
+        },
+        "default": [],
+        "doc": "UNMASKING, aggregator to device: the neighbours whose s_sk shares are asked for (dropped after sharing keys)."
       },
       {
         "name": "createdAt",

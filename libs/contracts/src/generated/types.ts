@@ -287,7 +287,7 @@ export interface SecAggMessage {
   senderDeviceId: null | string;
   phase: SecAggPhase;
   /**
-   * Aggregator to devices: the surviving set of the previous phase.
+   * Aggregator to devices: ADVERTISE_KEYS the selected clients U0 (the graph's vertices); SHARE_KEYS the recipient's neighbours with keys; MASKED_INPUT the neighbours whose shares are forwarded; CONSISTENCY_CHECK and UNMASKING the clients whose masked input is in the sum (U3).
    * Default [] (readers of older data).
    */
   participants: Array<string>;
@@ -307,36 +307,99 @@ export interface SecAggMessage {
    */
   keySignature: null | Buffer;
   /**
-   * SHARE_KEYS: ciphertexts keyed by recipient device id.
+   * SHARE_KEYS: device to aggregator, AES-256-GCM ciphertexts keyed by recipient device id. MASKED_INPUT: aggregator to device, the ciphertexts addressed to it, keyed by sender device id.
    * Default {} (readers of older data).
    */
   encryptedShares: Record<string, Buffer>;
   /**
-   * MASKED_INPUT: the masked update vector.
+   * MASKED_INPUT: the masked update vector, little-endian 32-bit lanes (one per coordinate when the modulus has at most 32 bits, two otherwise: low word first).
    * Default null (readers of older data).
    */
   maskedInput: null | Buffer;
   /**
-   * UNMASKING: shares of b_u of surviving devices, keyed by device id.
+   * UNMASKING (device to aggregator): Shamir shares of b_u of surviving devices, keyed by device id.
    * Default {} (readers of older data).
    */
   selfMaskShares: Record<string, Buffer>;
   /**
-   * UNMASKING: shares of s_sk of dropped devices, keyed by device id.
+   * UNMASKING (device to aggregator): Shamir shares of s_sk of dropped devices, keyed by device id.
    * Default {} (readers of older data).
    */
   maskKeyShares: Record<string, Buffer>;
+  /**
+   * ADVERTISE_KEYS, aggregator to devices: the parameters every client checks and uses.
+   * Default null (readers of older data).
+   */
+  config: null | SecAggRoundConfig;
+  /**
+   * Bucketed robust mode: the bucket whose instance of the protocol this message belongs to (0 without buckets).
+   * Default 0 (readers of older data).
+   */
+  bucket: number;
+  /**
+   * SHARE_KEYS, aggregator to device: the signed keys of its neighbours, keyed by device id.
+   * Default {} (readers of older data).
+   */
+  advertisedKeys: Record<string, SecAggAdvertisedKeys>;
+  /**
+   * SHARE_KEYS, device to aggregator: SHA-256 commitment to b_u, checked when b_u is reconstructed (detects inconsistent shares).
+   * Default null (readers of older data).
+   */
+  selfMaskCommitment: null | Buffer;
+  /**
+   * CONSISTENCY_CHECK, device to aggregator: the device's signature over the round and the survivor list U3.
+   * Default null (readers of older data).
+   */
+  consistencySignature: null | Buffer;
+  /**
+   * UNMASKING, aggregator to device: consistency signatures of its neighbours, keyed by device id.
+   * Default {} (readers of older data).
+   */
+  survivorSignatures: Record<string, Buffer>;
+  /**
+   * UNMASKING, aggregator to device: the neighbours whose s_sk shares are asked for (dropped after sharing keys).
+   * Default [] (readers of older data).
+   */
+  dropped: Array<string>;
   /** Epoch milliseconds (timestamp-millis). */
   createdAt: number;
 }
 
 /**
- * Round 0 AdvertiseKeys, round 1 ShareKeys, round 2 MaskedInputCollection, round 3 Unmasking.
+ * Round 0 AdvertiseKeys, round 1 ShareKeys, round 2 MaskedInputCollection, round 3 ConsistencyCheck, round 4 Unmasking (Bonawitz et al. 2017, Fig. 4). CONSISTENCY_CHECK was appended after release 1 (symbols are resolved by name).
  * Avro enum `io.edgefl.fl.SecAggPhase`.
  */
-export type SecAggPhase = 'ADVERTISE_KEYS' | 'SHARE_KEYS' | 'MASKED_INPUT' | 'UNMASKING';
+export type SecAggPhase = 'ADVERTISE_KEYS' | 'SHARE_KEYS' | 'MASKED_INPUT' | 'UNMASKING' | 'CONSISTENCY_CHECK';
 /** The symbols of `io.edgefl.fl.SecAggPhase`, in schema order. */
-export const SEC_AGG_PHASE_SYMBOLS = ['ADVERTISE_KEYS', 'SHARE_KEYS', 'MASKED_INPUT', 'UNMASKING'] as const satisfies readonly SecAggPhase[];
+export const SEC_AGG_PHASE_SYMBOLS = ['ADVERTISE_KEYS', 'SHARE_KEYS', 'MASKED_INPUT', 'UNMASKING', 'CONSISTENCY_CHECK'] as const satisfies readonly SecAggPhase[];
+
+/**
+ * Aggregator to devices in ADVERTISE_KEYS: the protocol parameters of this instance.
+ * Avro record `io.edgefl.fl.SecAggRoundConfig`.
+ */
+export interface SecAggRoundConfig {
+  /** Shamir threshold t: shares needed out of each client's neighbourhood (itself and its neighbours). */
+  threshold: number;
+  /** Degree k of the SecAgg+ communication graph (Harary graph over a seeded permutation); n-1 is the complete graph of SecAgg. */
+  neighbours: number;
+  /** 32-byte seed of the graph's permutation (AES-256-CTR). */
+  graphSeed: Buffer;
+  /** Every coordinate of an update lies in [-bound, bound]. */
+  bound: number;
+  /** Fractional bits p of the fixed-point encoding. */
+  precisionBits: number;
+  /** Masked inputs live in Z_2^modulusBits. */
+  modulusBits: number;
+  /** Coordinates per layer of the update. */
+  layerLengths: Array<number>;
+}
+
+/** Avro record `io.edgefl.fl.SecAggAdvertisedKeys`. */
+export interface SecAggAdvertisedKeys {
+  cipherPublicKey: Buffer;
+  maskPublicKey: Buffer;
+  keySignature: Buffer;
+}
 
 // ---- fl-update.avsc ----
 
@@ -737,6 +800,8 @@ export interface RecordTypes {
   'io.edgefl.fl.RoundResult': RoundResult;
   'io.edgefl.fl.WeightsReference': WeightsReference;
   'io.edgefl.fl.SecAggMessage': SecAggMessage;
+  'io.edgefl.fl.SecAggRoundConfig': SecAggRoundConfig;
+  'io.edgefl.fl.SecAggAdvertisedKeys': SecAggAdvertisedKeys;
   'io.edgefl.fl.FlUpdate': FlUpdate;
   'io.edgefl.inference.InferenceLog': InferenceLog;
   'io.edgefl.inference.InferenceReply': InferenceReply;

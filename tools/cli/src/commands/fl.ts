@@ -13,11 +13,12 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../usage-error.js';
 
-/** `updates.json`: the `input` object of the test vectors. */
+/** `updates.json`: the `input` object of the test vectors; a client may name itself with `"id"`. */
 const UpdatesFile = z.object({
   clients: z
     .array(
       z.object({
+        id: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
         num_examples: z.number().positive().finite(),
         weights: z.array(z.array(z.number())).min(1),
       }),
@@ -25,7 +26,13 @@ const UpdatesFile = z.object({
     .min(1),
 });
 
-function parseNumber(value: string, name: string, integer: boolean): number {
+/** Clients of updates.json with their ids: the `"id"` a client gives, else its index in the array. */
+export interface ClientsFile {
+  ids: Array<string | number>;
+  updates: ClientUpdate[];
+}
+
+export function parseNumber(value: string, name: string, integer: boolean): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
     throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
@@ -35,6 +42,11 @@ function parseNumber(value: string, name: string, integer: boolean): number {
 
 /** Reads and validates updates.json into client updates (bad input → UsageError). */
 export function readUpdates(path: string): ClientUpdate[] {
+  return readClients(path).updates;
+}
+
+/** Reads and validates updates.json into client ids and updates (bad input → UsageError). */
+export function readClients(path: string): ClientsFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -52,10 +64,19 @@ export function readUpdates(path: string): ClientUpdate[] {
     const issue = parsed.error.issues[0]!;
     throw new UsageError(`${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  return parsed.data.clients.map((c) => ({
-    numExamples: c.num_examples,
-    weights: c.weights.map((l) => Float32Array.from(l)),
-  }));
+  const ids = parsed.data.clients.map((c, i) => c.id ?? i);
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(String(id))) throw new UsageError(`${path}: client id ${JSON.stringify(id)} is used twice`);
+    seen.add(String(id));
+  }
+  return {
+    ids,
+    updates: parsed.data.clients.map((c) => ({
+      numExamples: c.num_examples,
+      weights: c.weights.map((l) => Float32Array.from(l)),
+    })),
+  };
 }
 
 export interface AggregateOptions extends RuleParams {

@@ -6,6 +6,8 @@ export type ServiceName = (typeof SERVICES)[number];
 
 export interface RunningService {
   url: string;
+  /** Where devices connect (the gateway's MQTT listener). */
+  mqttUrl?: string;
   close(): Promise<void>;
 }
 export type Bootstrap = (options: {
@@ -72,10 +74,12 @@ export async function up(options: {
   let stopping: Promise<void> | null = null;
   // Once only: SIGINT then SIGTERM (or a second Ctrl-C) must not close the services a second time.
   const stopAll = () => (stopping ??= closeAll(running.map((r) => r.service)));
-  for (const { name, service } of running)
+  for (const { name, service } of running) {
     log(
       `edgefl ${name.padEnd(10)} ${service.url}  (health: ${service.url}/health/ready, metrics: ${service.url}/metrics)`,
     );
+    if (service.mqttUrl) log(`edgefl ${'mqtt'.padEnd(10)} ${service.mqttUrl}  (devices connect here)`);
+  }
   return { services: running.map(({ name, service }) => ({ name, url: service.url })), stop: stopAll };
 }
 
