@@ -91,6 +91,8 @@ const registry = await bootstrap({
     REGISTRY_MIN_DEVICES: '1',
     REGISTRY_ROLLOUT_TICK_MS: '200',
     REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
+    // the figure is the manifest path itself, comparable with earlier results: device auth opted out
+    REGISTRY_DEVICE_AUTH: 'off',
   },
   shutdownHooks: false,
   logDestination: { write: () => undefined },
@@ -109,6 +111,19 @@ try {
     if (res.status !== 201) throw new Error(`upload: ${res.status}`);
   }
   const first = await call(base, 'POST', '/v1/models/fraud/releases', { version: 1, stages: [100] });
+  // a stage completes only once a device installed it: one installer device reports v1 ACTIVE
+  await call(base, 'POST', '/v1/tenants/bench/devices', {
+    id: 'installer',
+    publicKey: Buffer.from(Ed25519SigningKey.generate().publicKey).toString('base64'),
+    modelId: 'fraud',
+  });
+  await call(base, 'GET', '/v1/devices/installer/manifest');
+  await call(base, 'POST', '/v1/devices/installer/ota-status', {
+    modelId: 'fraud',
+    releaseId: String(first['id']),
+    toVersion: 1,
+    state: 'ACTIVE',
+  });
   await call(base, 'POST', `/v1/releases/${String(first['id'])}/health`, {
     stage: 'full',
     windowStart: Date.now() - 1000,

@@ -52,14 +52,46 @@ export function invalidPaths(type: AvroType, value: unknown): string[] {
   return paths;
 }
 
-/** Throws INVALID_VALUE naming the failing field paths (never the values) unless `value` matches `type`. */
+/**
+ * Paths of strings (values and map keys) in `value` that are not well-formed Unicode, i.e. hold a lone surrogate.
+ * Avro strings are UTF-8 (Avro 1.11 spec, "Primitive Types"), which has no encoding for a lone surrogate: avsc
+ * would write CESU-style bytes (`ed a0 80`) that standard readers (Apache Avro's Python and Java libraries) refuse.
+ * avsc's isValid accepts them, so this walk is ours.
+ */
+export function illFormedStringPaths(value: unknown, path = '', out: string[] = []): string[] {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) out.push(path || '(root)');
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => illFormedStringPaths(item, `${path}[${i}]`, out));
+  } else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      const at = path ? `${path}.${key}` : key;
+      if (!key.isWellFormed()) out.push(`${at} (key)`);
+      illFormedStringPaths(item, at, out);
+    }
+  }
+  return out;
+}
+
+/**
+ * Throws INVALID_VALUE naming the failing field paths (never the values) unless `value` matches `type` and every
+ * string in it is well-formed Unicode (so no encoder of ours writes a record a standard Avro reader rejects).
+ */
 export function assertValid(
   type: AvroType,
   value: unknown,
   what: string,
   details: { topic?: string } = {},
 ): void {
-  if (type.isValid(value)) return;
+  if (type.isValid(value)) {
+    const illFormed = illFormedStringPaths(value);
+    if (illFormed.length === 0) return;
+    throw new ContractError(
+      'INVALID_VALUE',
+      `${what}: a string that is not well-formed Unicode (lone surrogate) at ${illFormed.join(', ')}`,
+      { ...details, paths: illFormed, schemaName: type.name },
+    );
+  }
   const paths = invalidPaths(type, value);
   throw new ContractError('INVALID_VALUE', `${what}: invalid value at ${paths.join(', ') || '(root)'}`, {
     ...details,

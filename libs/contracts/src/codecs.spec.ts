@@ -77,6 +77,31 @@ describe('codecs', () => {
       ).toBe('INVALID_VALUE');
     });
 
+    it('refuses a string that is not well-formed Unicode (lone surrogate), in a field or a map key', async () => {
+      const version = { ...SAMPLES['io.edgefl.model.ModelVersionCreated'], label: 'v\ud800' };
+      const error = (await codec
+        .encode('edgefl.model.version.v1', version as never)
+        .catch((e: unknown) => e)) as ContractError;
+      expect(error).toBeInstanceOf(ContractError);
+      expect(error.code).toBe('INVALID_VALUE');
+      expect(error.paths).toEqual(['label']);
+      const metrics = { ...SAMPLES['io.edgefl.model.ModelVersionCreated'], metrics: { '\udc00x': 1 } };
+      expect(
+        await codeOf(ContractError, () => codec.encode('edgefl.model.version.v1', metrics as never)),
+      ).toBe('INVALID_VALUE');
+      expect(() => single.encode('io.edgefl.model.ModelVersionCreated', version as never)).toThrow(
+        /well-formed Unicode/,
+      );
+      // well-formed astral characters (a surrogate pair) are fine
+      const emoji = { ...SAMPLES['io.edgefl.model.ModelVersionCreated'], label: 'v\u{1F680}' };
+      expect(
+        await codec.decode(
+          'edgefl.model.version.v1',
+          await codec.encode('edgefl.model.version.v1', emoji as never),
+        ),
+      ).toEqual(emoji);
+    });
+
     it('rejects unknown topics, short input, wrong magic, unknown ids, trailing garbage and bad enum indexes', async () => {
       const topic = 'edgefl.ota.status.v1';
       const good = await codec.encode(topic, SAMPLES['io.edgefl.ota.OtaStatus']);

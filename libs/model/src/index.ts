@@ -18,4 +18,11 @@ export {
   ONNX_OUTPUT_NAME,
   type OnnxBuildOptions,
 } from './onnx/build.js';
-export { onnxLayout, readOnnxSpec, readOnnxTensors } from './onnx/read.js';
+export {
+  onnxFloatDataToRawData,
+  onnxLayout,
+  readOnnxSpec,
+  readOnnxTensors,
+  summariseOnnxGraph,
+  type OnnxGraphSummary,
+} from './onnx/read.js';

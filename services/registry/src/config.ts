@@ -34,8 +34,11 @@ export const registryConfig = defineServiceConfig({
     REGISTRY_DEVICE_TIMEOUT_MS: positiveInt(30 * 60_000),
     REGISTRY_MANIFEST_TTL_S: positiveInt(7 * 24 * 3600),
     REGISTRY_DEVICE_TOKEN_TTL_S: positiveInt(900),
-    /** `required`: manifests and downloads need the device token the registry issued. */
-    REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('off'),
+    /**
+     * `required` (default): manifests and downloads need the device token the registry issued. `off` is an explicit
+     * opt-out (a warning is logged at every boot).
+     */
+    REGISTRY_DEVICE_AUTH: z.enum(['off', 'required']).default('required'),
     /**
      * Bearer token of the management API (tenants, devices, models, versions, releases). Secret: never echoed or
      * logged. Unset (or empty): generated at first boot into <data dir>/registry-admin-token (0600).
@@ -51,6 +54,10 @@ export const registryConfig = defineServiceConfig({
           .optional(),
       ),
     ),
+    /** Files under the artifact dir that no committed version or delta references are removed once this old. */
+    REGISTRY_SWEEP_GRACE_MS: positiveInt(60 * 60_000),
+    /** How often the artifact dir is swept (and once at boot). */
+    REGISTRY_SWEEP_INTERVAL_MS: positiveInt(60 * 60_000),
     /** How many older versions get a direct delta to each new version. */
     REGISTRY_DELTA_WINDOW: z.coerce.number().int().min(0).max(32).default(3),
     /**
@@ -91,6 +98,7 @@ export const registryConfig = defineServiceConfig({
       manifestTtlMs: env.REGISTRY_MANIFEST_TTL_S * 1000,
       deviceTokenTtlS: env.REGISTRY_DEVICE_TOKEN_TTL_S,
       deltaWindow: env.REGISTRY_DELTA_WINDOW,
+      sweep: { graceMs: env.REGISTRY_SWEEP_GRACE_MS, intervalMs: env.REGISTRY_SWEEP_INTERVAL_MS },
       deviceAuth: env.REGISTRY_DEVICE_AUTH,
       roundArtifactPrefixes: env.REGISTRY_ROUND_ARTIFACT_PREFIXES,
       adminToken: env.REGISTRY_ADMIN_TOKEN as string | undefined,

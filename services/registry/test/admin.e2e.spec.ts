@@ -133,8 +133,10 @@ describe('registry management API: admin bearer token', () => {
     expect((await call(url, 'GET', '/v1/models/fraud/versions/1/delta?from=1', undefined, none)).status).toBe(
       200,
     );
-    // nothing released yet: 404 from the manifest logic, not 401
-    expect((await call(url, 'GET', '/v1/devices/pos-1/manifest', undefined, none)).status).toBe(404);
+    // nothing released yet: "nothing to install" from the manifest logic, not 401
+    expect((await call(url, 'GET', '/v1/devices/pos-1/manifest', undefined, none)).body).toMatchObject({
+      reason: 'nothing-to-install',
+    });
     expect(
       (await call(url, 'POST', '/v1/devices/pos-1/token', { assertion: 'not-a-jwt' }, none)).status,
     ).not.toBe(404);

@@ -137,16 +137,11 @@ describe('registry on the bus', () => {
       meanConfidence: 0.9,
       driftScore: 0.01,
     });
-    // a window with impossible values must not roll anything back: it is dead-lettered
-    await typed.publish('edgefl.rollout.health.v1', [
-      { value: { ...health('50pct'), otaFailureRate: Number.NaN, inferenceErrorRate: 7 } },
-    ]);
-    await typed.publish('edgefl.rollout.health.v1', [{ value: health('50pct') }]);
-    await eventually(
-      'the second stage',
-      async () =>
-        (await call<{ stageIndex: number }>(url, 'GET', `/v1/releases/${rel.body.id}`)).body.stageIndex === 1,
-    );
+    // pos-1 (the only device of the model: always in the first stage) is offered v2 and installs it
+    expect((await call(url, 'GET', '/v1/devices/pos-1/manifest')).body).toMatchObject({
+      version: 2,
+      reason: 'rollout',
+    });
     await typed.publish('edgefl.ota.status.v1', [
       {
         value: {
@@ -167,6 +162,16 @@ describe('registry on the bus', () => {
         },
       },
     ]);
+    // a window with impossible values must not roll anything back: it is dead-lettered
+    await typed.publish('edgefl.rollout.health.v1', [
+      { value: { ...health('50pct'), otaFailureRate: Number.NaN, inferenceErrorRate: 7 } },
+    ]);
+    await typed.publish('edgefl.rollout.health.v1', [{ value: health('50pct') }]);
+    await eventually(
+      'the second stage',
+      async () =>
+        (await call<{ stageIndex: number }>(url, 'GET', `/v1/releases/${rel.body.id}`)).body.stageIndex === 1,
+    );
     await eventually(
       'the device to run v2',
       async () =>
@@ -183,5 +188,52 @@ describe('registry on the bus', () => {
     expect(metrics).toMatch(
       /edgefl_bus_dead_lettered_total\{[^}]*topic="edgefl\.rollout\.health\.v1"[^}]*\} 1/,
     );
+  });
+
+  it('publishes every device identity change as a DeviceLifecycle event, keyed by device', async () => {
+    const first = deviceIdentity();
+    const second = deviceIdentity();
+    await call(url, 'POST', '/v1/tenants/acme/devices', { id: 'life-1', publicKey: first.publicKeyBase64 });
+    await call(url, 'PATCH', '/v1/devices/life-1', { group: 'eu', hardware: { attributes: { cpu: 'arm' } } });
+    const rotated = await call(url, 'POST', '/v1/devices/life-1/rotate-key', {
+      publicKey: second.publicKeyBase64,
+    });
+    expect(rotated.status).toBe(200);
+    const revoked = await call<{ tokensNotBefore: number }>(url, 'POST', '/v1/devices/life-1/revoke', {
+      reason: 'decommissioned',
+    });
+    expect(revoked.status).toBe(200);
+    const seen: Array<{ key: string; value: KafkaTopicValues['edgefl.device.lifecycle.v1'] }> = [];
+    const sub = await typed.subscribe({
+      group: `t-${randomUUID()}`,
+      topics: ['edgefl.device.lifecycle.v1'],
+      fromBeginning: true,
+      handler: (r) => {
+        if (r.value.deviceId === 'life-1') seen.push({ key: r.key ?? '', value: r.value });
+      },
+    });
+    await eventually('the lifecycle events', async () => seen.length >= 4);
+    await sub.close();
+    expect(seen.map((e) => e.value.event)).toEqual(['REGISTERED', 'UPDATED', 'KEY_ROTATED', 'REVOKED']);
+    expect(seen.every((e) => e.key === 'life-1' && e.value.tenant === 'acme')).toBe(true);
+    const keyId = (raw: Uint8Array) => sha256Hex(raw).slice(0, 32);
+    const [registered, , rotation, revocation] = seen.map((e) => e.value);
+    expect(registered).toMatchObject({
+      publicKey: Buffer.from(first.key.publicKey).toString('base64url'),
+      keyId: keyId(first.key.publicKey),
+      tokensNotBefore: null,
+    });
+    expect(rotation).toMatchObject({
+      publicKey: Buffer.from(second.key.publicKey).toString('base64url'),
+      keyId: keyId(second.key.publicKey),
+      previousKeyId: keyId(first.key.publicKey),
+    });
+    expect(rotation!.tokensNotBefore).toBeGreaterThan(0);
+    expect(revocation).toMatchObject({
+      publicKey: null,
+      keyId: null,
+      reason: 'decommissioned',
+      tokensNotBefore: revoked.body.tokensNotBefore,
+    });
   });
 });

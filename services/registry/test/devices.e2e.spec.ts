@@ -2,7 +2,14 @@ import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { expectProblem } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
+import {
+  admin,
+  call,
+  deviceIdentity,
+  startRegistry,
+  startSecureRegistry,
+  type TestRegistry,
+} from './helpers.js';
 
 describe('registry tenants and device registry', () => {
   let registry: TestRegistry;
@@ -16,6 +23,31 @@ describe('registry tenants and device registry', () => {
   });
   afterAll(async () => {
     await registry?.stop();
+  });
+
+  it('refuses JSON bodies with ill-formed Unicode: a lone surrogate escape or invalid UTF-8 bytes', async () => {
+    const post = (body: string | Buffer) =>
+      fetch(`${url}/v1/tenants`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json' },
+        body,
+      });
+    for (const body of [
+      '{"id":"bad1","name":"x\\ud800"}',
+      '{"id":"bad2","name":"x","\\udc00":1}',
+      Buffer.concat([Buffer.from('{"id":"bad3","name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+    ]) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(await res.json())).toMatch(/UTF-8|Unicode/);
+    }
+    for (const id of ['bad1', 'bad2', 'bad3'])
+      expect((await call(url, 'GET', `/v1/tenants/${id}`)).status).toBe(404);
+    // well-formed astral characters pass
+    const ok = await post('{"id":"astral","name":"rocket \\ud83d\\ude80"}');
+    expect(ok.status).toBe(201);
+    expect(((await ok.json()) as { name: string }).name).toBe('rocket \u{1F680}');
   });
 
   it('creates tenants once and finds them', async () => {
@@ -75,6 +107,12 @@ describe('registry tenants and device registry', () => {
     expect(noTenant.status).toBe(404);
     const patched = await call(url, 'PATCH', '/v1/devices/pos-1', { group: 'eu-north' });
     expect(patched.body).toMatchObject({ group: 'eu-north', firmware: '2.3.1' });
+    // hardware.attributes are replaced as a whole (they were ignored before)
+    const attrs = await call(url, 'PATCH', '/v1/devices/pos-1', {
+      hardware: { attributes: { npu: 'none' } },
+    });
+    expect(attrs.body).toMatchObject({ group: 'eu-north', attributes: { npu: 'none' } });
+    expect((await call(url, 'GET', '/v1/devices/pos-1')).body).toMatchObject({ attributes: { npu: 'none' } });
   });
 
   it('issues a short-lived EdDSA JWT for a valid assertion, verifiable with the JWKS', async () => {
@@ -126,7 +164,7 @@ describe('registry tenants and device registry', () => {
   });
 });
 
-describe('registry device auth (REGISTRY_DEVICE_AUTH=required)', () => {
+describe('registry device auth (required by default)', () => {
   let registry: TestRegistry;
   let url: string;
   const mine = deviceIdentity();
@@ -135,8 +173,8 @@ describe('registry device auth (REGISTRY_DEVICE_AUTH=required)', () => {
   let otherToken = '';
 
   beforeAll(async () => {
-    registry = await startRegistry({
-      REGISTRY_DEVICE_AUTH: 'required',
+    // no REGISTRY_DEVICE_AUTH: the default must be secure
+    registry = await startSecureRegistry({
       REGISTRY_MIN_SOAK_MS: '0',
       REGISTRY_MIN_DEVICES: '1',
     });
@@ -208,5 +246,164 @@ describe('registry device auth (REGISTRY_DEVICE_AUTH=required)', () => {
     const ours = await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, { headers: bearer(token) });
     expect(ours.status).toBe(200);
     await ours.arrayBuffer();
+  });
+
+  const newToken = async (id: string, identity: ReturnType<typeof deviceIdentity>) =>
+    call<{ token: string }>(url, 'POST', `/v1/devices/${id}/token`, {
+      assertion: await identity.assertion(id),
+    });
+
+  it('rotates a key with proof of the old key: earlier tokens and the old key stop working', async () => {
+    const id = 'a-rot';
+    const old = deviceIdentity();
+    const next = deviceIdentity();
+    await call(url, 'POST', '/v1/tenants/acme/devices', {
+      id,
+      publicKey: old.publicKeyBase64,
+      modelId: 'acme-model',
+    });
+    const before = (await newToken(id, old)).body.token;
+    expect((await call(url, 'GET', `/v1/devices/${id}/manifest`, undefined, bearer(before))).status).toBe(
+      200,
+    );
+    // neither anonymous nor with another device's proof
+    const anonymous = await call(
+      url,
+      'POST',
+      `/v1/devices/${id}/rotate-key`,
+      { publicKey: next.publicKeyBase64 },
+      { authorization: '' },
+    );
+    expectProblem(anonymous, 401, 'https://edgefl.dev/problems/unauthorized');
+    const forged = await call(
+      url,
+      'POST',
+      `/v1/devices/${id}/rotate-key`,
+      { publicKey: next.publicKeyBase64, assertion: await next.assertion(id) },
+      { authorization: '' },
+    );
+    expect(forged.status).toBe(401);
+    const proof = await old.assertion(id);
+    const rotated = await call<{ publicKey: string; tokensNotBefore: number }>(
+      url,
+      'POST',
+      `/v1/devices/${id}/rotate-key`,
+      { publicKey: next.publicKeyBase64, assertion: proof },
+      { authorization: '' },
+    );
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.publicKey).toBe(next.publicKeyBase64);
+    expect(rotated.body.tokensNotBefore).toBeGreaterThan(0);
+    // the proof works once
+    const replay = await call(
+      url,
+      'POST',
+      `/v1/devices/${id}/rotate-key`,
+      { publicKey: old.publicKeyBase64, assertion: proof },
+      { authorization: '' },
+    );
+    expect(replay.status).toBe(401);
+    // the token issued before the rotation is refused by the registry itself
+    expect((await call(url, 'GET', `/v1/devices/${id}/manifest`, undefined, bearer(before))).status).toBe(
+      401,
+    );
+    expect((await newToken(id, old)).status).toBe(401);
+    const after = await newToken(id, next);
+    expect(after.status).toBe(200);
+    expect(
+      (await call(url, 'GET', `/v1/devices/${id}/manifest`, undefined, bearer(after.body.token))).status,
+    ).toBe(200);
+    // an admin may re-key without the device's proof
+    const byAdmin = await call(url, 'POST', `/v1/devices/${id}/rotate-key`, {
+      publicKey: old.publicKeyBase64,
+    });
+    expect(byAdmin.status).toBe(200);
+    expect(
+      (await call(url, 'GET', `/v1/devices/${id}/manifest`, undefined, bearer(after.body.token))).status,
+    ).toBe(401);
+  });
+
+  it('revokes a device: held tokens are refused, no new token is issued, revoking twice is a conflict', async () => {
+    const id = 'a-rev';
+    const identity = deviceIdentity();
+    await call(url, 'POST', '/v1/tenants/acme/devices', {
+      id,
+      publicKey: identity.publicKeyBase64,
+      modelId: 'acme-model',
+    });
+    const held = (await newToken(id, identity)).body.token;
+    expect(
+      (
+        await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, {
+          method: 'HEAD',
+          headers: bearer(held),
+        })
+      ).status,
+    ).toBe(200);
+    const anonymous = await call(url, 'POST', `/v1/devices/${id}/revoke`, {}, { authorization: '' });
+    expect(anonymous.status).toBe(401);
+    const revoked = await call<{ revokedAt: number; revokeReason: string }>(
+      url,
+      'POST',
+      `/v1/devices/${id}/revoke`,
+      {
+        reason: 'reported stolen',
+      },
+    );
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toMatchObject({ revokeReason: 'reported stolen' });
+    expect(revoked.body.revokedAt).toBeGreaterThan(0);
+    expect((await call(url, 'GET', `/v1/devices/${id}/manifest`, undefined, bearer(held))).status).toBe(401);
+    expect(
+      (
+        await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, {
+          method: 'HEAD',
+          headers: bearer(held),
+        })
+      ).status,
+    ).toBe(401);
+    expect((await newToken(id, identity)).status).toBe(401);
+    expectProblem(
+      await call(url, 'POST', `/v1/devices/${id}/revoke`, {}),
+      409,
+      'https://edgefl.dev/problems/conflict',
+    );
+    expect(
+      (
+        await call(url, 'POST', `/v1/devices/${id}/rotate-key`, {
+          publicKey: deviceIdentity().publicKeyBase64,
+        })
+      ).status,
+    ).toBe(409);
+    expect((await call(url, 'POST', '/v1/devices/nobody/revoke', {})).status).toBe(404);
+  });
+});
+
+describe('registry device auth opt-out', () => {
+  it('serves manifests without a token only when REGISTRY_DEVICE_AUTH=off, and says so in the log', async () => {
+    const registry = await startRegistry();
+    try {
+      expect(registry.logs.lines.join('\n')).toContain('REGISTRY_DEVICE_AUTH=off');
+      const { url } = registry;
+      await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
+      await call(url, 'POST', '/v1/tenants/acme/models', { id: 'm', name: 'm', spec: FRAUD_MLP });
+      await fetch(`${url}/v1/models/m/versions`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/octet-stream' },
+        body: Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 1))),
+      });
+      await call(url, 'PUT', '/v1/tenants/acme/baseline', { modelId: 'm', version: 1 });
+      await call(registry.url, 'POST', '/v1/tenants/acme/devices', {
+        id: 'd',
+        publicKey: deviceIdentity().publicKeyBase64,
+        modelId: 'm',
+      });
+      // served without any token
+      expect(
+        (await call(registry.url, 'GET', '/v1/devices/d/manifest', undefined, { authorization: '' })).status,
+      ).toBe(200);
+    } finally {
+      await registry.stop();
+    }
   });
 });

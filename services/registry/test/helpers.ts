@@ -19,9 +19,20 @@ export const ADMIN_TOKEN = `test-admin-${randomUUID()}`;
 /** Headers carrying the admin token, for raw fetch calls to management routes. */
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` } as const;
 
-/** Starts the registry on a free port with a private data dir; `env` adds variables. */
-export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
+/** Starts the registry with its own defaults (device auth required) on a free port with a private data dir. */
+export function startSecureRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
   return startTestService(bootstrap, { REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
+}
+
+/**
+ * Device auth is `required` by default; suites that do not exercise it opt out explicitly (as an operator would),
+ * so their manifest and download calls need no device token. `env` adds or overrides variables.
+ */
+const TOKENLESS = { REGISTRY_DEVICE_AUTH: 'off' } as const;
+
+/** Starts the registry (device auth off, see TOKENLESS) on a free port with a private data dir. */
+export function startRegistry(env: Record<string, string> = {}): Promise<TestRegistry> {
+  return startSecureRegistry({ ...TOKENLESS, ...env });
 }
 
 /**
@@ -64,6 +75,7 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
       EDGEFL_DATA_DIR: dataDir,
       LOG_LEVEL: 'info',
       REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
+      ...TOKENLESS,
       ...env,
     },
     shutdownHooks: false,
@@ -103,4 +115,37 @@ export async function engineEnv(
       await c.end();
     },
   };
+}
+
+/**
+ * Has one device of `modelId` install what the release offers it (stages advance only on installs): registers
+ * `deviceId` to the tenant and model when it is new, reads its manifest (which assigns it to the stage) and reports
+ * ACTIVE.
+ */
+export async function installOn(
+  url: string,
+  release: { id: string; tenant: string; modelId: string },
+  deviceId: string,
+): Promise<void> {
+  const registered = await call(url, 'POST', `/v1/tenants/${release.tenant}/devices`, {
+    id: deviceId,
+    publicKey: deviceIdentity().publicKeyBase64,
+    modelId: release.modelId,
+  });
+  if (registered.status !== 201 && registered.status !== 409)
+    throw new Error(`registering ${deviceId}: ${registered.status}`);
+  const manifest = await call<{ version: number; reason: string; releaseId: string | null }>(
+    url,
+    'GET',
+    `/v1/devices/${deviceId}/manifest`,
+  );
+  if (manifest.body.reason !== 'rollout' || manifest.body.releaseId !== release.id)
+    throw new Error(`${deviceId} is not in the current stage of ${release.id}`);
+  const reported = await call(url, 'POST', `/v1/devices/${deviceId}/ota-status`, {
+    modelId: release.modelId,
+    releaseId: release.id,
+    toVersion: manifest.body.version,
+    state: 'ACTIVE',
+  });
+  if (reported.status !== 202) throw new Error(`reporting ${deviceId}: ${reported.status}`);
 }

@@ -7,10 +7,12 @@ import {
   FRAUD_MLP,
   float32ToBytes,
   initWeights,
+  onnxLayout,
   sha256Hex,
   type NamedTensor,
 } from '@edgefl/model';
 import { expectProblem } from '@edgefl/testing';
+import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -251,10 +253,167 @@ describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (
     expect((await fetch(`${url}/v1/models/fraud/versions/1/artifact`, { method: 'HEAD' })).status).toBe(200);
   });
 
+  it('skips, logs and counts a delta from a damaged stored artifact; the upload still succeeds', async () => {
+    await call(url, 'POST', '/v1/tenants/acme/models', {
+      id: 'dmg',
+      name: 'd',
+      spec: FRAUD_MLP,
+      deltaWindow: 3,
+    });
+    expect((await upload(url, 'dmg', onnx(weights(9)))).status).toBe(201);
+    expect((await upload(url, 'dmg', onnx(weights(9, 5)))).status).toBe(201);
+    const dir = join(registry.dataDir, 'registry-artifacts', 'acme', 'dmg');
+    const name = (await readdir(dir)).find((f) => f.startsWith('v1-'))!;
+    const stored = await readFile(join(dir, name));
+    const flipped = Buffer.from(stored);
+    flipped[60] = flipped[60]! ^ 0x01;
+    await writeFile(join(dir, name), flipped);
+    const v3 = await upload(url, 'dmg', onnx(weights(9, 10)));
+    expect(v3.status).toBe(201);
+    // the delta from the healthy v2 exists, the one from the damaged v1 does not
+    expect((await fetch(`${url}/v1/models/dmg/deltas/2/3`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${url}/v1/models/dmg/deltas/1/3`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${url}/v1/models/dmg/versions/1/artifact`)).status).toBe(500);
+    expect(
+      registry.logs.records().some((r) => r['event'] === 'registry.artifact.damaged' && r['version'] === 1),
+    ).toBe(true);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^edgefl_registry_damaged_artifacts_total(\{[^}]*\})? [1-9]/m);
+    await writeFile(join(dir, name), stored);
+  });
+
+  it('takes version numbers in paths in canonical decimal only, and sends no X-Powered-By', async () => {
+    const ok = await fetch(`${url}/v1/models/fraud/versions/1`, { headers: admin });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-powered-by')).toBeNull();
+    await ok.arrayBuffer();
+    for (const v of ['0x1', '1e0', '%201', '01', '1.0', '+1'])
+      expect((await call(url, 'GET', `/v1/models/fraud/versions/${v}`)).status, v).toBe(400);
+  });
+
+  it('answers body-parser refusals in the edgefl problem family', async () => {
+    const res = await fetch(`${url}/v1/tenants`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: '{"id":',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe('https://edgefl.dev/problems/bad-request');
+    // authentication comes first: an anonymous caller learns nothing from the parser
+    for (const body of ['{"id":', Buffer.from([0x7b, 0xff, 0x7d])]) {
+      const anonymous = await fetch(`${url}/v1/tenants`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(anonymous.status).toBe(401);
+      await anonymous.arrayBuffer();
+    }
+  });
+
   it('deprecates versions', async () => {
     const res = await call(url, 'POST', '/v1/models/fraud/versions/1/deprecate');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'deprecated' });
     expect((await call(url, 'POST', '/v1/models/fraud/versions/77/deprecate')).status).toBe(404);
+  });
+});
+
+/** The bytes of `model` with every float32 raw_data initializer re-tagged as packed float_data (the same payload). */
+function asFloatData(model: Buffer): Buffer {
+  const out = Buffer.from(model);
+  for (const t of onnxLayout(model).tensors) {
+    let length = t.count * 4;
+    let varint = 1;
+    while (length >= 0x80) {
+      length >>>= 7;
+      varint++;
+    }
+    const tag = t.offset - varint - 1;
+    expect(out[tag]).toBe(0x4a); // raw_data, LEN
+    out[tag] = 0x22; // float_data, LEN (packed)
+  }
+  return out;
+}
+
+/** An ONNX model with an opset, an input and an output but no node (what protobuf tools can write). */
+function nodeless(): Buffer {
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      M: {
+        fields: {
+          irVersion: { type: 'int64', id: 1 },
+          graph: { type: 'G', id: 7 },
+          opsetImport: { rule: 'repeated', type: 'O', id: 8 },
+        },
+      },
+      O: { fields: { domain: { type: 'string', id: 1 }, version: { type: 'int64', id: 2 } } },
+      G: {
+        fields: {
+          name: { type: 'string', id: 2 },
+          input: { rule: 'repeated', type: 'V', id: 11 },
+          output: { rule: 'repeated', type: 'V', id: 12 },
+        },
+      },
+      V: { fields: { name: { type: 'string', id: 1 } } },
+    },
+  });
+  const M = root.lookupType('M');
+  return Buffer.from(
+    M.encode(
+      M.fromObject({
+        irVersion: 8,
+        opsetImport: [{ domain: '', version: 17 }],
+        graph: { name: 'g', input: [{ name: 'x' }], output: [{ name: 'x' }] },
+      }),
+    ).finish(),
+  );
+}
+
+describe('registry signs only runnable models', () => {
+  let registry: TestRegistry;
+  let url: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    url = registry.url;
+    await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
+    await call(url, 'POST', '/v1/tenants/acme/models', { id: 'free', name: 'no spec' });
+    await call(url, 'POST', '/v1/tenants/acme/models', { id: 'fraud', name: 'Fraud', spec: FRAUD_MLP });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('refuses with 422 and the reason a model without opset, without nodes, or with an unknown operator', async () => {
+    const noOpset = await upload(url, 'free', Buffer.from([0x08, 0x08, 0x3a, 0x00]));
+    expectProblem(noOpset, 422);
+    expect(String(noOpset.body['detail'])).toMatch(/opset/);
+    const empty = await upload(url, 'free', nodeless());
+    expectProblem(empty, 422);
+    expect(String(empty.body['detail'])).toMatch(/no nodes/);
+    const good = onnx(weights(5));
+    const at = good.indexOf('Sigmoid');
+    expect(at).toBeGreaterThan(0);
+    const unknownOp = Buffer.from(good);
+    unknownOp.write('Sigmoix', at, 'latin1');
+    for (const model of ['free', 'fraud']) {
+      const res = await upload(url, model, unknownOp);
+      expectProblem(res, 422);
+      expect(String(res.body['detail'])).toMatch(/onnxruntime cannot run this model/);
+    }
+    expect((await call<unknown[]>(url, 'GET', '/v1/models/free/versions')).body).toEqual([]);
+    expect((await call<unknown[]>(url, 'GET', '/v1/models/fraud/versions')).body).toEqual([]);
+  });
+
+  it('accepts weights stored as float_data as well as raw_data', async () => {
+    const raw = onnx(weights(6));
+    const floatData = asFloatData(raw);
+    expect(floatData.equals(raw)).toBe(false);
+    const res = await upload(url, 'fraud', floatData);
+    expect(res.status).toBe(201);
+    // stored in raw_data form (what deltas are built over): the same model, byte for byte
+    expect(res.body['sha256']).toBe(sha256Hex(raw));
+    expect((await upload(url, 'fraud', onnx(weights(7)))).status).toBe(201);
   });
 });

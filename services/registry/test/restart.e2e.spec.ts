@@ -4,7 +4,7 @@ import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { eventually, tempDir } from '@edgefl/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
-import { admin, call, deviceIdentity, startRegistryAt } from './helpers.js';
+import { admin, call, deviceIdentity, installOn, startRegistryAt } from './helpers.js';
 
 type ReleaseView = {
   id: string;
@@ -51,6 +51,7 @@ it('resumes rollouts and their timers (stage soak, device timeouts) after a rest
       version: 1,
       stages: [100],
     });
+    await installOn(url, { id: first.body.id, tenant: 'acme', modelId: model }, `installer-${model}`);
     await call(url, 'POST', `/v1/releases/${first.body.id}/health`, health('full'));
     await eventually(
       'v1 stable',
@@ -70,6 +71,7 @@ it('resumes rollouts and their timers (stage soak, device timeouts) after a rest
     stages: [50, 100],
     gates: { minSoakMs: 4000 },
   });
+  await installOn(url, { id: soak.body.id, tenant: 'acme', modelId: 'soak' }, 'installer-soak');
   await call(url, 'POST', `/v1/releases/${soak.body.id}/health`, health('50pct'));
   // a device timer: dev-1 is told to update and then never reports within 3 s
   const timeout = await call<ReleaseView>(url, 'POST', '/v1/models/timeout/releases', {
@@ -136,6 +138,7 @@ it('finishes a rollback a crash left HALTED (between the failed gate and the rol
       version: 1,
       stages: [100],
     });
+    await installOn(url, { id: first.body.id, tenant: 'acme', modelId: 'halt' }, 'installer-halt');
     await call(url, 'POST', `/v1/releases/${first.body.id}/health`, {
       stage: 'full',
       windowStart: Date.now() - 1000,

@@ -99,6 +99,22 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     expect(res.status).toBe(201);
     return ((await res.json()) as { version: number }).version;
   }
+  /** One device of the release's current stage installs it (reports ACTIVE): stages advance only on installs. */
+  async function installOne(releaseId: string): Promise<string> {
+    for (const id of DEVICES) {
+      const m = (await manifest(id)).body;
+      if (m.reason !== 'rollout' || m.releaseId !== releaseId) continue;
+      const res = await call(url, 'POST', `/v1/devices/${id}/ota-status`, {
+        modelId: 'fraud',
+        releaseId,
+        toVersion: m.version,
+        state: 'ACTIVE',
+      });
+      expect(res.status).toBe(202);
+      return id;
+    }
+    throw new Error(`no device in the current stage of ${releaseId}`);
+  }
   async function manifests(): Promise<Map<string, Manifest>> {
     const out = new Map<string, Manifest>();
     for (const id of DEVICES) out.set(id, (await manifest(id)).body);
@@ -153,7 +169,8 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
 
   it('has nothing to offer before a release or a baseline', async () => {
     const res = await manifest('term-000');
-    expectProblem(res, 404, 'https://edgefl.dev/problems/not-found');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ version: null, reason: 'nothing-to-install' });
     expect((await manifest('nobody')).status).toBe(404);
   });
 
@@ -165,6 +182,10 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     expect(created.status).toBe(201);
     expect(created.body.state).toBe('ROLLING_OUT');
     await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
+    // healthy reports alone do not complete it: a device must have installed it
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await release(created.body.id)).state).toBe('ROLLING_OUT');
+    await installOne(created.body.id);
     const done = await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
     expect(done.transitions.map((t) => `${t.fromState}->${t.toState}`)).toEqual([
       'PENDING->PENDING',
@@ -173,6 +194,12 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     ]);
     const m = await manifest('term-000');
     expect(m.body).toMatchObject({ version: 1, reason: 'stable' });
+    // a completed release takes no more health windows
+    expectProblem(
+      await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full')),
+      409,
+      'https://edgefl.dev/problems/conflict',
+    );
   });
 
   let releaseId = '';
@@ -189,7 +216,11 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     expect(second.status).toBe(409);
 
     const all = await manifests();
-    const expected = DEVICES.filter((id) => inStage(rolloutBucket(releaseId, id), 1));
+    // the stage's devices by hash, and always the lowest-bucket device (so a stage is never empty)
+    const lowest = Math.min(...DEVICES.map((id) => rolloutBucket(releaseId, id)));
+    const expected = DEVICES.filter(
+      (id) => inStage(rolloutBucket(releaseId, id), 1) || rolloutBucket(releaseId, id) === lowest,
+    );
     const got = DEVICES.filter((id) => all.get(id)!.version === 2);
     expect(got).toEqual(expected);
     for (const id of DEVICES) expect(all.get(id)!.reason).toBe(got.includes(id) ? 'rollout' : 'stable');
@@ -214,6 +245,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
       devicesReporting: 2,
     });
     expect((await release(releaseId)).stageIndex).toBe(0); // below min devices: waits
+    await installOne(releaseId);
     await call(url, 'POST', `/v1/releases/${releaseId}/health`, healthy('canary'));
     const ten = await until(releaseId, 'the 10% stage', (r) => r.stageIndex === 1);
     expect(ten.stage).toEqual({ name: '10pct', percentage: 10 });
@@ -574,6 +606,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
     });
     expect((await manifest('term-000')).body).toMatchObject({ version, reason: 'rollout' }); // group eu
     expect((await manifest('term-001')).body).toMatchObject({ version: stable, reason: 'stable' }); // group us: not targeted
+    await installOne(created.body.id);
     await call(url, 'POST', `/v1/releases/${created.body.id}/health`, healthy('full'));
     await until(created.body.id, 'completion', (r) => r.state === 'COMPLETED');
     expect((await manifest('term-000')).body).toMatchObject({ version, reason: 'stable' });

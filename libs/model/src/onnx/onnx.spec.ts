@@ -12,7 +12,13 @@ import {
   type ModelSpec,
 } from '../spec.js';
 import { buildOnnx } from './build.js';
-import { onnxLayout, readOnnxSpec, readOnnxTensors } from './read.js';
+import {
+  onnxFloatDataToRawData,
+  onnxLayout,
+  readOnnxSpec,
+  readOnnxTensors,
+  summariseOnnxGraph,
+} from './read.js';
 
 async function runOnnx(
   bytes: Uint8Array,
@@ -94,5 +100,37 @@ describe('ONNX builder', () => {
       expect(() => onnxLayout(bad)).toThrow(ModelFormatError);
     }
     expect(() => onnxLayout(new Uint8Array(0))).toThrow(ModelFormatError);
+  });
+});
+
+describe('ONNX graph summary and float_data', () => {
+  const model = buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 2));
+
+  it('summarises opsets, nodes, fed inputs (not initializers) and outputs', () => {
+    const g = summariseOnnxGraph(model);
+    expect(g.opsets.some((o) => o.domain === '' && o.version > 0)).toBe(true);
+    expect(g.nodeCount).toBeGreaterThan(0);
+    expect(g.inputs).toHaveLength(1);
+    expect(g.inputs[0]!.elemType).toBe(1);
+    expect(g.inputs[0]!.dims[1]).toBe(30);
+    expect(g.outputs).toHaveLength(1);
+    expect(summariseOnnxGraph(new Uint8Array([0x08, 0x08, 0x3a, 0x00])).opsets).toEqual([]);
+  });
+
+  it('moves packed float_data initializers to raw_data without changing a length, and leaves raw_data alone', () => {
+    expect(onnxFloatDataToRawData(model)).toBe(model);
+    const floatData = new Uint8Array(model);
+    for (const t of onnxLayout(model).tensors) {
+      let n = t.count * 4;
+      let varint = 1;
+      while (n >= 0x80) {
+        n >>>= 7;
+        varint++;
+      }
+      floatData[t.offset - varint - 1] = 0x22;
+    }
+    expect(onnxLayout(floatData).tensors).toEqual([]);
+    expect(Buffer.from(onnxFloatDataToRawData(floatData)).equals(Buffer.from(model))).toBe(true);
+    expect(() => onnxFloatDataToRawData(new Uint8Array([0x3a, 0x05]))).toThrow(ModelFormatError);
   });
 });

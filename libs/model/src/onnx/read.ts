@@ -136,3 +136,117 @@ export function readOnnxSpec(bytes: Uint8Array): ModelSpec | null {
     throw new ModelFormatError('bad-header', 'ONNX metadata edgefl.spec is not a valid model spec');
   }
 }
+
+/** What a runnability check needs of an ONNX graph: opsets, node count, and the declared inputs and outputs. */
+export interface OnnxGraphSummary {
+  opsets: Array<{ domain: string; version: number }>;
+  nodeCount: number;
+  /** Graph inputs that are not initializers (what a caller feeds), with their element type and dims (-1 = symbolic). */
+  inputs: Array<{ name: string; elemType: number; dims: number[] }>;
+  outputs: string[];
+}
+
+type DecodedDim = { dimValue?: number | protobuf.Long; dimParam?: string };
+type DecodedValueInfo = {
+  name?: string;
+  type?: { tensorType?: { elemType?: number; shape?: { dim?: DecodedDim[] } } };
+};
+
+/** Decodes the parts of an ONNX model's graph a runnability check looks at. Malformed input → ModelFormatError. */
+export function summariseOnnxGraph(bytes: Uint8Array): OnnxGraphSummary {
+  let decoded: {
+    opsetImport?: Array<{ domain?: string; version?: number | protobuf.Long }>;
+    graph?: {
+      node?: unknown[];
+      initializer?: Array<{ name?: string }>;
+      input?: DecodedValueInfo[];
+      output?: DecodedValueInfo[];
+    };
+  };
+  try {
+    decoded = ModelProto.toObject(ModelProto.decode(bytes), { defaults: false }) as typeof decoded;
+  } catch (error) {
+    throw new ModelFormatError('truncated', `not a readable ONNX model: ${(error as Error).message}`);
+  }
+  const initializers = new Set((decoded.graph?.initializer ?? []).map((t) => t.name ?? ''));
+  return {
+    opsets: (decoded.opsetImport ?? []).map((o) => ({
+      domain: o.domain ?? '',
+      version: o.version === undefined ? 0 : toNumber(o.version),
+    })),
+    nodeCount: decoded.graph?.node?.length ?? 0,
+    inputs: (decoded.graph?.input ?? [])
+      .filter((i) => !initializers.has(i.name ?? ''))
+      .map((i) => ({
+        name: i.name ?? '',
+        elemType: i.type?.tensorType?.elemType ?? 0,
+        dims: (i.type?.tensorType?.shape?.dim ?? []).map((d) =>
+          d.dimValue === undefined ? -1 : toNumber(d.dimValue),
+        ),
+      })),
+    outputs: (decoded.graph?.output ?? []).map((o) => o.name ?? ''),
+  };
+}
+
+const FLOAT_DATA_TAG = (4 << 3) | WIRE_LEN; // TensorProto.float_data, packed
+const RAW_DATA_TAG = (9 << 3) | WIRE_LEN; // TensorProto.raw_data
+
+/**
+ * Moves float32 initializers stored as packed `float_data` to `raw_data`. Both hold the same bytes (packed
+ * little-endian float32 is exactly ONNX's raw_data encoding, protobuf encoding spec "packed repeated fields"), and
+ * both tags are one byte, so the rewrite changes one tag byte per tensor and no length anywhere: the model means
+ * the same, and the delta codec (which reads raw_data) can use it. Returns the input when nothing is stored as
+ * float_data. Unpacked float_data → ModelFormatError (say which form is needed).
+ */
+export function onnxFloatDataToRawData(bytes: Uint8Array): Uint8Array {
+  const reader = protobuf.Reader.create(bytes);
+  const tags: number[] = [];
+  try {
+    forEachField(reader, bytes.byteLength, (field, wire) => {
+      if (field !== 7 || wire !== WIRE_LEN) return false;
+      const graphEnd = endOf(reader, bytes.byteLength);
+      forEachField(reader, graphEnd, (gField, gWire) => {
+        if (gField !== 5 || gWire !== WIRE_LEN) return false;
+        const tensorEnd = endOf(reader, graphEnd);
+        let floatTag = -1;
+        let hasRaw = false;
+        let dataType = 0;
+        let name = '';
+        forEachField(reader, tensorEnd, (tField, tWire) => {
+          if (tField === 4 && tWire === WIRE_LEN) {
+            floatTag = reader.pos - 1; // the one-byte tag just read
+            reader.pos = endOf(reader, tensorEnd);
+          } else if (tField === 4) {
+            throw new ModelFormatError(
+              'unsupported-onnx',
+              'an initializer stores float_data unpacked; store float32 weights as packed float_data or raw_data',
+            );
+          } else if (tField === 9) {
+            hasRaw = true;
+            return false;
+          } else if (tField === 2 && tWire === WIRE_VARINT) dataType = reader.int32();
+          else if (tField === 8 && tWire === WIRE_LEN) name = reader.string();
+          else return false;
+          return true;
+        });
+        if (floatTag >= 0 && bytes[floatTag] === FLOAT_DATA_TAG) {
+          if (dataType !== ONNX_FLOAT || hasRaw)
+            throw new ModelFormatError(
+              'bad-tensor',
+              `ONNX initializer ${name}: float_data on a tensor that is not float32-only`,
+            );
+          tags.push(floatTag);
+        }
+        return true;
+      });
+      return true;
+    });
+  } catch (error) {
+    if (error instanceof ModelFormatError) throw error;
+    throw new ModelFormatError('truncated', `not a readable ONNX model: ${(error as Error).message}`);
+  }
+  if (tags.length === 0) return bytes;
+  const out = new Uint8Array(bytes);
+  for (const at of tags) out[at] = RAW_DATA_TAG;
+  return out;
+}

@@ -38,6 +38,8 @@ export interface AdminAuthOptions {
 
 export const ADMIN_AUTH_OPTIONS = Symbol.for('edgefl.admin-auth-options');
 
+const BEARER = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i;
+
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
@@ -88,6 +90,12 @@ export class AdminToken implements OnModuleInit {
     this.expected = digest(token);
   }
 
+  /** Whether an `Authorization` header carries this token as `Bearer <token>` (for routes open to others too). */
+  authorizes(header: string | undefined): boolean {
+    const match = BEARER.exec(header ?? '');
+    return match !== null && this.matches(match[1]!);
+  }
+
   /** Constant-time check of a presented token (both sides hashed first, so lengths leak nothing either). */
   matches(presented: string): boolean {
     if (this.expected === null) return false;
@@ -106,7 +114,7 @@ export class AdminAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
     const req = http.getRequest<Request>();
-    const match = /^Bearer[ ]+([\x21-\x7e]+)[ ]*$/i.exec(req.headers.authorization ?? '');
+    const match = BEARER.exec(req.headers.authorization ?? '');
     if (match && this.token.matches(match[1]!)) return true;
     const res = http.getResponse<Response>();
     res.setHeader(

@@ -10,7 +10,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError } from '../errors/domain-errors.js';
 import { LOGGER } from '../tokens.js';
-import { problemOf } from './problems.js';
+import { problemOf, problemTypeOfStatus } from './problems.js';
 
 /**
  * RFC 9457 problem details, the error format of every HTTP API of ours. The one exception filter of every service:
@@ -62,15 +62,22 @@ function toProblem(exception: unknown): ProblemDetails {
           : String((body as { message?: unknown }).message ?? exception.message);
     // terminus answers 503 with the check results as the body: keep them as an extension member
     const extra = typeof body === 'object' && body !== null && 'info' in body ? { checks: body } : {};
-    return { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: message, ...extra };
+    return {
+      type: problemTypeOfStatus(status),
+      title: TITLES[status] ?? 'Error',
+      status,
+      detail: message,
+      ...extra,
+    };
   }
   // body-parser and similar errors carry an HTTP status of their own (413 too large, 400 bad JSON)
   const status =
     (exception as { status?: unknown; statusCode?: unknown })?.status ??
     (exception as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
+    // body-parser's refusals join our problem family (one `type` per kind), not about:blank
     return {
-      type: 'about:blank',
+      type: problemTypeOfStatus(status),
       title: TITLES[status] ?? 'Bad Request',
       status,
       detail: (exception as Error).message,

@@ -18,6 +18,17 @@ const HTTP: Record<DomainErrorKind, { status: number; title: string }> = {
   'artifact-tampered': { status: 500, title: 'Internal Server Error' },
 };
 
+/**
+ * The `type` of a problem that is not a domain error (a Nest HTTP exception, a body-parser refusal) by its status:
+ * the same family as ours where a kind has that status (400 → …/bad-request), else `about:blank` (RFC 9457 §4.2.1).
+ */
+export function problemTypeOfStatus(status: number): string {
+  const kind = (Object.keys(HTTP) as DomainErrorKind[]).find(
+    (k) => HTTP[k].status === status && k !== 'artifact-tampered',
+  );
+  return kind === undefined ? 'about:blank' : `${PROBLEM_TYPE_BASE}${kind}`;
+}
+
 /** The HTTP status a kind of domain error answers with. */
 export const statusOf = (kind: DomainErrorKind): number => HTTP[kind].status;
 

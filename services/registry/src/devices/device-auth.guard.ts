@@ -4,13 +4,15 @@ import type { Request } from 'express';
 import type { RegistryConfig } from '../config.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
-import { DeviceTokenVerifier } from './device-tokens.js';
+import { DeviceTokenVerifier, issuedBeforeCutoff } from './device-tokens.js';
 import { DevicesService } from './devices.service.js';
 
 /**
- * With REGISTRY_DEVICE_AUTH=required, device-facing routes need the device token the registry issued
+ * With REGISTRY_DEVICE_AUTH=required (the default), device-facing routes need the device token the registry issued
  * (`Authorization: Bearer <jwt>`): a device reads only its own manifest (`sub` = the `:device` parameter) and
- * downloads only its tenant's artifacts and deltas (`tenant` = the model's tenant). Off by default.
+ * downloads only its tenant's artifacts and deltas (`tenant` = the model's tenant). The token's device must still
+ * be registered, not revoked, and the token not issued before the device's `tokensNotBefore` (revocation or key
+ * rotation): the store is read on every request, so a revocation holds at once on every replica.
  */
 @Injectable()
 export class DeviceAuthGuard implements CanActivate {
@@ -32,11 +34,20 @@ export class DeviceAuthGuard implements CanActivate {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new UnauthorizedError('a device token is required (Authorization: Bearer <token>)');
-    let claims: { sub: string; tenant: string };
+    let claims: { sub: string; tenant: string; iat?: number };
     try {
       claims = await this.verifier.verify(match[1]!, this.clock.now());
     } catch {
       throw new UnauthorizedError('the device token does not verify (signature, issuer, audience or expiry)');
+    }
+    const holder = await this.store.devices.getDevice(claims.sub);
+    if (
+      !holder ||
+      holder.tenantId !== claims.tenant ||
+      holder.revokedAt !== null ||
+      issuedBeforeCutoff(claims.iat ?? 0, holder.tokensNotBefore)
+    ) {
+      throw new UnauthorizedError('the device token was revoked (device revoked or its key rotated)');
     }
     const device = req.params['device'];
     if (typeof device === 'string' && device !== claims.sub)

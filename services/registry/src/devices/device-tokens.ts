@@ -28,6 +28,21 @@ export interface DeviceTokenClaims {
   jti: string;
 }
 
+/**
+ * The `tokensNotBefore` a revocation or key rotation at `nowMs` sets. Tokens carry whole-second `iat`s, and a token
+ * issued since the previous cut-off has `iat` = max(now, previous cut-off) in seconds (DeviceTokenIssuer.issue), so
+ * the new cut-off is the second after the latest `iat` any token held now can carry: every such token has
+ * `iat * 1000 < tokensNotBefore` and is refused, while tokens issued afterwards carry `iat ≥ tokensNotBefore / 1000`.
+ */
+export function tokensNotBeforeAt(nowMs: number, previous: number | null): number {
+  return (Math.max(Math.floor(nowMs / 1000), Math.ceil((previous ?? 0) / 1000)) + 1) * 1000;
+}
+
+/** Whether a token issued at `iatS` (seconds) predates the device's `tokensNotBefore` (ms) and is refused. */
+export function issuedBeforeCutoff(iatS: number, tokensNotBefore: number | null): boolean {
+  return tokensNotBefore !== null && iatS * 1000 < tokensNotBefore;
+}
+
 export class AssertionError extends Error {
   override readonly name = 'AssertionError';
 }
@@ -51,7 +66,8 @@ export class DeviceTokenIssuer {
     device: Device,
     nowMs: number,
   ): Promise<{ token: string; expiresAt: number; claims: DeviceTokenClaims }> {
-    const iat = Math.floor(nowMs / 1000);
+    // never before the device's cut-off (a token issued in the second of a rotation must still be accepted)
+    const iat = Math.max(Math.floor(nowMs / 1000), Math.ceil((device.tokensNotBefore ?? 0) / 1000));
     const claims: DeviceTokenClaims = {
       iss: TOKEN_ISSUER,
       sub: device.id,

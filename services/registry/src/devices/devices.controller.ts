@@ -1,7 +1,9 @@
-import { Controller, Get, HttpCode, Patch, Post } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Headers, HttpCode, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
+  ADMIN_SECURITY,
   AdminOnly,
+  AdminToken,
   DocBody,
   DocIdParams,
   DocQuery,
@@ -42,13 +44,37 @@ const TokenRequest = z.strictObject({
       'A JWT the device signed (EdDSA) with sub = its id, aud = "edgefl-registry", iat, exp (≤ 5 min), jti',
     ),
 });
+const RevokeDevice = z.strictObject({
+  reason: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('Why (published in the REVOKED event; never a secret)'),
+});
+const RotateKey = z.strictObject({
+  publicKey: z
+    .string()
+    .min(1)
+    .max(1024)
+    .describe('The new Ed25519 public key: base64 of the raw 32 bytes, or PEM (SPKI)'),
+  assertion: z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .describe('Without the admin token: a one-time assertion signed with the CURRENT key (as for /token)'),
+});
 const Limit = z.coerce.number().int().min(1).max(1000).default(100);
 const After = z.string().max(64).default('');
 
 @ApiTags('devices')
 @Controller('v1')
 export class DevicesController {
-  constructor(private readonly devices: DevicesService) {}
+  constructor(
+    private readonly devices: DevicesService,
+    private readonly adminToken: AdminToken,
+  ) {}
 
   @Post('tenants/:tenant/devices')
   @AdminOnly()
@@ -95,6 +121,39 @@ export class DevicesController {
     @ValidBody(UpdateDevice) body: z.infer<typeof UpdateDevice>,
   ): Promise<Device> {
     return this.devices.update(device, body);
+  }
+
+  @Post('devices/:device/revoke')
+  @AdminOnly()
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Revoke a device for good: no new tokens, held tokens refused, DeviceLifecycle REVOKED published',
+  })
+  @DocIdParams('device')
+  @DocBody(RevokeDevice)
+  revoke(
+    @IdParam('device') device: string,
+    @ValidBody(RevokeDevice) body: z.infer<typeof RevokeDevice>,
+  ): Promise<Device> {
+    return this.devices.revoke(device, body.reason);
+  }
+
+  @Post('devices/:device/rotate-key')
+  @HttpCode(200)
+  @ApiBearerAuth(ADMIN_SECURITY)
+  @ApiOperation({
+    summary:
+      "Replace a device's key (admin token, or an assertion signed with the current key); earlier tokens refused",
+  })
+  @DocIdParams('device')
+  @DocBody(RotateKey)
+  rotateKey(
+    @IdParam('device') device: string,
+    @Headers('authorization') authorization: string | undefined,
+    @ValidBody(RotateKey) body: z.infer<typeof RotateKey>,
+  ): Promise<Device> {
+    return this.devices.rotateKey(device, body, this.adminToken.authorizes(authorization));
   }
 
   @Post('devices/:device/token')

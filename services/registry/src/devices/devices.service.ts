@@ -1,21 +1,31 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { ed25519RawPublicKey, isKeyError } from '@edgefl/keys';
+import { KAFKA_TOPICS, type DeviceLifecycleKind } from '@edgefl/contracts';
+import { ed25519RawPublicKey, isKeyError, keyIdOf } from '@edgefl/keys';
 import {
   CLOCK,
   type Clock,
   ConflictError,
   KEY_PROVIDER,
+  LOGGER,
   NotFoundError,
   UnauthorizedError,
   UnprocessableError,
 } from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
+import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
+import { enqueueEvent } from '../events/outbox.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Device } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
-import { AssertionError, DeviceTokenIssuer, verifyDeviceAssertion } from './device-tokens.js';
+import {
+  AssertionError,
+  DeviceTokenIssuer,
+  tokensNotBeforeAt,
+  verifyDeviceAssertion,
+} from './device-tokens.js';
 
 export interface RegisterDevice {
   id: string;
@@ -57,13 +67,20 @@ export class DevicesService implements OnModuleInit {
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(KEY_PROVIDER) keys: KeyProvider,
     @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(REGISTRY_CONFIG) config: RegistryConfig,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.tokens = new DeviceTokenIssuer(keys, config.own.deviceTokenTtlS);
   }
 
   async onModuleInit(): Promise<void> {
     await this.tokens.init();
+    if (this.config.own.deviceAuth === 'off') {
+      this.logger.warn(
+        { deviceAuth: 'off' },
+        'REGISTRY_DEVICE_AUTH=off: device manifests and artifact downloads are served without a device token',
+      );
+    }
   }
 
   /** Called with a device id whenever a device record changes (caches drop it). */
@@ -99,9 +116,15 @@ export class DevicesService implements OnModuleInit {
       currentVersion: null,
       lastSeenAt: null,
       createdAt: this.clock.now(),
+      revokedAt: null,
+      revokeReason: null,
+      tokensNotBefore: null,
     };
     try {
-      await this.store.devices.insertDevice(device);
+      await this.store.transaction(async (tx) => {
+        await tx.devices.insertDevice(device);
+        await this.publish(tx, device, 'REGISTERED', {});
+      });
     } catch (error) {
       if (error instanceof StoreConflictError)
         throw new ConflictError(`device ${input.id} is already registered`);
@@ -124,25 +147,110 @@ export class DevicesService implements OnModuleInit {
   async update(id: string, patch: DevicePatch): Promise<Device> {
     const device = await this.get(id);
     await this.checkModel(device.tenantId, patch.modelId);
-    await this.store.devices.updateDevice(id, {
-      ...(patch.modelId !== undefined ? { modelId: patch.modelId } : {}),
-      ...(patch.group !== undefined ? { group: patch.group } : {}),
-      ...(patch.hardware?.class !== undefined ? { hardwareClass: patch.hardware.class } : {}),
-      ...(patch.hardware?.ramBytes !== undefined ? { ramBytes: patch.hardware.ramBytes } : {}),
-      ...(patch.hardware?.firmware !== undefined ? { firmware: patch.hardware.firmware } : {}),
+    await this.store.transaction(async (tx) => {
+      await tx.devices.updateDevice(id, {
+        ...(patch.modelId !== undefined ? { modelId: patch.modelId } : {}),
+        ...(patch.group !== undefined ? { group: patch.group } : {}),
+        ...(patch.hardware?.class !== undefined ? { hardwareClass: patch.hardware.class } : {}),
+        ...(patch.hardware?.ramBytes !== undefined ? { ramBytes: patch.hardware.ramBytes } : {}),
+        ...(patch.hardware?.firmware !== undefined ? { firmware: patch.hardware.firmware } : {}),
+        ...(patch.hardware?.attributes !== undefined ? { attributes: patch.hardware.attributes } : {}),
+      });
+      await this.publish(tx, device, 'UPDATED', {});
     });
     this.changed(id);
     return this.get(id);
   }
 
-  /** Exchanges a device's signed assertion for a short-lived MQTT token (each assertion works once). */
-  async issueToken(
+  /**
+   * Revokes a device for good: it gets no further token, and every token it holds stops working at the registry at
+   * once (and at the gateway, which consumes the REVOKED event). Revoking twice answers 409.
+   */
+  async revoke(id: string, reason: string | undefined): Promise<Device> {
+    const device = await this.get(id);
+    if (device.revokedAt !== null) throw new ConflictError(`device ${id} was revoked before`);
+    const now = this.clock.now();
+    const tokensNotBefore = tokensNotBeforeAt(now, device.tokensNotBefore);
+    await this.store.transaction(async (tx) => {
+      await tx.devices.updateDevice(id, { revokedAt: now, revokeReason: reason ?? null, tokensNotBefore });
+      await this.publish(tx, device, 'REVOKED', { reason: reason ?? null, tokensNotBefore });
+    });
+    this.changed(id);
+    this.logger.info({ deviceId: id, tenant: device.tenantId }, 'device revoked');
+    return this.get(id);
+  }
+
+  /**
+   * Replaces a device's key. The caller is an admin, or the device itself proving possession of its current key with
+   * a one-time assertion (as for a token). Tokens issued before the rotation stop working; the old key no longer
+   * authenticates.
+   */
+  async rotateKey(
     id: string,
-    assertion: string,
-  ): Promise<{ token: string; tokenType: 'Bearer'; expiresAt: number }> {
+    input: { publicKey: string; assertion?: string | undefined },
+    byAdmin: boolean,
+  ): Promise<Device> {
+    const device = byAdmin
+      ? await this.get(id)
+      : await this.authenticate(id, input.assertion, 'key rotation needs the admin token or an assertion');
+    if (device.revokedAt !== null)
+      throw new ConflictError(`device ${id} is revoked; register a new identity`);
+    const publicKey = normalisePublicKey(input.publicKey);
+    if (publicKey === device.publicKey)
+      throw new UnprocessableError('publicKey: the device already has this key');
+    const now = this.clock.now();
+    const tokensNotBefore = tokensNotBeforeAt(now, device.tokensNotBefore);
+    await this.store.transaction(async (tx) => {
+      await tx.devices.updateDevice(id, { publicKey, tokensNotBefore });
+      await this.publish(tx, { ...device, publicKey }, 'KEY_ROTATED', {
+        previousKeyId: keyIdOf(Buffer.from(device.publicKey, 'base64')),
+        tokensNotBefore,
+      });
+    });
+    this.changed(id);
+    this.logger.info({ deviceId: id, tenant: device.tenantId, byAdmin }, 'device key rotated');
+    return this.get(id);
+  }
+
+  /** Records a DeviceLifecycle event in the outbox of the caller's transaction (published after it commits). */
+  private async publish(
+    tx: RegistryStore,
+    device: Device,
+    event: DeviceLifecycleKind,
+    extra: { reason?: string | null; previousKeyId?: string; tokensNotBefore?: number },
+  ): Promise<void> {
+    const raw = Buffer.from(device.publicKey, 'base64');
+    const revoked = event === 'REVOKED';
+    const now = this.clock.now();
+    await enqueueEvent(
+      tx,
+      KAFKA_TOPICS.deviceLifecycle.name,
+      {
+        eventId: randomUUID(),
+        tenant: device.tenantId,
+        deviceId: device.id,
+        event,
+        publicKey: revoked ? null : raw.toString('base64url'),
+        keyId: revoked ? null : keyIdOf(raw),
+        previousKeyId: extra.previousKeyId ?? null,
+        reason: extra.reason ?? null,
+        tokensNotBefore: extra.tokensNotBefore ?? null,
+        timestamp: now,
+      },
+      device.id,
+      now,
+    );
+  }
+
+  /**
+   * A device proving possession of its registered key with a one-time assertion. Unknown, revoked and unverifiable
+   * all answer the same 401, so the endpoint does not reveal which ids exist.
+   */
+  private async authenticate(id: string, assertion: string | undefined, missing: string): Promise<Device> {
+    if (assertion === undefined) throw new UnauthorizedError(missing);
     const device = await this.store.devices.getDevice(id);
-    // the same answer for an unknown device and a bad signature: the endpoint does not reveal which ids exist
-    if (!device) throw new UnauthorizedError('the device assertion does not verify');
+    if (!device || device.revokedAt !== null)
+      throw new UnauthorizedError('the device assertion does not verify');
     const now = this.clock.now();
     let checked: { jti: string; expiresAt: number };
     try {
@@ -154,6 +262,16 @@ export class DevicesService implements OnModuleInit {
     if (!(await this.store.devices.useAssertion(checked.jti, id, checked.expiresAt, now))) {
       throw new UnauthorizedError('this assertion was used before (replay)');
     }
+    return device;
+  }
+
+  /** Exchanges a device's signed assertion for a short-lived MQTT token (each assertion works once). */
+  async issueToken(
+    id: string,
+    assertion: string,
+  ): Promise<{ token: string; tokenType: 'Bearer'; expiresAt: number }> {
+    const device = await this.authenticate(id, assertion, 'an assertion is required');
+    const now = this.clock.now();
     await this.store.devices.updateDevice(id, { lastSeenAt: now });
     const { token, expiresAt } = await this.tokens.issue(device, now);
     return { token, tokenType: 'Bearer', expiresAt };

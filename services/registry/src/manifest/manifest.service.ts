@@ -15,6 +15,16 @@ import { ManifestSigner } from './manifest-signer.service.js';
 
 export type ManifestReason = 'rollout' | 'stable' | 'baseline';
 
+/** The answer when no version applies to a device: 200, so a device can tell "nothing for you" from an error. */
+export interface NothingToInstall {
+  modelId: string;
+  version: null;
+  reason: 'nothing-to-install';
+  releaseId: null;
+  stage: null;
+  detail: string;
+}
+
 export interface DeviceManifest {
   modelId: string;
   version: number;
@@ -49,6 +59,8 @@ interface ModelState {
   versions: Map<number, { version: ModelVersion; deltas: Delta[] } | null>;
   /** Serialised answers by variant: the hot path sends a cached string. */
   answers: Map<string, string>;
+  /** The live release's lowest bucket among the devices it targets (so every stage holds ≥ 1 device), once loaded. */
+  floor: Promise<number> | null;
   loadedAt: number;
 }
 
@@ -128,6 +140,7 @@ export class ManifestService {
         stableRelease,
         versions: new Map(),
         answers: new Map(),
+        floor: null,
         loadedAt: this.clock.now(),
       };
     })();
@@ -152,6 +165,28 @@ export class ManifestService {
     return state.versions.get(version)!;
   }
 
+  /**
+   * The lowest rollout bucket among the devices of the model's tenant assigned to this model that the live release
+   * targets: that device is in every stage, so a small fleet's 1% stage is never empty. Loaded with the model's state
+   * (dropped with it, at most STATE_TTL_MS stale), one keyset-paginated pass over the tenant's devices.
+   */
+  private stageFloor(state: ModelState, live: Release): Promise<number> {
+    state.floor ??= (async () => {
+      let floor = Infinity;
+      for (let after = ''; ;) {
+        const page = await this.store.devices.listDevices(state.model.tenantId, 1000, after);
+        for (const d of page) {
+          if (d.modelId !== state.model.id || d.revokedAt !== null) continue;
+          if (targetingMismatch(d, live.targeting) !== null) continue;
+          floor = Math.min(floor, rolloutBucket(live.id, d.id));
+        }
+        if (page.length < 1000) return floor;
+        after = page[page.length - 1]!.id;
+      }
+    })();
+    return state.floor;
+  }
+
   /** The JSON answer for a device (a string, cached per variant). */
   async forDevice(
     deviceId: string,
@@ -174,9 +209,11 @@ export class ManifestService {
     const live = state.live;
     if (live && (live.state === 'ROLLING_OUT' || live.state === 'PAUSED')) {
       const stage = live.stages[live.stageIndex]!;
+      const bucket = rolloutBucket(live.id, device.id);
       if (
         targetingMismatch(device, live.targeting) === null &&
-        inStage(rolloutBucket(live.id, device.id), stage.percentage)
+        (inStage(bucket, stage.percentage) ||
+          (device.modelId === modelId && bucket <= (await this.stageFloor(state, live))))
       ) {
         pick = { state, version: live.version, reason: 'rollout', release: live, targeting: live.targeting };
       }
@@ -196,10 +233,17 @@ export class ManifestService {
     if (!pick) {
       // the device cannot run (or has not been offered) this model: the tenant's safe baseline
       const baseline = state.tenant.baseline;
-      if (!baseline)
-        throw new NotFoundError(
-          `nothing is released for device ${deviceId} on model ${modelId}, and tenant ${state.tenant.id} has no safe baseline`,
-        );
+      // a device asking for a model explicitly (?model=) gets that model or nothing, never another model's baseline
+      if (!baseline || (query.model !== undefined && baseline.modelId !== query.model)) {
+        return JSON.stringify({
+          modelId,
+          version: null,
+          reason: 'nothing-to-install',
+          releaseId: null,
+          stage: null,
+          detail: `nothing is released for device ${deviceId} on model ${modelId}${baseline ? '' : `, and tenant ${state.tenant.id} has no safe baseline`}`,
+        } satisfies NothingToInstall);
+      }
       const baseState = baseline.modelId === modelId ? state : await this.state(baseline.modelId);
       pick = {
         state: baseState,

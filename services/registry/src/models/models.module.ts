@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { GarbageSweep } from '../artifacts/garbage-sweep.service.js';
 import { DevicesModule } from '../devices/devices.module.js';
 import { ModelsController } from './models.controller.js';
 import { ModelsService } from './models.service.js';
@@ -7,7 +8,7 @@ import { VersionWriter } from './version-writer.service.js';
 @Module({
   imports: [DevicesModule],
   controllers: [ModelsController],
-  providers: [ModelsService, VersionWriter],
+  providers: [ModelsService, VersionWriter, GarbageSweep],
   exports: [ModelsService, VersionWriter],
 })
 export class ModelsModule {}

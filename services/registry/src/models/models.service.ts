@@ -9,6 +9,7 @@ import {
   ModelSpecError,
   parameterShapes,
   parseModelSpec,
+  onnxFloatDataToRawData,
   readOnnxTensors,
   type ModelSpec,
   type NamedTensor,
@@ -32,6 +33,7 @@ import { BLOB_STORE, REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';
 import { planDelta, type DeltaPlan } from './delta-plan.js';
 import { artifactPath, deltaPath } from './paths.js';
 import { RELEASE_SIGNING_KEY } from './signing.js';
+import { assertRunnable } from './runnable.js';
 import { VersionWriter, type NewVersion } from './version-writer.service.js';
 
 /** Models, versions (uploaded ONNX or built from weights, checked; VersionWriter stores them), downloads, deltas. */
@@ -150,24 +152,35 @@ export class ModelsService implements OnModuleInit {
    * it at rest, builds deltas from the versions in the model's window, signs an artifact statement, and records
    * the version and its ModelVersionCreated event in one transaction. The same version created twice → 409.
    */
-  async createVersion(modelId: string, onnx: Uint8Array, meta: NewVersion): Promise<ModelVersion> {
+  async createVersion(modelId: string, uploaded: Uint8Array, meta: NewVersion): Promise<ModelVersion> {
     const model = await this.model(modelId);
+    const spec = model.spec === null ? null : parseModelSpec(model.spec);
     let tensors: NamedTensor[];
+    let onnx: Uint8Array;
     try {
+      // weights stored as packed float_data are moved to raw_data (same bytes), which deltas are built over
+      onnx = onnxFloatDataToRawData(uploaded);
       tensors = readOnnxTensors(onnx);
     } catch (error) {
       if (error instanceof ModelFormatError)
         throw new UnprocessableError(`not a usable ONNX model: ${error.message}`);
       throw error;
     }
-    if (model.spec !== null) {
+    if (spec !== null) {
       try {
-        checkWeights(parseModelSpec(model.spec), tensors);
+        checkWeights(spec, tensors);
       } catch (error) {
         if (error instanceof ModelSpecError)
           throw new UnprocessableError(`the model's tensors do not match its spec: ${error.message}`);
         throw error;
       }
+    }
+    try {
+      await assertRunnable(onnx, spec);
+    } catch (error) {
+      if (error instanceof ModelFormatError)
+        throw new UnprocessableError(`not a usable ONNX model: ${error.message}`);
+      throw error;
     }
     const explicit = meta.version !== undefined;
     for (let attempt = 0; ; attempt++) {

@@ -10,9 +10,17 @@ import {
   ModelFormatError,
   sha256Hex,
 } from '@edgefl/model';
-import { CLOCK, KEY_PROVIDER, LOGGER, UnprocessableError, type Clock } from '@edgefl/service-kit';
+import {
+  CLOCK,
+  KEY_PROVIDER,
+  LOGGER,
+  METRICS_REGISTRY,
+  UnprocessableError,
+  type Clock,
+} from '@edgefl/service-kit';
 import type { Logger } from 'pino';
-import type { EncryptedBlobStore } from '../artifacts/blob-store.js';
+import { Counter, type Registry } from 'prom-client';
+import { BlobTamperedError, type EncryptedBlobStore } from '../artifacts/blob-store.js';
 import { enqueueEvent } from '../events/outbox.js';
 import { StoreConflictError } from '../storage/errors.js';
 import type { Delta, Model, ModelVersion, VersionOrigin } from '../storage/records.js';
@@ -48,6 +56,7 @@ export interface PreparedVersion {
 @Injectable()
 export class VersionWriter {
   private readonly listeners: Array<(modelId: string) => void> = [];
+  private readonly damagedSources: Counter;
 
   constructor(
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
@@ -55,7 +64,14 @@ export class VersionWriter {
     @Inject(KEY_PROVIDER) private readonly keys: KeyProvider,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(METRICS_REGISTRY) metrics: Registry,
+  ) {
+    this.damagedSources = new Counter({
+      name: 'edgefl_registry_damaged_artifacts_total',
+      help: 'Stored artifacts found damaged (failed authentication) while building a delta from them; that delta is skipped. Alert on any increase.',
+      registers: [metrics],
+    });
+  }
 
   /** Called with a model id whenever its versions change (caches drop what they hold of it). */
   onVersionsChanged(listener: (modelId: string) => void): void {
@@ -282,6 +298,22 @@ export class VersionWriter {
       } catch (error) {
         // a source the codec cannot read (e.g. a different architecture) just gets no delta: devices download full
         if (error instanceof ModelFormatError || (error as Error).name === 'DeltaError') continue;
+        if (error instanceof BlobTamperedError) {
+          // one damaged stored artifact must not block every later version of the model: skip its delta, and say
+          // so loudly (its own downloads keep refusing it)
+          this.damagedSources.inc();
+          this.logger.error(
+            {
+              event: 'registry.artifact.damaged',
+              alert: true,
+              tenant: source.tenantId,
+              modelId: model.id,
+              version: source.version,
+            },
+            'stored artifact failed authentication: no delta built from it; restore or deprecate this version',
+          );
+          continue;
+        }
         throw error;
       }
     }

@@ -25,7 +25,7 @@ export const registryOpenApi: OpenApiOptions = {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description:
-            'The device token from POST /v1/devices/{device}/token (needed when REGISTRY_DEVICE_AUTH=required)',
+            'The device token from POST /v1/devices/{device}/token (needed unless REGISTRY_DEVICE_AUTH=off)',
         },
         'bearer',
       ),

@@ -21,6 +21,8 @@ export interface GateInput {
   health: HealthReport | null;
   /** The registry's own count of devices in this stage by state (timeouts included). */
   devices: Record<DeviceRolloutState, number>;
+  /** Successful installs of this release over all its stages so far (for a stage that brought no new device). */
+  installedSoFar?: number;
   now: number;
 }
 
@@ -55,10 +57,11 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
  *   min soak time, min devices reporting, OTA failure rate (telemetry's and the registry's own count, which includes
  *   devices that timed out), inference error rate, p95 latency ≤ k × baseline, and the ML health gates — accuracy,
  *   mean confidence and drift no worse than the baseline within tolerances.
- * A failing gate fails the stage at once (even before the soak ends); otherwise the stage advances when every gate
- * passes, and waits while a gate lacks data. Gates without a baseline value are skipped and say so.
+ * A stage also needs at least one successful install (a device of the stage reported ACTIVE), and with
+ * `minDevicesReporting: 0` no health report. A failing gate fails the stage at once (even before the soak ends);
+ * otherwise the stage advances when every gate passes, and waits while a gate lacks data. Gates without a baseline value are skipped and say so.
  */
-export function evaluateGates({ release, health, devices, now }: GateInput): GateVerdict {
+export function evaluateGates({ release, health, devices, now, installedSoFar = 0 }: GateInput): GateVerdict {
   const g: GateSpec = release.gates;
   const checks: GateCheck[] = [];
   const add = (gate: string, status: GateStatus, detail: string) => checks.push({ gate, status, detail });
@@ -69,6 +72,19 @@ export function evaluateGates({ release, health, devices, now }: GateInput): Gat
     soaked >= g.minSoakMs ? 'pass' : 'wait',
     `${Math.max(0, soaked)} of ${g.minSoakMs} ms soaked`,
   );
+
+  // a stage proves itself by installs: at least one device new in the stage reported the version ACTIVE; a stage
+  // that brought no new device (a small fleet: its devices were all in earlier stages) by the release's installs
+  const newInStage = devices.in_progress + devices.succeeded + devices.failed + devices.timed_out;
+  if (newInStage === 0 && installedSoFar >= 1) {
+    add('installs', 'pass', `no device new in this stage; ${installedSoFar} installed in earlier stages`);
+  } else {
+    add(
+      'installs',
+      devices.succeeded >= 1 ? 'pass' : 'wait',
+      `${devices.succeeded} devices of this stage installed it (ACTIVE); at least 1 needed`,
+    );
+  }
 
   const finished = devices.succeeded + devices.failed + devices.timed_out;
   if (finished > 0 && finished >= Math.max(1, g.minDevicesReporting)) {
@@ -86,7 +102,10 @@ export function evaluateGates({ release, health, devices, now }: GateInput): Gat
     );
   }
 
-  if (!health) {
+  if (!health && g.minDevicesReporting === 0) {
+    // minDevicesReporting 0: the release asks for no health report; the health gates have nothing to judge
+    add('minDevicesReporting', 'skipped', 'no health report needed (minDevicesReporting 0)');
+  } else if (!health) {
     add('minDevicesReporting', 'wait', 'no health report for this stage yet');
   } else if (health.devicesReporting < g.minDevicesReporting) {
     add(

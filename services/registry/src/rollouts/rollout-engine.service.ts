@@ -64,11 +64,12 @@ export class RolloutEngine {
   /** What the gates say about the current stage right now (for the API and the scheduler). */
   async verdict(release: Release): Promise<GateVerdict> {
     const stage = release.stages[release.stageIndex]!;
-    const [health, devices] = await Promise.all([
+    const [health, devices, all] = await Promise.all([
       this.store.releases.latestHealth(release.id, stage.name, release.stageStartedAt),
       this.store.releases.deviceRolloutCounts(release.id, release.stageIndex),
+      this.store.releases.deviceRolloutCounts(release.id),
     ]);
-    return evaluateGates({ release, health, devices, now: this.clock.now() });
+    return evaluateGates({ release, health, devices, installedSoFar: all.succeeded, now: this.clock.now() });
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   DocIdParams,
   DocQuery,
   Id,
+  ConflictError,
   IdParam,
   NotFoundError,
   ValidBody,
@@ -195,6 +196,9 @@ export class RolloutsController {
     @ValidBody(RolloutHealthBody) body: z.infer<typeof RolloutHealthBody>,
   ) {
     const release = await this.rollouts.get(id);
+    // COMPLETED and ROLLED_BACK are final: a window for them changes nothing, so it is not accepted
+    if (release.state === 'COMPLETED' || release.state === 'ROLLED_BACK')
+      throw new ConflictError(`release ${id} is ${release.state}: it takes no more health windows`);
     await this.intake.recordHealth({
       ...body,
       eventId: body.eventId ?? randomUUID(),

@@ -17,6 +17,9 @@ const device = (extra: Partial<Device> = {}): Device => ({
   currentVersion: null,
   lastSeenAt: null,
   createdAt: 0,
+  revokedAt: null,
+  revokeReason: null,
+  tokensNotBefore: null,
   ...extra,
 });
 const anyone = { minRamBytes: null, firmwareRange: null, hardwareClasses: [], groups: [] };
@@ -92,19 +95,51 @@ const release = {
   stageStartedAt: 0,
 };
 const none = { in_progress: 0, succeeded: 0, failed: 0, timed_out: 0 };
+const installed = { ...none, succeeded: 1 };
 
 describe('rollout gates', () => {
-  it('advances once soaked with enough healthy devices', () => {
-    expect(evaluateGates({ release, health: healthy, devices: none, now: 1000 }).decision).toBe('advance');
+  it('advances once soaked with enough healthy devices and one successful install', () => {
+    expect(evaluateGates({ release, health: healthy, devices: installed, now: 1000 }).decision).toBe(
+      'advance',
+    );
+  });
+
+  it('never advances a stage no device installed, however healthy the reports', () => {
+    const v = evaluateGates({ release, health: healthy, devices: { ...none, in_progress: 3 }, now: 5000 });
+    expect(v.decision).toBe('wait');
+    expect(v.checks.find((c) => c.gate === 'installs')?.status).toBe('wait');
+  });
+
+  it('passes the installs gate of a stage that brought no new device on earlier installs only', () => {
+    const gate = (devices: typeof none, installedSoFar: number) =>
+      evaluateGates({ release, health: healthy, devices, installedSoFar, now: 5000 }).checks.find(
+        (c) => c.gate === 'installs',
+      )?.status;
+    expect(gate(none, 1)).toBe('pass');
+    expect(gate(none, 0)).toBe('wait');
+    expect(gate({ ...none, in_progress: 1 }, 3)).toBe('wait');
+  });
+
+  it('with minDevicesReporting 0 does not wait for a health report', () => {
+    const small = { ...release, gates: { ...gates, minDevicesReporting: 0 } };
+    expect(evaluateGates({ release: small, health: null, devices: installed, now: 5000 }).decision).toBe(
+      'advance',
+    );
+    expect(evaluateGates({ release: small, health: null, devices: none, now: 5000 }).decision).toBe('wait');
+    // a report that arrives is still judged
+    expect(
+      evaluateGates({ release: small, health: { ...healthy, accuracy: 0.5 }, devices: installed, now: 5000 })
+        .decision,
+    ).toBe('fail');
   });
 
   it('waits for soak time, devices and a health report', () => {
-    expect(evaluateGates({ release, health: healthy, devices: none, now: 999 }).decision).toBe('wait');
+    expect(evaluateGates({ release, health: healthy, devices: installed, now: 999 }).decision).toBe('wait');
     expect(
-      evaluateGates({ release, health: { ...healthy, devicesReporting: 9 }, devices: none, now: 5000 })
+      evaluateGates({ release, health: { ...healthy, devicesReporting: 9 }, devices: installed, now: 5000 })
         .decision,
     ).toBe('wait');
-    const v = evaluateGates({ release, health: null, devices: none, now: 5000 });
+    const v = evaluateGates({ release, health: null, devices: installed, now: 5000 });
     expect(v.decision).toBe('wait');
     expect(v.reason).toMatch(/no health report/);
   });
@@ -134,7 +169,7 @@ describe('rollout gates', () => {
     const verdict = evaluateGates({
       release: { ...release, baseline: null },
       health: { ...healthy, accuracy: null },
-      devices: none,
+      devices: installed,
       now: 5000,
     });
     expect(verdict.decision).toBe('advance');

@@ -192,4 +192,13 @@ export class CatalogStore {
       .executeTakeFirst();
     return row ? toDelta(row) : null;
   }
+
+  /** Every blob key a committed version or delta references (what the garbage sweep keeps). */
+  async referencedBlobKeys(): Promise<Set<string>> {
+    const [versions, deltas] = await Promise.all([
+      this.db.selectFrom('versions').select('blob_key').execute(),
+      this.db.selectFrom('deltas').select('blob_key').execute(),
+    ]);
+    return new Set([...versions, ...deltas].map((r) => r.blob_key));
+  }
 }

@@ -26,6 +26,9 @@ export class DeviceStore {
           current_version: d.currentVersion,
           last_seen_at: d.lastSeenAt,
           created_at: d.createdAt,
+          revoked_at: d.revokedAt,
+          revoke_reason: d.revokeReason,
+          tokens_not_before: d.tokensNotBefore,
         })
         .execute(),
     );
@@ -53,7 +56,18 @@ export class DeviceStore {
     patch: Partial<
       Pick<
         Device,
-        'group' | 'hardwareClass' | 'ramBytes' | 'firmware' | 'modelId' | 'currentVersion' | 'lastSeenAt'
+        | 'group'
+        | 'hardwareClass'
+        | 'ramBytes'
+        | 'firmware'
+        | 'attributes'
+        | 'modelId'
+        | 'currentVersion'
+        | 'lastSeenAt'
+        | 'publicKey'
+        | 'revokedAt'
+        | 'revokeReason'
+        | 'tokensNotBefore'
       >
     >,
   ): Promise<void> {
@@ -65,6 +79,11 @@ export class DeviceStore {
     if (patch.modelId !== undefined) set.model_id = patch.modelId;
     if (patch.currentVersion !== undefined) set.current_version = patch.currentVersion;
     if (patch.lastSeenAt !== undefined) set.last_seen_at = patch.lastSeenAt;
+    if (patch.attributes !== undefined) set.attributes = JSON.stringify(patch.attributes);
+    if (patch.publicKey !== undefined) set.public_key = patch.publicKey;
+    if (patch.revokedAt !== undefined) set.revoked_at = patch.revokedAt;
+    if (patch.revokeReason !== undefined) set.revoke_reason = patch.revokeReason;
+    if (patch.tokensNotBefore !== undefined) set.tokens_not_before = patch.tokensNotBefore;
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('devices').set(set).where('id', '=', id).execute();
   }

@@ -221,6 +221,14 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_device_revocation': {
+      async up(db: Kysely<unknown>) {
+        // a revoked device gets no token; tokens issued before tokens_not_before (revocation, key rotation) fail
+        await db.schema.alterTable('devices').addColumn('revoked_at', 'bigint').execute();
+        await db.schema.alterTable('devices').addColumn('revoke_reason', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('tokens_not_before', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -72,6 +72,11 @@ export interface Device {
   currentVersion: number | null;
   lastSeenAt: number | null;
   createdAt: number;
+  /** When the device was revoked (epoch ms; revocation is final); null while it is active. */
+  revokedAt: number | null;
+  revokeReason: string | null;
+  /** Device tokens whose `iat` (in ms) is before this instant no longer authenticate (revocation, key rotation). */
+  tokensNotBefore: number | null;
 }
 
 export interface StageSpec {

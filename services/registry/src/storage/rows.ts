@@ -100,6 +100,9 @@ export const toDevice = (r: Selectable<DeviceTable>): Device => ({
   currentVersion: r.current_version,
   lastSeenAt: r.last_seen_at,
   createdAt: r.created_at,
+  revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  revokeReason: r.revoke_reason,
+  tokensNotBefore: r.tokens_not_before === null ? null : Number(r.tokens_not_before),
 });
 
 export const toRelease = (r: Selectable<ReleaseTable>): Release => ({

@@ -80,6 +80,11 @@ export interface DeviceTable {
   current_version: number | null;
   last_seen_at: number | null;
   created_at: number;
+  /** When the device was revoked (epoch ms); null while it is active. */
+  revoked_at: number | null;
+  revoke_reason: string | null;
+  /** Device tokens issued before this instant (epoch ms) no longer authenticate. */
+  tokens_not_before: number | null;
 }
 
 export interface ReleaseTable {

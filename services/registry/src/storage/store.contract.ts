@@ -164,6 +164,9 @@ export function runRegistryStoreSuite(
         currentVersion: null,
         lastSeenAt: null,
         createdAt: 1,
+        revokedAt: null,
+        revokeReason: null,
+        tokensNotBefore: null,
       });
       await store.devices.updateDevice('d1', { currentVersion: 2, lastSeenAt: 5 });
       expect(await store.devices.getDevice('d1')).toMatchObject({
@@ -171,6 +174,20 @@ export function runRegistryStoreSuite(
         ramBytes: 1 << 30,
         currentVersion: 2,
         attributes: { cpu: 'arm' },
+      });
+      await store.devices.updateDevice('d1', {
+        attributes: { cpu: 'riscv' },
+        publicKey: 'pk2',
+        revokedAt: 7,
+        revokeReason: 'lost',
+        tokensNotBefore: 8000,
+      });
+      expect(await store.devices.getDevice('d1')).toMatchObject({
+        attributes: { cpu: 'riscv' },
+        publicKey: 'pk2',
+        revokedAt: 7,
+        revokeReason: 'lost',
+        tokensNotBefore: 8000,
       });
       expect(await store.devices.useAssertion('j1', 'd1', 100, 10)).toBe(true);
       expect(await store.devices.useAssertion('j1', 'd1', 100, 10)).toBe(false);
