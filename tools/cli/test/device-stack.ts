@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import {
   createServer,
   request as httpRequest,
@@ -89,6 +89,28 @@ export async function startRegistryProcess(env: Record<string, string> = {}): Pr
     },
     async releaseStable(modelId, version) {
       const id = await this.release(modelId, version);
+      // stages advance only on installs: one installer device of the model installs what the release offers it
+      const model = await call<{ tenantId: string }>('GET', `/v1/models/${modelId}`);
+      const installer = `installer-${modelId}`;
+      const publicKey = generateKeyPairSync('ed25519')
+        .publicKey.export({ format: 'der', type: 'spki' })
+        .subarray(-32)
+        .toString('base64');
+      const registered = await call('POST', `/v1/tenants/${model.body.tenantId}/devices`, {
+        id: installer,
+        publicKey,
+        modelId,
+      });
+      if (registered.status !== 201 && registered.status !== 409)
+        throw new Error(`registering ${installer}: HTTP ${registered.status}`);
+      const offered = await call<{ version: number | null }>('GET', `/v1/devices/${installer}/manifest`);
+      const installed = await call('POST', `/v1/devices/${installer}/ota-status`, {
+        modelId,
+        releaseId: id,
+        toVersion: offered.body.version ?? version,
+        state: 'ACTIVE',
+      });
+      if (installed.status !== 202) throw new Error(`reporting ${installer}: HTTP ${installed.status}`);
       await call('POST', `/v1/releases/${id}/health`, {
         stage: 'full',
         windowStart: Date.now() - 60_000,
