@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { eventually } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusConfig } from '../config.js';
-import { decodeJsonDeadLetter } from '../dead-letter.js';
+import { readDeadLetters } from './dead-letters.js';
 import { partitionForKey } from '../partitioner.js';
-import { DEAD_LETTER_TOPIC, type BusRecord, type EventBus, type Subscription } from '../port.js';
+import type { BusRecord, EventBus, Subscription } from '../port.js';
 import { chaosScenarios } from './chaos-scenarios.js';
 import { startChildConsumer } from './crash.js';
 
@@ -283,17 +283,7 @@ export function runBusContractSuite(
       await eventually('the record after the poison one', () => good.includes('fine'), timeout);
       await sub.close();
       expect(attempts).toEqual([1, 2, 3]);
-      const letters: ReturnType<typeof decodeJsonDeadLetter>[] = [];
-      const dlq = await bus.subscribe({
-        group: `${group}-dlq`,
-        topics: [DEAD_LETTER_TOPIC],
-        fromBeginning: true,
-        handler: (r) => {
-          if (r.headers['dlq-original-topic'] === topic) letters.push(decodeJsonDeadLetter(r.value));
-        },
-      });
-      await eventually('the dead letter', () => letters.length >= 1, timeout);
-      await dlq.close();
+      const letters = await readDeadLetters(bus, group, topic, timeout);
       const letter = letters[0]!;
       expect(letter).toMatchObject({
         eventId: 'ev-poison',

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, tempDir } from '@edgefl/testing';
 import { expect, it } from 'vitest';
-import { decodeJsonDeadLetter } from '../dead-letter.js';
+import { readDeadLetters } from './dead-letters.js';
 import { partitionForKey } from '../partitioner.js';
 import { SqliteInbox } from '../inbox.js';
-import { DEAD_LETTER_TOPIC, type BusRecord, type EventBus } from '../port.js';
+import type { BusRecord, EventBus } from '../port.js';
 import type { BusContractTarget } from './bus-contract-suite.js';
 import { startChildConsumer } from './crash.js';
 
@@ -149,17 +149,7 @@ export function chaosScenarios(c: ChaosContext): void {
       // Three deaths: the first counts against the start of its progress window (fine-1), the next two against the
       // killer, whose count then reaches maxCrashes; the fourth run dead-letters it and goes on.
       expect(deaths).toBe(4);
-      const letters: ReturnType<typeof decodeJsonDeadLetter>[] = [];
-      const dlq = await bus.subscribe({
-        group: `${group}-dlq`,
-        topics: [DEAD_LETTER_TOPIC],
-        fromBeginning: true,
-        handler: (r) => {
-          if (r.headers['dlq-original-topic'] === topic) letters.push(decodeJsonDeadLetter(r.value));
-        },
-      });
-      await eventually('the dead letter', () => letters.length >= 1, c.timeout);
-      await dlq.close();
+      const letters = await readDeadLetters(bus, group, topic, c.timeout);
       expect(letters).toHaveLength(1);
       expect(letters[0]).toMatchObject({
         eventId: 'ev-killer',
