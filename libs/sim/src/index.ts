@@ -1,0 +1,1 @@
+export type { SplitDataset, Table, Task } from './data/types.js';
