@@ -3,7 +3,7 @@
 // (defaults: the hand-written fixture summary, docs/images/demo-report.png). Needs /usr/bin/chromium.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSummary, writeReport } from '../dist/report/index.js';
 import { launchChromium, openReport } from '../test/chromium.ts';
@@ -25,7 +25,7 @@ try {
   if (opened.problems.length > 0)
     throw new Error(`the report logged problems: ${opened.problems.join('; ')}`);
   await opened.page.screenshot({ path: output, fullPage: true });
-  console.log(`${output}: ${opened.canvases.length} charts`);
+  console.log(`${relative(process.cwd(), output)}: ${opened.canvases.length} charts`);
 } finally {
   await launched.browser.close();
   rmSync(dir, { recursive: true, force: true });

@@ -40,12 +40,16 @@ function line(
   return {
     type: 'line',
     data: { labels, datasets },
-    options: { scales: { x: axis(x), y: axis(y, yExtra) } },
+    // a line, not a box, in the legend: the dashed reference lines look like themselves
+    options: {
+      plugins: { legend: { labels: { usePointStyle: true, boxHeight: 9 } } },
+      scales: { x: axis(x), y: axis(y, yExtra) },
+    },
   };
 }
 
 function bar(
-  labels: string[],
+  labels: (string | string[])[], // an array is a label of several lines
   datasets: ChartDataset<'bar', (number | null)[]>[],
   x: string,
   y: string,
@@ -72,6 +76,7 @@ const federated = (label: string, data: (number | null)[]): ChartDataset<'line',
   borderColor: COLOURS.blue,
   backgroundColor: COLOURS.blue,
   pointRadius: 3,
+  pointStyle: 'circle',
   tension: 0.2,
 });
 const reference = (
@@ -86,6 +91,7 @@ const reference = (
   backgroundColor: colour,
   borderDash: [6, 4],
   pointRadius: 0,
+  pointStyle: 'line',
 });
 
 export function accuracyChart(s: DemoSummary): ChartSpec {
@@ -191,7 +197,7 @@ export function rolloutChart(s: DemoSummary): ChartSpec | null {
     id: 'rollout',
     description: 'Devices active on each release at each rollout stage',
     config: bar(
-      s.releases.map((r) => `${versionName(r.version)} (${r.outcome})`),
+      s.releases.map((r) => [versionName(r.version), r.outcome]),
       datasets,
       'release',
       'devices on the release',

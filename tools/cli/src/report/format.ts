@@ -60,3 +60,14 @@ export function plural(n: number, singular: string, pluralForm = `${singular}s`)
 export function versionName(version: number | string): string {
   return /^\d+$/.test(String(version)) ? `v${version}` : String(version);
 }
+
+/** 1e-5 → "1e-5", 0.05 → "0.05": small probabilities the way papers write them. */
+export function probability(value: number): string {
+  return value < 0.001 ? value.toExponential() : String(value);
+}
+
+/** "2026-12-07T09:00:04.118Z" → "2026-12-07 09:00:04 UTC". */
+export function timestamp(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}

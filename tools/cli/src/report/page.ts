@@ -50,9 +50,9 @@ main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 48px; }
 header h1 { font-size: 26px; margin: 0 0 4px; }
 header .meta { color: var(--muted); margin: 0 0 14px; }
 .headline { font-size: 17px; max-width: 900px; margin: 0 0 18px; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); gap: 10px; margin: 0 0 22px; padding: 0; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 10px; margin: 0 0 22px; padding: 0; }
 .tile { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; margin: 0; }
-.tile dt { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.tile dt { color: var(--muted); font-size: 13px; }
 .tile dd { margin: 2px 0 0; font-size: 18px; font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 16px; align-items: start; }
 section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px 16px; min-width: 0; }

@@ -82,7 +82,8 @@ describe('renderReport', () => {
   it('shows the figures themselves: settings, rounds, rejection reasons, releases, latency', () => {
     const page = parsed(realisticSummary());
     expect(page.section('settings')).toContain('aggregation ruletrimmed-mean');
-    expect(page.section('settings')).toContain('differential privacyε = 3, δ = 0.00001');
+    expect(page.section('settings')).toContain('differential privacyε = 3, δ = 1e-5');
+    expect(page.section('settings')).toContain('started2026-12-07 09:00:04 UTC');
     expect(page.section('accuracy')).toContain('rnd-5a5dff');
     expect(page.section('rejected')).toContain('23 updates rejected, for 5 reasons:');
     expect(page.section('rejected')).toContain('round closed: the update arrived after the deadline8');

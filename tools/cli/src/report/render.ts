@@ -22,6 +22,8 @@ import {
   milliseconds,
   percent,
   plural,
+  probability,
+  timestamp,
   versionName,
 } from './format.js';
 import { BOOT_SCRIPT, chartJsSource, cspHash, scriptSafeJson, STYLE } from './page.js';
@@ -142,11 +144,13 @@ function settingsSection(s: DemoSummary): string {
     ['secure aggregation', set.secureAggregation ? 'on' : 'off'],
     [
       'differential privacy',
-      set.dpEpsilon === null ? 'off' : `ε = ${set.dpEpsilon}, δ = ${set.dpDelta ?? 'not given'}`,
+      set.dpEpsilon === null
+        ? 'off'
+        : `ε = ${set.dpEpsilon}, δ = ${set.dpDelta === null ? 'not given' : probability(set.dpDelta)}`,
     ],
     ['seed', String(set.seed)],
-    ['started', s.startedAt],
-    ['finished', `${s.finishedAt} (${duration(s.wallSeconds)})`],
+    ['started', timestamp(s.startedAt)],
+    ['finished', `${timestamp(s.finishedAt)} (${duration(s.wallSeconds)})`],
   ];
   return `<section id="settings"><h2>What ran: data, attack and defence</h2><table class="settings"><tbody>${rows
     .map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`)
@@ -304,7 +308,7 @@ export function renderReport(summary: DemoSummary): string {
 
   const body = [
     `<header><h1>edgefl demo report</h1><p class="meta">${esc(
-      `${set.dataset} · ${plural(set.devices, 'device')} · ${plural(s.rounds.length, 'round')} · ${s.startedAt}`,
+      `${set.dataset} · ${plural(set.devices, 'device')} · ${plural(s.rounds.length, 'round')} · ${timestamp(s.startedAt)}`,
     )}</p><p class="headline">${headline(s)}</p>${tiles(s)}</header>`,
     '<div class="grid">',
     settingsSection(s),
@@ -315,7 +319,7 @@ export function renderReport(summary: DemoSummary): string {
     `<section id="roc-auc"><h2>ROC AUC per round</h2>${canvas(charts.get('roc-auc'), rocAucEmpty)}</section>`,
     `<section id="privacy"><h2>Privacy budget spent</h2>${
       charts.has('epsilon')
-        ? `<p>${esc(`Cumulative (ε, δ = ${set.dpDelta ?? 'n/a'}) from the accountant after each round, against the budget.`)}</p>`
+        ? `<p>${esc(`Cumulative (ε, δ = ${set.dpDelta === null ? 'n/a' : probability(set.dpDelta)}) from the accountant after each round, against the budget.`)}</p>`
         : ''
     }${canvas(charts.get('epsilon'), epsilonEmpty)}</section>`,
     rejectedSection(s, charts),
