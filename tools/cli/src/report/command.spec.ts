@@ -55,5 +55,12 @@ describe('edgefl report', () => {
     expect(noDir.stderr).toMatch(
       /^edgefl: cannot write the report .*r\.html: the directory .*such does not exist\n$/,
     );
+
+    const copy = join(dir, 'copy.json');
+    writeFileSync(copy, readFileSync(fixture));
+    const overwrite = await runInProcess(['report', '--in', copy, '--out', copy]);
+    expect(overwrite.code).toBe(2);
+    expect(overwrite.stderr).toMatch(/^edgefl: --out .*copy\.json is the summary itself/);
+    expect(JSON.parse(readFileSync(copy, 'utf8'))).toMatchObject({ format: 'edgefl.demo.summary/v1' });
   });
 });

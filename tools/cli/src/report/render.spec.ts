@@ -23,7 +23,8 @@ function parsed(summary: DemoSummary) {
     if ('childNodes' in node) node.childNodes.forEach(walk);
     if (node.nodeName === 'template') walk((node as DefaultTreeAdapterMap['template']).content);
   };
-  walk(parse(html));
+  const parseErrors: string[] = [];
+  walk(parse(html, { onParseError: (e) => parseErrors.push(`${e.code} at line ${e.startLine}`) }));
   const text = (node: Node): string =>
     node.nodeName === '#text'
       ? (node as DefaultTreeAdapterMap['textNode']).value
@@ -43,7 +44,7 @@ function parsed(summary: DemoSummary) {
     id: string;
     config: { data: { labels: string[] } };
   }[];
-  return { html, elements, byTag, attr, body, bodyText, section, chartData, text };
+  return { html, parseErrors, elements, byTag, attr, body, bodyText, section, chartData, text };
 }
 
 const canvasIds = (page: ReturnType<typeof parsed>) => page.byTag('canvas').map((c) => page.attr(c, 'id'));
@@ -180,9 +181,10 @@ describe('renderReport', () => {
     );
   });
 
-  it('lists exactly the charts it draws (reportCharts), each with a description for its canvas', () => {
-    for (const s of [realisticSummary(), binarySummary(), emptySummary()]) {
+  it('has no HTML parse error and lists exactly the charts it draws, each described for its canvas', () => {
+    for (const s of [realisticSummary(), binarySummary(), emptySummary(), hostileSummary()]) {
       const page = parsed(s);
+      expect(page.parseErrors).toEqual([]);
       expect(reportCharts(s).map((c) => `chart-${c.id}`)).toEqual(canvasIds(page));
       for (const canvas of page.byTag('canvas'))
         expect(page.attr(canvas, 'aria-label')).toMatch(/^[A-Z]\S+( \S+){3,}/);
