@@ -54,7 +54,7 @@ header .meta { color: var(--muted); margin: 0 0 14px; }
 .tile { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; margin: 0; }
 .tile dt { color: var(--muted); font-size: 13px; }
 .tile dd { margin: 2px 0 0; font-size: 18px; font-weight: 600; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 16px; align-items: start; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(480px, 100%), 1fr)); gap: 16px; align-items: start; }
 section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px 16px; min-width: 0; }
 section.wide { grid-column: 1 / -1; }
 section h2 { font-size: 17px; margin: 0 0 6px; }
@@ -62,7 +62,7 @@ section p { margin: 4px 0 10px; color: var(--muted); }
 section p.empty { color: var(--ink); background: #f9fafb; border: 1px dashed #d1d5db; border-radius: 6px; padding: 14px; }
 .chart { position: relative; height: 280px; }
 .chart.short { height: 180px; }
-.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 16px; }
+.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(300px, 100%), 1fr)); gap: 16px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }

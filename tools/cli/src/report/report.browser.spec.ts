@@ -21,10 +21,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function open(name: string, summary: DemoSummary) {
+async function open(name: string, summary: DemoSummary, viewport?: { width: number; height: number }) {
   const file = join(dir, `${name}.html`);
   await writeReport(summary, file);
-  return openReport(browser!, file);
+  return openReport(browser!, file, viewport);
 }
 
 describe.skipIf(browser === undefined)('the report in headless Chromium', () => {
@@ -62,6 +62,27 @@ describe.skipIf(browser === undefined)('the report in headless Chromium', () => 
       expect(await opened.page.locator('#settings').innerText()).toContain('<img src=x onerror=alert(1)>');
       expect(opened.canvases.map((c) => c.id)).toEqual(reportCharts(summary).map((c) => `chart-${c.id}`));
       expect(opened.canvases.every((c) => c.hasChart && c.paintedPixels > 2_000)).toBe(true);
+    } finally {
+      await opened.page.close();
+    }
+  });
+
+  it('reads on a phone: nothing wider than a 390 px screen, every chart still drawn', async () => {
+    const summary = realisticSummary();
+    const opened = await open('phone', summary, { width: 390, height: 844 });
+    try {
+      expect(opened.problems).toEqual([]);
+      const pageWidth = await opened.page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+            .documentElement.scrollWidth,
+      );
+      expect(pageWidth).toBeLessThanOrEqual(390);
+      expect(opened.canvases).toHaveLength(reportCharts(summary).length);
+      for (const canvas of opened.canvases) {
+        expect(canvas.width, canvas.id).toBeLessThanOrEqual(390 * 2);
+        expect(canvas.paintedPixels, canvas.id).toBeGreaterThan(1_000);
+      }
     } finally {
       await opened.page.close();
     }
