@@ -108,6 +108,8 @@ describe('renderReport', () => {
     const binary = parsed(binarySummary());
     expect(canvasIds(binary)).toContain('chart-roc-auc');
     expect(binary.bodyText).toContain('final ROC AUC0.926');
+    expect(binary.bodyText).toContain('Its ROC AUC is 0.926 (centralized: 0.962).');
+    expect(multiclass.bodyText).not.toContain('Its ROC AUC');
   });
 
   it('says in words what a run without rounds, rejections, releases, DP, downloads or requests lacks', () => {

@@ -88,6 +88,10 @@ function headline(s: DemoSummary): string {
       ? `The final model reaches ${percent(last.accuracy)} test accuracy, ${gapInPoints(last.accuracy, s.baseline.accuracy)} centralized training on the same data (${percent(s.baseline.accuracy)}).`
       : `No round finished, so there is no federated model to compare with centralized training (${percent(s.baseline.accuracy)}).`,
   );
+  if (last?.rocAuc != null) {
+    const against = s.baseline.rocAuc === null ? '' : ` (centralized: ${s.baseline.rocAuc.toFixed(3)})`;
+    sentences.push(`Its ROC AUC is ${last.rocAuc.toFixed(3)}${against}.`);
+  }
   const rejected = s.rejectedUpdates.length;
   if (rejected > 0) sentences.push(`The aggregator rejected ${plural(rejected, 'update')}.`);
   if (s.releases.length > 0) {
