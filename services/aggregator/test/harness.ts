@@ -14,7 +14,7 @@ import {
 import { createSeededUniform, encodeFloat32 } from '@edgefl/fl';
 import { Ed25519SigningKey, encodeSealed, seal } from '@edgefl/keys';
 import { buildOnnx, initWeights, mlp, type ModelSpec } from '@edgefl/model';
-import { eventually } from '@edgefl/testing';
+import { eventually, type TestBusTarget } from '@edgefl/testing';
 
 export const SPEC: ModelSpec = mlp(6, [5], 3, 'softmax');
 export const BASE = initWeights(SPEC, 7);
@@ -49,10 +49,21 @@ export class TestBus {
     readonly typed: TypedBus<KafkaTopicValues>,
   ) {}
 
-  static async open(dataDir: string): Promise<TestBus> {
-    const path = join(dataDir, 'bus.sqlite');
-    const bus = await createBus({ adapter: 'embedded', path });
-    const t = new TestBus(bus, catalogBus(bus, createSchemaRegistry({ kind: 'embedded', path })));
+  /** A client of the bus the aggregator runs on: its data directory's bus file, or its Kafka cluster. */
+  static async open(target: string | TestBusTarget): Promise<TestBus> {
+    const on: TestBusTarget =
+      typeof target === 'string' ? { adapter: 'embedded', path: join(target, 'bus.sqlite') } : target;
+    const bus = await createBus(
+      on.adapter === 'kafka'
+        ? { adapter: 'kafka', brokers: on.brokers, clientId: 'edgefl-aggregator-test' }
+        : { adapter: 'embedded', path: on.path },
+    );
+    const registry = createSchemaRegistry(
+      on.adapter === 'kafka'
+        ? { kind: 'remote', url: on.schemaRegistryUrl }
+        : { kind: 'embedded', path: on.path },
+    );
+    const t = new TestBus(bus, catalogBus(bus, registry));
     await t.typed.subscribe({
       group: `observer-${randomUUID()}`,
       topics: ['edgefl.fl.round.v1'],

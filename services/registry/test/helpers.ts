@@ -6,7 +6,17 @@ import {
   LogSink,
   postgresFromEnv,
   startTestService,
+  testBusEnv,
+  type TestBusTarget,
 } from '@edgefl/testing';
+import {
+  catalogBus,
+  createBus,
+  createSchemaRegistry,
+  type EventBus,
+  type KafkaTopicValues,
+  type TypedBus,
+} from '@edgefl/bus';
 import pg from 'pg';
 import { SignJWT } from 'jose';
 import { createPrivateKey, randomUUID } from 'node:crypto';
@@ -67,6 +77,7 @@ export function deviceIdentity() {
 /** Starts the registry on a data directory the caller owns (to stop it and start another on the same data). */
 export async function startRegistryAt(dataDir: string, env: Record<string, string> = {}) {
   const logs = new LogSink();
+  const bus = await testBusEnv(dataDir, env);
   const service = await bootstrap({
     env: {
       PATH: process.env['PATH'],
@@ -76,12 +87,30 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
       LOG_LEVEL: 'info',
       REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
       ...TOKENLESS,
+      ...bus.env,
       ...env,
     },
     shutdownHooks: false,
     logDestination: logs,
   });
-  return { url: service.url, logs, stop: () => service.close() };
+  return { url: service.url, logs, bus: bus.target, stop: () => service.close() };
+}
+
+/** A client of the bus a test registry runs on (its bus file, or its Kafka cluster and schema registry). */
+export async function busClientOf(
+  target: TestBusTarget,
+): Promise<{ bus: EventBus; typed: TypedBus<KafkaTopicValues> }> {
+  const bus = await createBus(
+    target.adapter === 'kafka'
+      ? { adapter: 'kafka', brokers: target.brokers, clientId: 'edgefl-registry-test' }
+      : { adapter: 'embedded', path: target.path },
+  );
+  const registry = createSchemaRegistry(
+    target.adapter === 'kafka'
+      ? { kind: 'remote', url: target.schemaRegistryUrl }
+      : { kind: 'embedded', path: target.path },
+  );
+  return { bus, typed: catalogBus(bus, registry) };
 }
 
 /** The metadata engines every e2e suite runs against: SQLite always, PostgreSQL when reachable (skipped loudly). */

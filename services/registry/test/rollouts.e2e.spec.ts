@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { catalogBus, createBus, createSchemaRegistry, type EventBus } from '@edgefl/bus';
 import {
   applyDelta,
   buildOnnx,
@@ -17,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
   admin,
+  busClientOf,
   call,
   deviceIdentity,
   ENGINES,
@@ -372,11 +371,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
   });
 
   it('publishes every transition and the stage manifests on the bus', async () => {
-    const bus: EventBus = await createBus({ adapter: 'embedded', path: join(dir.path, 'bus.sqlite') });
-    const typed = catalogBus(
-      bus,
-      createSchemaRegistry({ kind: 'embedded', path: join(dir.path, 'bus.sqlite') }),
-    );
+    const { bus, typed } = await busClientOf(registry.bus);
     const seen: string[] = [];
     const versions: number[] = [];
     const origins: string[] = [];
