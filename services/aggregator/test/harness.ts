@@ -3,14 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FlUpdate, RoundEvent, RoundOpened } from '@edgefl/contracts';
-import {
-  catalogBus,
-  createBus,
-  createSchemaRegistry,
-  type EventBus,
-  type KafkaTopicValues,
-  type TypedBus,
-} from '@edgefl/bus';
+import { openCatalogBus, type EventBus, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { createSeededUniform, encodeFloat32 } from '@edgefl/fl';
 import { Ed25519SigningKey, encodeSealed, seal } from '@edgefl/keys';
 import { buildOnnx, initWeights, mlp, type ModelSpec } from '@edgefl/model';
@@ -53,17 +46,8 @@ export class TestBus {
   static async open(target: string | TestBusTarget): Promise<TestBus> {
     const on: TestBusTarget =
       typeof target === 'string' ? { adapter: 'embedded', path: join(target, 'bus.sqlite') } : target;
-    const bus = await createBus(
-      on.adapter === 'kafka'
-        ? { adapter: 'kafka', brokers: on.brokers, clientId: 'edgefl-aggregator-test' }
-        : { adapter: 'embedded', path: on.path },
-    );
-    const registry = createSchemaRegistry(
-      on.adapter === 'kafka'
-        ? { kind: 'remote', url: on.schemaRegistryUrl }
-        : { kind: 'embedded', path: on.path },
-    );
-    const t = new TestBus(bus, catalogBus(bus, registry));
+    const { bus, typed } = await openCatalogBus(on, 'edgefl-aggregator-test');
+    const t = new TestBus(bus, typed);
     await t.typed.subscribe({
       group: `observer-${randomUUID()}`,
       topics: ['edgefl.fl.round.v1'],

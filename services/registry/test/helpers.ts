@@ -9,14 +9,7 @@ import {
   testBusEnv,
   type TestBusTarget,
 } from '@edgefl/testing';
-import {
-  catalogBus,
-  createBus,
-  createSchemaRegistry,
-  type EventBus,
-  type KafkaTopicValues,
-  type TypedBus,
-} from '@edgefl/bus';
+import { openCatalogBus } from '@edgefl/bus';
 import pg from 'pg';
 import { SignJWT } from 'jose';
 import { createPrivateKey, randomUUID } from 'node:crypto';
@@ -97,20 +90,8 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
 }
 
 /** A client of the bus a test registry runs on (its bus file, or its Kafka cluster and schema registry). */
-export async function busClientOf(
-  target: TestBusTarget,
-): Promise<{ bus: EventBus; typed: TypedBus<KafkaTopicValues> }> {
-  const bus = await createBus(
-    target.adapter === 'kafka'
-      ? { adapter: 'kafka', brokers: target.brokers, clientId: 'edgefl-registry-test' }
-      : { adapter: 'embedded', path: target.path },
-  );
-  const registry = createSchemaRegistry(
-    target.adapter === 'kafka'
-      ? { kind: 'remote', url: target.schemaRegistryUrl }
-      : { kind: 'embedded', path: target.path },
-  );
-  return { bus, typed: catalogBus(bus, registry) };
+export function busClientOf(target: TestBusTarget) {
+  return openCatalogBus(target, 'edgefl-registry-test');
 }
 
 /** The metadata engines every e2e suite runs against: SQLite always, PostgreSQL when reachable (skipped loudly). */
