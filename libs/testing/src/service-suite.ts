@@ -63,19 +63,31 @@ export function busModes(suite: string): TestBusMode[] {
  * inside runs its service on that bus.
  */
 export function describeOnBuses(name: string, body: (mode: TestBusMode) => void): void {
-  for (const mode of busModes(name)) {
-    describe(`${name} (${mode} bus)`, () => {
-      let previous: TestBusMode | null = null;
-      beforeAll(() => {
-        previous = currentMode;
-        currentMode = mode;
-      });
-      afterAll(() => {
-        currentMode = previous;
-      });
-      body(mode);
-    });
-  }
+  for (const mode of busModes(name)) describe(`${name} (${mode} bus)`, () => onBus(mode, () => body(mode)));
+}
+
+/**
+ * `describe.each(cases)` once per bus mode: `describeOnBuses.each(ENGINES)('suite (%s)', (engine) => …)` names
+ * each `<name> (<mode> bus)` with vitest's formatting of the case.
+ */
+describeOnBuses.each =
+  <T>(cases: readonly T[]) =>
+  (name: string, body: (item: T, mode: TestBusMode) => void): void => {
+    for (const mode of busModes(name.replace(/\s*\(%s\)$/, '')))
+      describe.each([...cases])(`${name} (${mode} bus)`, (item) => onBus(mode, () => body(item as T, mode)));
+  };
+
+/** Runs the body's hooks and tests with startTestService on `mode`. */
+function onBus(mode: TestBusMode, body: () => void): void {
+  let previous: TestBusMode | null = null;
+  beforeAll(() => {
+    previous = currentMode;
+    currentMode = mode;
+  });
+  afterAll(() => {
+    currentMode = previous;
+  });
+  body();
 }
 
 /**

@@ -10,8 +10,8 @@ import {
   type NamedTensor,
   type SignedManifest,
 } from '@edgefl/model';
-import { eventually, expectProblem, tempDir } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, eventually, expectProblem, tempDir } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
   admin,
@@ -72,7 +72,7 @@ const healthy = (stage: string) => ({
   driftScore: 0.01,
 });
 
-describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) => {
+describeOnBuses.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) => {
   if (!engineAvailable(engine)) return it.skip('needs PostgreSQL');
   let cleanup: () => Promise<void>;
   let dir: Awaited<ReturnType<typeof tempDir>>;
