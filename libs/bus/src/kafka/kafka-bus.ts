@@ -67,6 +67,8 @@ export interface KafkaBusOptions {
   rebalanceTimeoutMs?: number;
   /** First delay before a crashed consumer is restarted (default 1 s, doubling up to 30 s). */
   restartBackoffMs?: number;
+  /** `edgefl` (default): the subscription-aware assigner; `client`: the client's own (see kafka-group-consumer.ts). */
+  partitionAssigners?: 'edgefl' | 'client';
 }
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;

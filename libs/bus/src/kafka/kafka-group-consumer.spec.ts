@@ -84,6 +84,13 @@ describe('Kafka consumers: one per group and bus', () => {
     expect(b.groupConsumer('registry')!.topics.sort()).toEqual([ROUND, OTA].sort());
   });
 
+  it("leaves assignment to the client with partitionAssigners: 'client' (a client that assigns natively)", async () => {
+    const cluster = registryCluster();
+    const b = bus(cluster, 'p1', { partitionAssigners: 'client' });
+    await b.subscribe({ group: 'registry', topics: [OTA], handler: () => undefined });
+    expect(cluster.consumers[0]!.config.partitionAssigners).toBeUndefined();
+  });
+
   it('refuses a second subscription of the same group to the same topic on one bus', async () => {
     const cluster = registryCluster();
     const b = bus(cluster, 'p1');

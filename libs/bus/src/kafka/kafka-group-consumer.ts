@@ -32,6 +32,12 @@ export interface KafkaConsumerSettings {
   joinTimeoutMs?: number;
   /** First delay before restarting a crashed consumer (default 1 s, doubling up to 30 s). */
   restartBackoffMs?: number;
+  /**
+   * `edgefl` (default): the subscription-aware assigner, then RoundRobin. `client`: the client's own default, for a
+   * client that assigns natively and takes no kafkajs assigner (@confluentinc/kafka-javascript: librdkafka's
+   * assigners already honour each member's subscription).
+   */
+  partitionAssigners?: 'edgefl' | 'client';
 }
 
 export interface GroupHealth {
@@ -186,7 +192,9 @@ export class KafkaGroupConsumer {
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 250,
       // Ours first; RoundRobin too, so a group still holding members of an older release can agree on a protocol.
-      partitionAssigners: [subscriptionAssigner, PartitionAssigners.roundRobin],
+      ...(this.settings.partitionAssigners === 'client'
+        ? {}
+        : { partitionAssigners: [subscriptionAssigner, PartitionAssigners.roundRobin] }),
     });
     const joinTimeoutMs = this.settings.joinTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
