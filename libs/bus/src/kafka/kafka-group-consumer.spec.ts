@@ -91,6 +91,39 @@ describe('Kafka consumers: one per group and bus', () => {
     expect(cluster.consumers[0]!.config.partitionAssigners).toBeUndefined();
   });
 
+  it('lets the running batch finish and commit before a restart for a new subscription', async () => {
+    const cluster = registryCluster();
+    const b = bus(cluster, 'p1');
+    let release: (() => void) | null = null;
+    const handled: string[] = [];
+    const offsets: string[] = [];
+    await b.subscribe({
+      group: 'registry',
+      topics: [OTA],
+      handler: async (r) => {
+        if (r.value.toString() === 'slow') await new Promise<void>((resolve) => (release = resolve));
+        handled.push(r.value.toString());
+        offsets.push(r.offset);
+      },
+    });
+    const first = cluster.consumers[0]!;
+    const delivering = cluster.deliver('registry', OTA, 0, ['slow', 'next']);
+    await eventually('the slow handler running', () => release !== null);
+    const joining = b.subscribe({ group: 'registry', topics: [ROUND], handler: () => undefined });
+    await eventually('the restart waiting for the batch', () => first.disconnected);
+    expect(cluster.consumers).toHaveLength(1); // no new consumer while the batch runs
+    release!();
+    await Promise.all([delivering, joining]);
+    // the batch stopped between records once the consumer stopped running, and committed past what it handled
+    expect(handled).toEqual(['slow']);
+    const committed = cluster.commits.get(`registry/${OTA}/0`)!;
+    expect(JSON.parse(committed.metadata!)).toMatchObject({ starts: 0 });
+    expect(committed.offset).toBe((BigInt(offsets[0]!) + 1n).toString());
+    const live = cluster.consumers.filter((c) => !c.disconnected);
+    expect(live).toHaveLength(1);
+    expect([...live[0]!.subscribed].sort()).toEqual([ROUND, OTA].sort());
+  });
+
   it('refuses a second subscription of the same group to the same topic on one bus', async () => {
     const cluster = registryCluster();
     const b = bus(cluster, 'p1');

@@ -73,10 +73,14 @@ export class FakeConsumer {
     this.cluster.join(this);
   }
 
+  /** Batches being delivered: disconnect() waits for them, as kafkajs's runner does. */
+  private readonly inflight = new Set<Promise<void>>();
+
   async disconnect(): Promise<void> {
     if (this.disconnected) return;
     this.disconnected = true;
     this.running = false;
+    await Promise.allSettled([...this.inflight]);
     this.cluster.leave(this);
   }
 
@@ -118,7 +122,13 @@ export class FakeConsumer {
       isStale: () => false,
       pause: () => () => undefined,
     } as unknown as EachBatchPayload;
-    await this.eachBatch(payload);
+    const running = this.eachBatch(payload);
+    this.inflight.add(running);
+    try {
+      await running;
+    } finally {
+      this.inflight.delete(running);
+    }
   }
 }
 
