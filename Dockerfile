@@ -16,6 +16,7 @@ COPY --from=build /app/package.json /app/package-lock.json /app/.npmrc ./
 COPY --from=build /app/libs ./libs
 COPY --from=build /app/services ./services
 COPY --from=build /app/tools ./tools
+COPY --from=build /app/patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund \
  && mkdir -p /data && chown node:node /data
 USER node

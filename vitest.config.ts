@@ -36,6 +36,9 @@ export default defineConfig({
     ],
     exclude: ['**/node_modules/**', '**/dist/**'],
     pool: 'forks',
+    // With a broker, service suites also run on Kafka, where services' consumer groups are fixed names: files run
+    // one at a time so two copies of one service never split a group's partitions (npm run test:kafka does too).
+    fileParallelism: !process.env['KAFKA_BROKERS'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: process.env.CI ? ['default'] : ['default'],

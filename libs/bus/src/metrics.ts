@@ -46,6 +46,24 @@ export function createBusMetrics(registry: Registry): BusMetrics {
     help: 'Tries for the embedded bus file write lock that found it held by another process (each retried).',
     registers,
   });
+  const unowned = new Gauge({
+    name: 'edgefl_bus_unowned_partitions',
+    help: 'Kafka: partitions of a consumed topic that no member of the group owns (at the last readiness check).',
+    labelNames: ['topic', 'group'],
+    registers,
+  });
+  const restarts = new Counter({
+    name: 'edgefl_bus_consumer_restarts_total',
+    help: 'Kafka: crashes of a group consumer, each followed by a restart.',
+    labelNames: ['group'],
+    registers,
+  });
+  const drift = new Counter({
+    name: 'edgefl_bus_topic_config_drift_total',
+    help: "Kafka: settings of existing topics that differ from the catalog's, seen by ensureTopics (never overwritten).",
+    labelNames: ['topic', 'setting'],
+    registers,
+  });
   const tracked = new Map<string, Set<string>>();
   let bus: EventBus | null = null;
   new Gauge({
@@ -75,6 +93,9 @@ export function createBusMetrics(registry: Registry): BusMetrics {
       deadLettered: (topic, group, reasonCode) => deadLettered.inc({ topic, group, reason_code: reasonCode }),
       handlerDuration: (topic, group, seconds) => duration.observe({ topic, group }, seconds),
       lockWait: () => lockWaits.inc(),
+      unownedPartitions: (group, topic, count) => unowned.set({ topic, group }, count),
+      consumerRestarted: (group) => restarts.inc({ group }),
+      topicDrift: (topic, setting) => drift.inc({ topic, setting }),
     },
     trackLag(group, topics) {
       const set = tracked.get(group) ?? new Set<string>();

@@ -171,6 +171,12 @@ export interface BusObserver {
   handlerDuration?(topic: string, group: string, seconds: number): void;
   /** The embedded bus file was locked by another process at one try for its write lock (the try is retried). */
   lockWait?(): void;
+  /** Kafka: partitions of a topic the group consumes here that no member of the group owns (set at each check). */
+  unownedPartitions?(group: string, topic: string, count: number): void;
+  /** Kafka: a group's consumer crashed (it is restarted: by kafkajs after a retriable error, else by the bus). */
+  consumerRestarted?(group: string): void;
+  /** Kafka: an existing topic's setting differs from the catalog's (reported, never overwritten). */
+  topicDrift?(topic: string, setting: string): void;
 }
 
 export interface EventBus {

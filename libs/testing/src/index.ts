@@ -7,3 +7,4 @@ export * from './http.js';
 export * from './service-suite.js';
 export * from './compose.js';
 export * from './compose-suite.js';
+export * from './fake-schema-registry.js';

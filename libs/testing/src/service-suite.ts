@@ -1,4 +1,7 @@
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { announceSkip } from './external.js';
+import { sharedFakeSchemaRegistry } from './fake-schema-registry.js';
 import { freePort } from './ports.js';
 import { tempDir } from './temp.js';
 
@@ -20,26 +23,141 @@ export class LogSink {
   }
 }
 
-/** Starts a service on a free port with a private data directory (embedded bus and keyring). */
+/** The bus a test service runs on. */
+export type TestBusMode = 'embedded' | 'kafka';
+
+/** The variables of the bus (and its schema registry) that reach a test service from the test's environment. */
+export const BUS_ENV = [
+  'EDGEFL_BUS',
+  'KAFKA_BROKERS',
+  'KAFKA_CLIENT_ID',
+  'KAFKA_SSL',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'SCHEMA_REGISTRY_URL',
+] as const;
+
+/** How a test reaches the bus its service runs on (to publish to it or read from it, as another service would). */
+export type TestBusTarget =
+  { adapter: 'embedded'; path: string } | { adapter: 'kafka'; brokers: string[]; schemaRegistryUrl: string };
+
+let currentMode: TestBusMode | null = null;
+
+/**
+ * The bus modes a service suite runs in: `embedded`, and `kafka` where KAFKA_BROKERS is set (else one
+ * `SKIPPED <suite> on kafka: <why>` line). Under `npm run test:kafka` (EDGEFL_BUS=kafka) only `kafka`.
+ */
+export function busModes(suite: string): TestBusMode[] {
+  const kafka = Boolean(process.env['KAFKA_BROKERS']);
+  if (process.env['EDGEFL_BUS'] === 'kafka') {
+    if (!kafka) announceSkip(`${suite} on kafka`, 'EDGEFL_BUS=kafka but KAFKA_BROKERS is not set');
+    return kafka ? ['kafka'] : [];
+  }
+  if (!kafka) announceSkip(`${suite} on kafka`, 'KAFKA_BROKERS is not set');
+  return kafka ? ['embedded', 'kafka'] : ['embedded'];
+}
+
+/**
+ * `describe(name, body)` once per bus mode (see busModes), named `<name> (<mode> bus)`; every startTestService
+ * inside runs its service on that bus.
+ */
+export function describeOnBuses(name: string, body: (mode: TestBusMode) => void): void {
+  for (const mode of busModes(name)) describe(`${name} (${mode} bus)`, () => onBus(mode, () => body(mode)));
+}
+
+/**
+ * `describe.each(cases)` once per bus mode: `describeOnBuses.each(ENGINES)('suite (%s)', (engine) => …)` names
+ * each `<name> (<mode> bus)` with vitest's formatting of the case.
+ */
+describeOnBuses.each =
+  <T>(cases: readonly T[]) =>
+  (name: string, body: (item: T, mode: TestBusMode) => void): void => {
+    for (const mode of busModes(name.replace(/\s*\(%s\)$/, '')))
+      describe.each([...cases])(`${name} (${mode} bus)`, (item) => onBus(mode, () => body(item as T, mode)));
+  };
+
+/** Runs the body's hooks and tests with startTestService on `mode`. */
+function onBus(mode: TestBusMode, body: () => void): void {
+  let previous: TestBusMode | null = null;
+  beforeAll(() => {
+    previous = currentMode;
+    currentMode = mode;
+  });
+  afterAll(() => {
+    currentMode = previous;
+  });
+  body();
+}
+
+/**
+ * The bus settings of a test service with data directory `dataDir`: the bus variables of the test's environment
+ * (BUS_ENV) on the bus of the enclosing describeOnBuses (else the one EDGEFL_BUS names, embedded by default),
+ * `extraEnv` over them. On Kafka without SCHEMA_REGISTRY_URL the service gets the test process's fake Confluent
+ * schema registry (sharedFakeSchemaRegistry). `target` says how a test reaches the same bus.
+ */
+export async function testBusEnv(
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ env: Record<string, string>; target: TestBusTarget }> {
+  const env: Record<string, string> = {};
+  for (const name of BUS_ENV) {
+    const value = process.env[name];
+    if (value !== undefined && value !== '') env[name] = value;
+  }
+  if (currentMode) env['EDGEFL_BUS'] = currentMode;
+  Object.assign(env, extraEnv);
+  if (env['EDGEFL_BUS'] === 'kafka' && !env['SCHEMA_REGISTRY_URL'])
+    env['SCHEMA_REGISTRY_URL'] = (await sharedFakeSchemaRegistry()).url;
+  const target: TestBusTarget =
+    env['EDGEFL_BUS'] === 'kafka'
+      ? {
+          adapter: 'kafka',
+          brokers: (env['KAFKA_BROKERS'] ?? '')
+            .split(',')
+            .map((b) => b.trim())
+            .filter(Boolean),
+          schemaRegistryUrl: env['SCHEMA_REGISTRY_URL']!,
+        }
+      : {
+          adapter: 'embedded',
+          path: env['EDGEFL_BUS_PATH'] ? resolve(env['EDGEFL_BUS_PATH']) : join(dataDir, 'bus.sqlite'),
+        };
+  return { env, target };
+}
+
+/**
+ * Starts a service on a free port with a private data directory (keyring, embedded bus) on the bus testBusEnv
+ * chooses; `extraEnv` overrides any variable.
+ */
 export async function startTestService(
   bootstrap: ServiceBootstrap,
   extraEnv: Record<string, string> = {},
-): Promise<{ url: string; logs: LogSink; dataDir: string; stop(): Promise<void> }> {
+): Promise<{ url: string; logs: LogSink; dataDir: string; bus: TestBusTarget; stop(): Promise<void> }> {
   const dir = await tempDir('edgefl-svc-');
   const logs = new LogSink();
-  const env = {
+  const bus = await testBusEnv(dir.path, extraEnv);
+  const env: Record<string, string | undefined> = {
     PATH: process.env['PATH'],
     HOST: '127.0.0.1',
     PORT: String(await freePort()),
     EDGEFL_DATA_DIR: dir.path,
     LOG_LEVEL: 'info',
+    ...bus.env,
     ...extraEnv,
   };
-  const service = await bootstrap({ env, shutdownHooks: false, logDestination: logs });
+  let service: Awaited<ReturnType<ServiceBootstrap>>;
+  try {
+    service = await bootstrap({ env, shutdownHooks: false, logDestination: logs });
+  } catch (error) {
+    await dir.remove();
+    throw error;
+  }
   return {
     url: service.url,
     logs,
     dataDir: dir.path,
+    bus: bus.target,
     async stop() {
       await service.close();
       await dir.remove();
@@ -60,7 +178,7 @@ export function runServiceBasicsSuite(
   /** `openApiTitle`: the service serves its OpenAPI document at /openapi.json with this title. */
   options: { openApiTitle?: string } = {},
 ): void {
-  describe(`${name} service basics`, () => {
+  describeOnBuses(`${name} service basics`, (mode) => {
     let service: Awaited<ReturnType<typeof startTestService>>;
     beforeAll(async () => {
       service = await startTestService(bootstrap);
@@ -80,6 +198,9 @@ export function runServiceBasicsSuite(
       const body = (await res.json()) as { status: string; info: Record<string, unknown> };
       expect(res.status, JSON.stringify(body)).toBe(200);
       expect(Object.keys(body.info).sort()).toEqual(['lifecycle', ...adapters].sort());
+      // on Kafka, the bus check is the Kafka adapter's (brokers, groups and their partitions all owned)
+      if (mode === 'kafka' && adapters.includes('bus'))
+        expect(JSON.stringify(body.info['bus'])).toMatch(/kafka/);
     });
 
     it('exposes Prometheus metrics, including its HTTP traffic', async () => {

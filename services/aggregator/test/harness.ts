@@ -3,18 +3,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FlUpdate, RoundEvent, RoundOpened } from '@edgefl/contracts';
-import {
-  catalogBus,
-  createBus,
-  createSchemaRegistry,
-  type EventBus,
-  type KafkaTopicValues,
-  type TypedBus,
-} from '@edgefl/bus';
+import { openCatalogBus, type EventBus, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { createSeededUniform, encodeFloat32 } from '@edgefl/fl';
 import { Ed25519SigningKey, encodeSealed, seal } from '@edgefl/keys';
 import { buildOnnx, initWeights, mlp, type ModelSpec } from '@edgefl/model';
-import { eventually } from '@edgefl/testing';
+import { eventually, type TestBusTarget } from '@edgefl/testing';
 
 export const SPEC: ModelSpec = mlp(6, [5], 3, 'softmax');
 export const BASE = initWeights(SPEC, 7);
@@ -49,10 +42,12 @@ export class TestBus {
     readonly typed: TypedBus<KafkaTopicValues>,
   ) {}
 
-  static async open(dataDir: string): Promise<TestBus> {
-    const path = join(dataDir, 'bus.sqlite');
-    const bus = await createBus({ adapter: 'embedded', path });
-    const t = new TestBus(bus, catalogBus(bus, createSchemaRegistry({ kind: 'embedded', path })));
+  /** A client of the bus the aggregator runs on: its data directory's bus file, or its Kafka cluster. */
+  static async open(target: string | TestBusTarget): Promise<TestBus> {
+    const on: TestBusTarget =
+      typeof target === 'string' ? { adapter: 'embedded', path: join(target, 'bus.sqlite') } : target;
+    const { bus, typed } = await openCatalogBus(on, 'edgefl-aggregator-test');
+    const t = new TestBus(bus, typed);
     await t.typed.subscribe({
       group: `observer-${randomUUID()}`,
       topics: ['edgefl.fl.round.v1'],

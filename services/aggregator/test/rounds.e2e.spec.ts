@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RoundResult } from '@edgefl/contracts';
 import { createFedAvgAccumulator, encodeFloat32 } from '@edgefl/fl';
 import { SealPrivateKey } from '@edgefl/keys';
-import { eventually, expectProblem, httpClient, startTestService } from '@edgefl/testing';
+import { describeOnBuses, eventually, expectProblem, httpClient, startTestService } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, type SimDevice } from './harness.js';
 
@@ -20,7 +20,7 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
   return undefined;
 }
 
-describe('aggregator rounds (real app, embedded bus, simulated devices)', () => {
+describeOnBuses('aggregator rounds (real app, simulated devices)', () => {
   let registry: Awaited<ReturnType<typeof fakeRegistry>>;
   let app: Awaited<ReturnType<typeof startTestService>>;
   let bus: TestBus;
@@ -47,7 +47,7 @@ describe('aggregator rounds (real app, embedded bus, simulated devices)', () => 
       AGGREGATOR_DP_BUDGET_EPSILON: '5',
       AGGREGATOR_ADMIN_TOKEN: TestBus.ADMIN_TOKEN,
     });
-    bus = await TestBus.open(app.dataDir);
+    bus = await TestBus.open(app.bus);
     devices = await bus.register(TENANT, ['d1', 'd2', 'd3', 'd4', 'd5']);
     await bus.devicesKnown();
   }, 60_000);

@@ -1,8 +1,8 @@
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
-import { expectProblem, tempDir } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, expectProblem, tempDir } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN_TOKEN_FILE } from '../src/openapi/openapi.js';
 import { registryConfig } from '../src/config.js';
 import {
@@ -19,7 +19,7 @@ const none = { authorization: '' };
 const wrong = { authorization: `Bearer ${ADMIN_TOKEN}x` };
 const onnx = Buffer.from(buildOnnx(FRAUD_MLP, initWeights(FRAUD_MLP, 3)));
 
-describe('registry management API: admin bearer token', () => {
+describeOnBuses('registry management API: admin bearer token', () => {
   let registry: TestRegistry;
   let url: string;
   let releaseId: string;
@@ -163,7 +163,7 @@ describe('registry management API: admin bearer token', () => {
   });
 });
 
-describe('registry admin token configuration', () => {
+describeOnBuses('registry admin token configuration', () => {
   it('is a secret: a bad value is refused without being echoed, and is scrubbed from logs', () => {
     const weak = 'short-secret';
     let message = '';

@@ -1,17 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import {
-  catalogBus,
-  createBus,
-  createSchemaRegistry,
-  type EventBus,
-  type KafkaTopicValues,
-  type TypedBus,
-} from '@edgefl/bus';
+import { type EventBus, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { buildOnnx, float32ToBytes, FRAUD_MLP, initWeights, sha256Hex } from '@edgefl/model';
-import { eventually, tempDir } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, deviceIdentity, startRegistryAt } from './helpers.js';
+import { describeOnBuses, eventually, tempDir } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { admin, busClientOf, call, deviceIdentity, startRegistryAt } from './helpers.js';
 
 type Version = {
   version: number;
@@ -23,7 +15,7 @@ type Version = {
   metrics: Record<string, number>;
 };
 
-describe('registry on the bus', () => {
+describeOnBuses('registry on the bus', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let registry: Awaited<ReturnType<typeof startRegistryAt>>;
   let url: string;
@@ -38,9 +30,7 @@ describe('registry on the bus', () => {
       REGISTRY_MIN_DEVICES: '1',
     });
     url = registry.url;
-    const path = join(dir.path, 'bus.sqlite');
-    bus = await createBus({ adapter: 'embedded', path });
-    typed = catalogBus(bus, createSchemaRegistry({ kind: 'embedded', path }));
+    ({ bus, typed } = await busClientOf(registry.bus));
     await call(url, 'POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
     await call(url, 'POST', '/v1/tenants/acme/models', { id: 'fraud', name: 'Fraud', spec: FRAUD_MLP });
     const res = await fetch(`${url}/v1/models/fraud/versions`, {

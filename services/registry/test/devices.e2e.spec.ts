@@ -1,7 +1,7 @@
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { expectProblem } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, expectProblem } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   admin,
   call,
@@ -11,7 +11,7 @@ import {
   type TestRegistry,
 } from './helpers.js';
 
-describe('registry tenants and device registry', () => {
+describeOnBuses('registry tenants and device registry', () => {
   let registry: TestRegistry;
   let url: string;
   const device = deviceIdentity();
@@ -164,7 +164,7 @@ describe('registry tenants and device registry', () => {
   });
 });
 
-describe('registry device auth (required by default)', () => {
+describeOnBuses('registry device auth (required by default)', () => {
   let registry: TestRegistry;
   let url: string;
   const mine = deviceIdentity();
@@ -379,7 +379,7 @@ describe('registry device auth (required by default)', () => {
   });
 });
 
-describe('registry device auth opt-out', () => {
+describeOnBuses('registry device auth opt-out', () => {
   it('serves manifests without a token only when REGISTRY_DEVICE_AUTH=off, and says so in the log', async () => {
     const registry = await startRegistry();
     try {

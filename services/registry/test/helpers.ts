@@ -6,7 +6,10 @@ import {
   LogSink,
   postgresFromEnv,
   startTestService,
+  testBusEnv,
+  type TestBusTarget,
 } from '@edgefl/testing';
+import { openCatalogBus } from '@edgefl/bus';
 import pg from 'pg';
 import { SignJWT } from 'jose';
 import { createPrivateKey, randomUUID } from 'node:crypto';
@@ -67,6 +70,7 @@ export function deviceIdentity() {
 /** Starts the registry on a data directory the caller owns (to stop it and start another on the same data). */
 export async function startRegistryAt(dataDir: string, env: Record<string, string> = {}) {
   const logs = new LogSink();
+  const bus = await testBusEnv(dataDir, env);
   const service = await bootstrap({
     env: {
       PATH: process.env['PATH'],
@@ -76,12 +80,18 @@ export async function startRegistryAt(dataDir: string, env: Record<string, strin
       LOG_LEVEL: 'info',
       REGISTRY_ADMIN_TOKEN: ADMIN_TOKEN,
       ...TOKENLESS,
+      ...bus.env,
       ...env,
     },
     shutdownHooks: false,
     logDestination: logs,
   });
-  return { url: service.url, logs, stop: () => service.close() };
+  return { url: service.url, logs, bus: bus.target, stop: () => service.close() };
+}
+
+/** A client of the bus a test registry runs on (its bus file, or its Kafka cluster and schema registry). */
+export function busClientOf(target: TestBusTarget) {
+  return openCatalogBus(target, 'edgefl-registry-test');
 }
 
 /** The metadata engines every e2e suite runs against: SQLite always, PostgreSQL when reachable (skipped loudly). */

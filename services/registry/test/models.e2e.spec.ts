@@ -11,9 +11,9 @@ import {
   sha256Hex,
   type NamedTensor,
 } from '@edgefl/model';
-import { expectProblem } from '@edgefl/testing';
+import { describeOnBuses, expectProblem } from '@edgefl/testing';
 import protobuf from 'protobufjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   admin,
   call,
@@ -52,7 +52,7 @@ async function upload(
   };
 }
 
-describe.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (engine) => {
+describeOnBuses.each(ENGINES)('registry models, versions, artifacts and deltas (%s)', (engine) => {
   if (!engineAvailable(engine)) return it.skip('needs PostgreSQL');
   let registry: TestRegistry;
   let cleanup: () => Promise<void>;
@@ -370,7 +370,7 @@ function nodeless(): Buffer {
   );
 }
 
-describe('registry signs only runnable models', () => {
+describeOnBuses('registry signs only runnable models', () => {
   let registry: TestRegistry;
   let url: string;
 

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { catalogBus, createBus, createSchemaRegistry, type EventBus } from '@edgefl/bus';
 import {
   applyDelta,
   buildOnnx,
@@ -12,11 +10,12 @@ import {
   type NamedTensor,
   type SignedManifest,
 } from '@edgefl/model';
-import { eventually, expectProblem, tempDir } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, eventually, expectProblem, tempDir } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inStage, rolloutBucket } from '../src/rollouts/assignment.js';
 import {
   admin,
+  busClientOf,
   call,
   deviceIdentity,
   ENGINES,
@@ -73,7 +72,7 @@ const healthy = (stage: string) => ({
   driftScore: 0.01,
 });
 
-describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) => {
+describeOnBuses.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) => {
   if (!engineAvailable(engine)) return it.skip('needs PostgreSQL');
   let cleanup: () => Promise<void>;
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -372,11 +371,7 @@ describe.each(ENGINES)('registry releases and staged rollouts (%s)', (engine) =>
   });
 
   it('publishes every transition and the stage manifests on the bus', async () => {
-    const bus: EventBus = await createBus({ adapter: 'embedded', path: join(dir.path, 'bus.sqlite') });
-    const typed = catalogBus(
-      bus,
-      createSchemaRegistry({ kind: 'embedded', path: join(dir.path, 'bus.sqlite') }),
-    );
+    const { bus, typed } = await busClientOf(registry.bus);
     const seen: string[] = [];
     const versions: number[] = [];
     const origins: string[] = [];

@@ -1,12 +1,12 @@
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
-import { eventually } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, eventually } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { admin, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
 
 type Answer = { modelId: string; version: number | null; reason: string; releaseId: string | null };
 type ReleaseView = { id: string; state: string; stageIndex: number; devices: Record<string, number> };
 
-describe('registry rollouts on a small fleet (5 devices, default stages 1% → 10% → 50% → 100%)', () => {
+describeOnBuses('registry rollouts on a small fleet (5 devices, stages 1% → 10% → 50% → 100%)', () => {
   let registry: TestRegistry;
   let url: string;
   const fleet = ['s-1', 's-2', 's-3', 's-4', 's-5'];

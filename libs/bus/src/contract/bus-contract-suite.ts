@@ -15,6 +15,8 @@ export interface BusContractTarget {
   open(): Promise<EventBus>;
   /** The config a child process passes to createBus() to reach the same store (crash test). */
   childConfig(): BusConfig;
+  /** Deletes the topics the suite created (a shared broker keeps them otherwise); absent where nothing remains. */
+  deleteTopics?(names: readonly string[]): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -43,10 +45,12 @@ export function runBusContractSuite(
       opened.push(bus);
       return bus;
     };
+    const created: string[] = [];
     /** A fresh topic (and group names) per test, so tests never see each other's records. */
-    const fresh = async (bus: EventBus) => {
+    const fresh = async (bus: EventBus, name = 'events') => {
       const id = randomUUID().slice(0, 8);
-      const topic = `contract.${id}.events.v1`;
+      const topic = `contract.${id}.${name}.v1`;
+      created.push(topic);
       await bus.ensureTopics([{ name: topic, partitions: PARTITIONS, retentionMs: 3_600_000 }]);
       return { topic, group: `contract-${id}` };
     };
@@ -56,6 +60,7 @@ export function runBusContractSuite(
     });
     afterAll(async () => {
       await Promise.allSettled(opened.map((b) => b.close()));
+      if (target?.deleteTopics) await target.deleteTopics(created);
       await target?.cleanup();
     });
 
@@ -188,6 +193,53 @@ export function runBusContractSuite(
       );
       expect(new Set(inRound(got.a, after).map((r) => r.partition)).size).toBe(PARTITIONS);
       await subA.close();
+    });
+
+    it('hands every record of every topic to a group whose subscriptions are each on their own topic, over several members', async () => {
+      // The registry's shape: several handlers in one group, each on its own topic, in several processes (here
+      // several bus clients, each its own member set), some on the same topic and some not.
+      const [busA, busB, busC] = [await open(), await open(), await open()];
+      const topics = [
+        (await fresh(busA, 'ota')).topic,
+        (await fresh(busA, 'round')).topic,
+        (await fresh(busA, 'health')).topic,
+      ];
+      const group = `contract-${randomUUID().slice(0, 8)}-shared`;
+      const [ota, round, health] = topics as [string, string, string];
+      const seen = new Map<string, Set<string>>(topics.map((t) => [t, new Set<string>()]));
+      const wrong: string[] = [];
+      const handlerFor = (topic: string) => (r: BusRecord) => {
+        if (r.topic !== topic) wrong.push(`${topic} handler got ${r.topic}`);
+        seen.get(r.topic)?.add(text(r));
+      };
+      const subscribe = (bus: EventBus, topic: string) =>
+        bus.subscribe({ group, topics: [topic], fromBeginning: true, handler: handlerFor(topic) });
+      const subs = [
+        ...(await Promise.all([subscribe(busA, ota), subscribe(busA, round), subscribe(busA, health)])),
+        ...(await Promise.all([subscribe(busB, health), subscribe(busB, ota)])),
+        await subscribe(busC, round),
+      ];
+      const perTopic = 24;
+      for (const topic of topics) {
+        await busB.publish(
+          Array.from({ length: perTopic }, (_, i) => ({
+            topic,
+            key: `entity-${i % 7}`,
+            value: Buffer.from(`${topic}:${i}`),
+          })),
+        );
+      }
+      await eventually(
+        'every record of every topic',
+        () => topics.every((t) => seen.get(t)!.size === perTopic),
+        timeout,
+      );
+      await Promise.all(subs.map((s) => s.close()));
+      expect(wrong).toEqual([]);
+      for (const topic of topics)
+        expect([...seen.get(topic)!].sort()).toEqual(
+          Array.from({ length: perTopic }, (_, i) => `${topic}:${i}`).sort(),
+        );
     });
 
     it('redelivers a record whose consumer crashed (SIGKILL) mid-handler, before commit', async () => {

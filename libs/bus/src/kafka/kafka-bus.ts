@@ -3,7 +3,8 @@
 // replace it by passing its `Kafka` class as `options.kafka`.
 //
 // This file is the port and the producer side (publish with Kafka's partitioner, idempotent producer); beside it:
-// kafka-topics.ts (admin: topics from the catalog, partition counts, lag) and kafka-subscription.ts (consumers).
+// kafka-topics.ts (admin: topics from the catalog, partition counts, lag), kafka-group-consumer.ts (one kafkajs
+// consumer per group, dispatching to the subscriptions) and kafka-subscription.ts (delivery per subscription).
 import type { ConnectionOptions } from 'node:tls';
 import kafkajs from 'kafkajs';
 import type { Kafka, Producer, SASLOptions } from 'kafkajs';
@@ -26,10 +27,12 @@ import {
 } from '../port.js';
 import { ProcessedEventStore } from '../processed-events.js';
 import { assertTopicName, normaliseRecords, resolveSubscribeOptions } from '../validation.js';
+import { KafkaGroupConsumer } from './kafka-group-consumer.js';
+import { kafkaLogCreator, stderrBusLogger, type BusLogger } from './kafka-logging.js';
 import { KafkaSubscription, type KafkaSubscriptionHost } from './kafka-subscription.js';
 import { KafkaTopics } from './kafka-topics.js';
 
-/** SASL credentials (never logged: kafkajs logs are off below ERROR and errors carry no config). */
+/** SASL credentials (never logged: kafkajs never logs them, and errors carry no config). */
 export interface KafkaSasl {
   mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
   username: string;
@@ -54,10 +57,18 @@ export interface KafkaBusOptions {
   dedupeStorePath?: string;
   deadLetterEncoder?: DeadLetterEncoder;
   observer?: BusObserver;
-  /** kafkajs log level (default ERROR); its logs never include record values. */
+  /** kafkajs log level (default INFO); its logs never include record values. */
   logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+  /** Where kafkajs's and the bus's log lines go (default: warnings and errors as JSON on stderr). */
+  logger?: BusLogger;
   /** How long subscribe() waits for the group join (default 60 s). */
   joinTimeoutMs?: number;
+  /** How long a member may take to rejoin in a rebalance (default 60 s); partitions unowned longer fail readiness. */
+  rebalanceTimeoutMs?: number;
+  /** First delay before a crashed consumer is restarted (default 1 s, doubling up to 30 s). */
+  restartBackoffMs?: number;
+  /** `edgefl` (default): the subscription-aware assigner; `client`: the client's own (see kafka-group-consumer.ts). */
+  partitionAssigners?: 'edgefl' | 'client';
 }
 
 const { Kafka: KafkaClient, logLevel } = kafkajs;
@@ -80,6 +91,9 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
   private readonly topics: KafkaTopics;
   private readonly partitionChooser = new PartitionChooser();
   private readonly subscriptions = new Set<KafkaSubscription>();
+  /** One kafkajs consumer per group on this bus (see kafka-group-consumer.ts). */
+  private readonly groups = new Map<string, KafkaGroupConsumer>();
+  private readonly logger: BusLogger;
   private processedStore: ProcessedEventStore | null = null;
   private closed = false;
 
@@ -92,6 +106,7 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
     this.options = options;
     this.observer = options.observer ?? {};
     this.deadLetter = deadLetterPublisher(this, options.deadLetterEncoder ?? jsonDeadLetterEncoder);
+    this.logger = options.logger ?? stderrBusLogger;
     this.kafka =
       options.kafka ??
       new KafkaClient({
@@ -99,9 +114,10 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
         brokers: options.brokers,
         ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
         ...(options.sasl !== undefined ? { sasl: options.sasl as SASLOptions } : {}),
-        logLevel: LOG_LEVELS[options.logLevel ?? 'error'],
+        logLevel: LOG_LEVELS[options.logLevel ?? 'info'],
+        logCreator: kafkaLogCreator(this.logger),
       });
-    this.topics = new KafkaTopics(this.kafka, options, () => this.assertOpen());
+    this.topics = new KafkaTopics(this.kafka, options, () => this.assertOpen(), this.observer, this.logger);
   }
 
   private assertOpen(): void {
@@ -129,6 +145,13 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
 
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     await this.topics.ensureTopics(topics);
+  }
+
+  /** Deletes topics (not part of the port: a test suite's own topics on a shared broker). */
+  async deleteTopics(names: readonly string[]): Promise<void> {
+    this.assertOpen();
+    names.forEach((t) => assertTopicName(t));
+    await this.topics.deleteTopics(names);
   }
 
   async publish(records: readonly OutgoingRecord[]): Promise<PublishedRecord[]> {
@@ -196,13 +219,18 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
       dedupe = this.processedStore ??= new ProcessedEventStore(this.options.dedupeStorePath);
     } else if (resolved.dedupe) dedupe = resolved.dedupe;
     for (const topic of resolved.topics) await this.topics.partitionsOf(topic); // creates catalog-less topics like publish does
-    const sub = new KafkaSubscription(this, this.kafka, resolved, dedupe, this.options);
+    let group = this.groups.get(resolved.group);
+    if (!group) {
+      group = new KafkaGroupConsumer(this.kafka, resolved.group, this.options, this.observer, this.logger);
+      this.groups.set(resolved.group, group);
+    }
+    const sub = new KafkaSubscription(this, group, resolved, dedupe, this.options);
     this.subscriptions.add(sub);
     try {
       await sub.start();
     } catch (error) {
       this.subscriptions.delete(sub);
-      await sub.close().catch(() => undefined);
+      if (error instanceof BusError && error.code === 'invalid_subscription') throw error;
       throw new BusError(
         'unavailable',
         `cannot start the Kafka consumer of group ${resolved.group}: ${(error as Error).message}`,
@@ -222,6 +250,11 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
     this.subscriptions.delete(sub);
   }
 
+  /** @internal This bus's consumer of `group` (what it subscribes, what it was assigned), for tests and probes. */
+  groupConsumer(group: string): KafkaGroupConsumer | undefined {
+    return this.groups.get(group);
+  }
+
   async health(): Promise<BusHealth> {
     if (this.closed) return { ready: false, detail: 'closed' };
     try {
@@ -230,12 +263,14 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
         admin.describeCluster(),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 5_000).unref()),
       ]);
-      const crashed = [...this.subscriptions].filter((s) => s.lastError !== null);
-      if (crashed.length > 0)
-        return { ready: false, detail: crashed.map((s) => `group ${s.group}: ${s.lastError}`).join('; ') };
+      const groups = await Promise.all(
+        [...this.groups.values()].filter((g) => g.size > 0).map((g) => g.health(admin)),
+      );
+      const failing = groups.filter((g) => !g.ready);
+      if (failing.length > 0) return { ready: false, detail: failing.map((g) => g.detail).join('; ') };
       return {
         ready: true,
-        detail: `kafka, ${cluster.brokers.length} broker(s), ${this.subscriptions.size} subscription(s)`,
+        detail: `kafka, ${cluster.brokers.length} broker(s), ${this.subscriptions.size} subscription(s) in ${groups.length} group(s)`,
       };
     } catch (error) {
       return { ready: false, detail: `kafka unreachable: ${(error as Error).message}` };
@@ -252,6 +287,7 @@ export class KafkaBus implements EventBus, KafkaSubscriptionHost {
     if (this.closed) return;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.closed = true;
+    await Promise.allSettled([...this.groups.values()].map((g) => g.close()));
     await Promise.allSettled([this.producer?.disconnect(), this.topics.close()]);
     this.processedStore?.close();
   }

@@ -1,7 +1,10 @@
 // The contract suite against real Kafka: KAFKA_BROKERS when set and reachable, else testcontainers when a Docker
 // engine answers, else one SKIPPED line.
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { announceSkip, dockerEngineAnswers, kafkaFromEnv, tempDir } from '@edgefl/testing';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBusContractSuite } from '../contract/bus-contract-suite.js';
 import type { KafkaBusOptions } from './kafka-bus.js';
 import { KafkaBus } from './kafka-bus.js';
@@ -49,6 +52,14 @@ runBusContractSuite(
     return {
       open: async () => new KafkaBus(options),
       childConfig: () => ({ adapter: 'kafka', ...options }),
+      deleteTopics: async (names) => {
+        const bus = new KafkaBus(options);
+        try {
+          await bus.deleteTopics(names);
+        } finally {
+          await bus.close();
+        }
+      },
       cleanup: async () => {
         await dir.remove();
         await stop();
@@ -57,3 +68,75 @@ runBusContractSuite(
   },
   { skip: 'why' in found, timeoutMs: 90_000 },
 );
+
+// Boots never wipe topic settings: an operator's override on a catalog topic survives a restart of a service.
+describe.skipIf('why' in found)('Kafka topics on a real broker', () => {
+  let brokers: { brokers: string[]; stop: () => Promise<void> };
+  const topic = `contract.${randomUUID().slice(0, 8)}.model.v1`;
+  const spec = { name: topic, partitions: 3, retentionMs: 3_600_000, cleanupPolicy: 'delete' as const };
+  const open = () =>
+    new KafkaBus({ brokers: brokers.brokers, clientId: 'edgefl-contract', replicationFactor: 1 });
+  beforeAll(async () => {
+    if ('why' in found) return;
+    brokers = await found.brokers();
+  });
+  afterAll(async () => {
+    if (!brokers) return;
+    const bus = open();
+    await bus.deleteTopics([topic]).finally(() => bus.close());
+    await brokers.stop();
+  });
+
+  it("keeps an operator's override across a restart, and refuses a different partition count", async () => {
+    const first = open();
+    await first.ensureTopics([spec]);
+    await first.close();
+    // The operator's change, as kafka-configs.sh --alter makes it (the whole set of overrides).
+    const admin = new kafkajs.Kafka({
+      clientId: 'operator',
+      brokers: brokers.brokers,
+      logLevel: kafkajs.logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: kafkajs.ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: [
+              { name: 'max.message.bytes', value: '2000000' },
+              { name: 'retention.ms', value: '7200000' },
+              { name: 'cleanup.policy', value: 'delete' },
+            ],
+          },
+        ],
+      });
+      const restarted = open(); // the service boots again
+      await restarted.ensureTopics([spec]);
+      await expect(restarted.ensureTopics([{ ...spec, partitions: 6 }])).rejects.toMatchObject({
+        code: 'partition_count_mismatch',
+      });
+      await restarted.close();
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          {
+            type: kafkajs.ConfigResourceTypes.TOPIC,
+            name: topic,
+            configNames: ['max.message.bytes', 'retention.ms'],
+          },
+        ],
+      });
+      const values = Object.fromEntries(
+        described.resources[0]!.configEntries.map((e) => [e.configName, e.configValue]),
+      );
+      expect(values).toEqual({ 'max.message.bytes': '2000000', 'retention.ms': '7200000' });
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      expect(metadata.topics[0]!.partitions).toHaveLength(3);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});

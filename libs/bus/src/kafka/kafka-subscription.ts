@@ -1,6 +1,7 @@
-// The consumer side of the Kafka adapter: one kafkajs consumer per subscription, its batches handed to the shared
-// delivery core (../delivery.ts) with manual commits after success, pause/resume, and a graceful disconnect.
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+// The consumer side of the Kafka adapter, per subscription: the batches of its topics (fetched by the group's one
+// kafkajs consumer, kafka-group-consumer.ts) handed to the shared delivery core (../delivery.ts) with manual
+// commits after success, pause/resume, and a graceful leave.
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { deliver, type DeliveryContext, type Progress } from '../delivery.js';
 import type {
   BusObserver,
@@ -11,6 +12,7 @@ import type {
   Subscription,
 } from '../port.js';
 import type { ResolvedSubscribeOptions } from '../validation.js';
+import type { GroupMember, KafkaConsumerSettings, KafkaGroupConsumer } from './kafka-group-consumer.js';
 
 /** What a subscription needs from the bus that made it. */
 export interface KafkaSubscriptionHost {
@@ -20,14 +22,6 @@ export interface KafkaSubscriptionHost {
   admin(): Promise<Admin>;
   /** Called once the subscription has closed. */
   forget(sub: KafkaSubscription): void;
-}
-
-/** Consumer settings taken from the bus options. */
-export interface KafkaConsumerSettings {
-  sessionTimeoutMs?: number;
-  heartbeatIntervalMs?: number;
-  /** How long start() waits for the group join (default 60 s). */
-  joinTimeoutMs?: number;
 }
 
 interface DeliveryMark {
@@ -69,15 +63,17 @@ function toBusRecord(topic: string, partition: number, m: KafkaMessage): BusReco
   };
 }
 
-/** One kafkajs consumer per subscription: manual commits after success, pause/resume, graceful disconnect. */
-export class KafkaSubscription implements Subscription {
+/**
+ * One subscription of a group on this bus: its records come from the group's one kafkajs consumer
+ * (KafkaGroupConsumer), which hands it the batches of its topics; here they go through the delivery core with manual
+ * commits, pause/resume and the crash-count record in the committed offset's metadata.
+ */
+export class KafkaSubscription implements Subscription, GroupMember {
   readonly group: string;
   readonly topics: readonly string[];
-  lastError: string | null = null;
-  private readonly consumer: Consumer;
+  private readonly groupConsumer: KafkaGroupConsumer;
   private readonly bus: KafkaSubscriptionHost;
   private readonly options: ResolvedSubscribeOptions;
-  private readonly joinTimeoutMs: number;
   private readonly sessionTimeoutMs: number;
   private readonly delivery: Pick<DeliveryContext, 'options' | 'dedupe' | 'observer'>;
   /**
@@ -92,24 +88,17 @@ export class KafkaSubscription implements Subscription {
 
   constructor(
     bus: KafkaSubscriptionHost,
-    kafka: Kafka,
+    groupConsumer: KafkaGroupConsumer,
     options: ResolvedSubscribeOptions,
     dedupe: ProcessedEvents | null,
     config: KafkaConsumerSettings,
   ) {
     this.bus = bus;
+    this.groupConsumer = groupConsumer;
     this.options = options;
     this.group = options.group;
     this.topics = [...new Set(options.topics)];
-    this.joinTimeoutMs = config.joinTimeoutMs ?? 60_000;
     this.sessionTimeoutMs = config.sessionTimeoutMs ?? 30_000;
-    this.consumer = kafka.consumer({
-      groupId: options.group,
-      sessionTimeout: this.sessionTimeoutMs,
-      heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
-      allowAutoTopicCreation: false,
-      maxWaitTimeInMs: 250,
-    });
     this.delivery = { options, dedupe, observer: bus.observer };
   }
 
@@ -117,49 +106,27 @@ export class KafkaSubscription implements Subscription {
     return this.isPaused;
   }
 
-  async start(): Promise<void> {
-    this.consumer.on(this.consumer.events.CRASH, (event) => {
-      this.lastError = `consumer crashed: ${event.payload.error.message}`;
-    });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.lastError = null;
-      this.deliveries.clear(); // another member may have written them meanwhile
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const joined = new Promise<void>((resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no group join within ${this.joinTimeoutMs} ms`)),
-        this.joinTimeoutMs,
-      );
-      this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    // Awaited below; when connect/subscribe/run fail first, the abandoned wait must not reject unobserved later.
-    joined.catch(() => undefined);
-    try {
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [...this.topics], fromBeginning: this.options.fromBeginning });
-      await this.consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 4,
-        eachBatch: (payload) => this.eachBatch(payload),
-      });
-      await joined;
-    } finally {
-      clearTimeout(timer);
-    }
+  get fromBeginning(): boolean {
+    return this.options.fromBeginning;
   }
 
-  private async eachBatch({
-    batch,
-    heartbeat,
-    isRunning,
-    isStale,
-    resolveOffset,
-  }: EachBatchPayload): Promise<void> {
+  get maxPartitionsInFlight(): number {
+    return this.options.maxPartitionsInFlight;
+  }
+
+  /** Joins the group's consumer; resolves once the group has been joined with this subscription's topics. */
+  start(): Promise<void> {
+    return this.groupConsumer.add(this);
+  }
+
+  assigned(): void {
+    this.deliveries.clear(); // another member may have written them meanwhile
+  }
+
+  async eachBatch(
+    { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
+    consumer: Consumer,
+  ): Promise<void> {
     const all = batch.messages.map((m) => toBusRecord(batch.topic, batch.partition, m));
     const shouldStop = () => this.closing || this.isPaused || !isRunning() || isStale();
     let lastHeartbeatAt = Date.now();
@@ -167,7 +134,7 @@ export class KafkaSubscription implements Subscription {
       // Keep the membership alive through long backoffs.
       const until = Date.now() + ms;
       while (!shouldStop() && Date.now() < until) {
-        await this.sleep(Math.min(1_000, until - Date.now()));
+        await this.sleep(Math.max(0, Math.min(1_000, until - Date.now())));
         await heartbeat()
           .then(() => (lastHeartbeatAt = Date.now()))
           .catch(() => undefined);
@@ -190,8 +157,8 @@ export class KafkaSubscription implements Subscription {
         }
       },
       sleep,
-      begin: (first) => this.begin(topic, partition, first.offset),
-      commit: (progress) => this.commit(topic, partition, progress, resolveOffset),
+      begin: (first) => this.begin(consumer, topic, partition, first.offset),
+      commit: (progress) => this.commit(consumer, topic, partition, progress, resolveOffset),
     };
     let next = 0; // index of the first record not done
     while (next < all.length && !shouldStop()) {
@@ -206,7 +173,7 @@ export class KafkaSubscription implements Subscription {
     // batches are dropped and the consumer refetches from the first unhandled record (on resume, or at once).
     // (On close or rebalance the next owner starts at the committed offset.)
     if (next < all.length && !this.closing && isRunning() && !isStale()) {
-      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
+      consumer.seek({ topic: batch.topic, partition: batch.partition, offset: all[next]!.offset });
     }
   }
 
@@ -215,7 +182,7 @@ export class KafkaSubscription implements Subscription {
    * move), the per-group attempts record: it lives with the group in Kafka, so whichever member takes the partition
    * over after a crash reads it, on any machine, with no store or topic of its own.
    */
-  private async begin(topic: string, partition: number, offset: string): Promise<number> {
+  private async begin(consumer: Consumer, topic: string, partition: number, offset: string): Promise<number> {
     const k = `${topic}\u0000${partition}`;
     let mark = this.deliveries.get(k);
     if (!mark) {
@@ -225,7 +192,7 @@ export class KafkaSubscription implements Subscription {
     }
     const before = mark.off === offset ? mark.starts : 0;
     const started = { off: offset, starts: before + 1 };
-    await this.consumer.commitOffsets([{ topic, partition, offset, metadata: JSON.stringify(started) }]);
+    await consumer.commitOffsets([{ topic, partition, offset, metadata: JSON.stringify(started) }]);
     this.deliveries.set(k, started);
     return before;
   }
@@ -236,6 +203,7 @@ export class KafkaSubscription implements Subscription {
    * again; consumers of the dead-letter topic dedupe by it), then the offset with the delivery record as metadata.
    */
   private async commit(
+    consumer: Consumer,
     topic: string,
     partition: number,
     p: Progress,
@@ -250,7 +218,7 @@ export class KafkaSubscription implements Subscription {
     if (next === undefined) return true;
     const mark = { off: next, starts: p.final ? 0 : 1 };
     if (p.last !== null) resolveOffset(p.last.offset);
-    await this.consumer.commitOffsets([{ topic, partition, offset: next, metadata: JSON.stringify(mark) }]);
+    await consumer.commitOffsets([{ topic, partition, offset: next, metadata: JSON.stringify(mark) }]);
     this.deliveries.set(k, mark);
     return true;
   }
@@ -269,21 +237,22 @@ export class KafkaSubscription implements Subscription {
 
   pause(): void {
     this.isPaused = true;
-    this.consumer.pause(this.topics.map((topic) => ({ topic })));
+    this.groupConsumer.applyPause(this);
   }
 
   resume(): void {
     if (!this.isPaused) return;
     this.isPaused = false;
-    this.consumer.resume(this.topics.map((topic) => ({ topic })));
+    this.groupConsumer.applyPause(this);
   }
 
   close(): Promise<void> {
     return (this.closePromise ??= (async () => {
       this.closing = true;
       for (const s of [...this.sleepers]) s();
-      // disconnect() stops fetching, waits for the running batch (which stops between records and commits), leaves.
-      await this.consumer.disconnect().catch(() => undefined);
+      // The group's consumer restarts without this subscription: its running batch stops between records and
+      // commits first; the other subscriptions of the group go on after the rejoin.
+      await this.groupConsumer.remove(this);
       this.bus.forget(this);
     })());
   }

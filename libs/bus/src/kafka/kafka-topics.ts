@@ -1,9 +1,20 @@
-// The admin side of the Kafka adapter: one kafkajs admin connection, topics created or grown from the catalog,
+// The admin side of the Kafka adapter: one kafkajs admin connection, topics created from the catalog (never altered),
 // partition counts (cached: a topic's count changes only through ensureTopics here or an operator), and group lag.
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
-import { BusError, type PartitionLag, type TopicSpec } from '../port.js';
+import { BusError, type BusObserver, type PartitionLag, type TopicSpec } from '../port.js';
 import { assertTopicSpec } from '../validation.js';
+import { stderrBusLogger, type BusLogger } from './kafka-logging.js';
+
+/** The topic-level settings the catalog sets, as Kafka names and writes them. */
+function wantedConfig(spec: TopicSpec): Array<[string, string]> {
+  return [
+    ...(spec.retentionMs !== undefined
+      ? [['retention.ms', String(spec.retentionMs)] as [string, string]]
+      : []),
+    ...(spec.cleanupPolicy !== undefined ? [['cleanup.policy', spec.cleanupPolicy] as [string, string]] : []),
+  ];
+}
 
 export interface KafkaTopicsOptions {
   /** Partitions for a topic created on first use when it is not in the catalog (default 3). */
@@ -20,11 +31,22 @@ export class KafkaTopics {
   private adminReady: Promise<Admin> | null = null;
   private readonly partitionCounts = new Map<string, number>();
 
+  private readonly observer: BusObserver;
+  private readonly logger: BusLogger;
+
   /** `assertOpen` throws when the bus is closed (checked before every topic change). */
-  constructor(kafka: Kafka, options: KafkaTopicsOptions, assertOpen: () => void) {
+  constructor(
+    kafka: Kafka,
+    options: KafkaTopicsOptions,
+    assertOpen: () => void,
+    observer: BusObserver = {},
+    logger: BusLogger = stderrBusLogger,
+  ) {
     this.kafka = kafka;
     this.options = options;
     this.assertOpen = assertOpen;
+    this.observer = observer;
+    this.logger = logger;
   }
 
   /** The admin client, connected once and shared; a failed connect is retried by the next call. */
@@ -61,16 +83,18 @@ export class KafkaTopics {
     return count;
   }
 
-  /** Creates missing topics with the catalog's settings; grows partitions and writes the settings of present ones. */
+  /**
+   * Creates missing topics with the catalog's settings. Existing topics are never altered: a setting that differs
+   * from the catalog's (an operator's override, e.g. a longer retention) is reported (a warning and
+   * `edgefl_bus_topic_config_drift_total`) and kept, and a partition count that differs from the catalog's is refused
+   * with `BusError('partition_count_mismatch')`: counts are fixed per topic version (grow as `…v2`), since more
+   * partitions move existing keys to other partitions and break per-key order.
+   */
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     this.assertOpen();
     for (const spec of topics) assertTopicSpec(spec);
     const admin = await this.admin();
     const existing = new Set(await admin.listTopics());
-    const configEntries = (spec: TopicSpec) => [
-      ...(spec.retentionMs !== undefined ? [{ name: 'retention.ms', value: String(spec.retentionMs) }] : []),
-      ...(spec.cleanupPolicy !== undefined ? [{ name: 'cleanup.policy', value: spec.cleanupPolicy }] : []),
-    ];
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
       await admin.createTopics({
@@ -81,34 +105,64 @@ export class KafkaTopics {
           ...((spec.replicationFactor ?? this.options.replicationFactor)
             ? { replicationFactor: spec.replicationFactor ?? this.options.replicationFactor }
             : {}),
-          configEntries: configEntries(spec),
+          configEntries: wantedConfig(spec).map(([name, value]) => ({ name, value })),
         })),
       });
     }
     const present = topics.filter((t) => existing.has(t.name));
     if (present.length > 0) {
       const metadata = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-      const grow = present.filter(
-        (spec) =>
-          (metadata.topics.find((m) => m.name === spec.name)?.partitions.length ?? 0) < spec.partitions,
-      );
-      if (grow.length > 0)
-        await admin.createPartitions({
-          topicPartitions: grow.map((s) => ({ topic: s.name, count: s.partitions })),
-        });
-      const configured = present.filter((s) => configEntries(s).length > 0);
-      if (configured.length > 0) {
-        await admin.alterConfigs({
-          validateOnly: false,
-          resources: configured.map((s) => ({
-            type: kafkajs.ConfigResourceTypes.TOPIC,
-            name: s.name,
-            configEntries: configEntries(s),
-          })),
-        });
+      const mismatched = present
+        .map((spec) => ({
+          spec,
+          actual: metadata.topics.find((m) => m.name === spec.name)?.partitions.length ?? 0,
+        }))
+        .filter(({ spec, actual }) => actual !== spec.partitions);
+      if (mismatched.length > 0) {
+        throw new BusError(
+          'partition_count_mismatch',
+          mismatched
+            .map(
+              ({ spec, actual }) =>
+                `topic ${spec.name} has ${actual} partition(s), the catalog says ${spec.partitions}: partition counts are fixed per topic version (changing one moves keys to other partitions and breaks per-key order); publish to a new version of the topic (…v2) instead`,
+            )
+            .join('; '),
+        );
       }
+      await this.reportDrift(admin, present);
     }
     for (const spec of topics) this.partitionCounts.delete(spec.name);
+  }
+
+  /** Logs and counts every catalog setting an existing topic holds differently; changes nothing. */
+  private async reportDrift(admin: Admin, specs: readonly TopicSpec[]): Promise<void> {
+    const configured = specs.filter((s) => wantedConfig(s).length > 0);
+    if (configured.length === 0) return;
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: configured.map((s) => ({
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name: s.name,
+        configNames: wantedConfig(s).map(([name]) => name),
+      })),
+    });
+    for (const spec of configured) {
+      const entries = described.resources.find((r) => r.resourceName === spec.name)?.configEntries ?? [];
+      for (const [name, wanted] of wantedConfig(spec)) {
+        const actual = entries.find((e) => e.configName === name)?.configValue;
+        if (actual === undefined || actual === wanted) continue;
+        this.observer.topicDrift?.(spec.name, name);
+        this.logger.warn(
+          `topic ${spec.name}: ${name} is ${actual}, the catalog says ${wanted}; kept as it is`,
+          {
+            topic: spec.name,
+            setting: name,
+            actual,
+            catalog: wanted,
+          },
+        );
+      }
+    }
   }
 
   /** Per-partition lag of a group: the high watermark minus its committed offset (or the low one, uncommitted). */
@@ -127,6 +181,16 @@ export class KafkaTopics {
       }
     }
     return lags;
+  }
+
+  /** Deletes topics (e.g. a test suite's own topics on a shared broker); unknown ones are ignored. */
+  async deleteTopics(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
+    const present = names.filter((n) => existing.has(n));
+    if (present.length > 0) await admin.deleteTopics({ topics: present });
+    for (const name of names) this.partitionCounts.delete(name);
   }
 
   /** Disconnects the admin client if it was connected. */

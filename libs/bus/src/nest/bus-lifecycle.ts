@@ -47,8 +47,12 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
     if (topics && topics.length > 0) await this.bus.ensureTopics(topics);
   }
 
+  /**
+   * Subscribes every @OnEvent method at once: on Kafka the handlers of one group share one consumer, and
+   * subscriptions made together join the group once instead of one rebalance per handler.
+   */
   async onApplicationBootstrap(): Promise<void> {
-    for (const { instance, method, metadata } of this.handlers()) {
+    const subscribing = [...this.handlers()].map(async ({ instance, method, metadata }) => {
       const handler = (instance[method] as Handler).bind(instance);
       const { raw, ...options } = { ...this.options.defaults, ...metadata.options };
       const sub =
@@ -64,7 +68,10 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
       this.logger.log(
         `${instance.constructor.name}.${method} consumes ${metadata.topics.join(', ')} as group ${options.group}`,
       );
-    }
+    });
+    const results = await Promise.allSettled(subscribing);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private *handlers(): Generator<{

@@ -1,4 +1,5 @@
 import {
+  Logger,
   Module,
   type DynamicModule,
   type FactoryProvider,
@@ -9,6 +10,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { createBus } from '../config.js';
 import { catalogKeyOf, contractsCodec, createSchemaRegistry } from '../typed/contracts.js';
 import { createBusMetrics, type BusMetrics } from '../metrics.js';
+import type { BusLogger } from '../kafka/kafka-logging.js';
 import type { EventBus } from '../port.js';
 import {
   codecDeadLetterEncoder,
@@ -28,6 +30,17 @@ import {
 } from './tokens.js';
 
 const CODEC = Symbol.for('edgefl.bus.codec');
+
+/** The bus's (and kafkajs's) log lines through Nest's logger, i.e. the service's JSON logger. */
+function nestBusLogger(context: string): BusLogger {
+  const nest = new Logger(context);
+  return {
+    error: (msg, fields) => nest.error({ msg, ...fields }),
+    warn: (msg, fields) => nest.warn({ msg, ...fields }),
+    info: (msg, fields) => nest.log({ msg, ...fields }),
+    debug: (msg, fields) => nest.debug({ msg, ...fields }),
+  };
+}
 
 export interface BusModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   inject?: FactoryProvider['inject'];
@@ -68,6 +81,7 @@ const providers: Provider[] = [
     ): Promise<EventBus> => {
       const bus = await createBus({
         ...o.bus,
+        ...(o.bus.adapter === 'kafka' && !o.bus.logger ? { logger: nestBusLogger('kafkajs') } : {}),
         ...(metrics ? { observer: metrics.observer } : {}),
         ...(codec
           ? {

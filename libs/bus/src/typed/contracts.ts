@@ -10,7 +10,7 @@ import {
   type KafkaTopicValue,
   type SchemaRegistry,
 } from '@edgefl/contracts';
-import type { BusConfig } from '../config.js';
+import { createBus, type BusConfig } from '../config.js';
 import { BusError, type EventBus, type TopicSpec } from '../port.js';
 import { TypedBus, type ValueCodec } from './typed-bus.js';
 
@@ -65,4 +65,26 @@ const byName: Record<string, true> = Object.fromEntries(
 /** A TypedBus over the catalog: values encoded with TopicCodec, keys from the catalog. */
 export function catalogBus(bus: EventBus, registry: SchemaRegistry): TypedBus<KafkaTopicValues> {
   return new TypedBus(bus, contractsCodec(registry), { keyOf: catalogKeyOf });
+}
+
+/** Where another client reaches a service's bus: the embedded bus file, or the Kafka cluster and its registry. */
+export type BusEndpoint =
+  { adapter: 'embedded'; path: string } | { adapter: 'kafka'; brokers: string[]; schemaRegistryUrl: string };
+
+/** A bus client at `endpoint` and the catalog's typed layer over it (for tools and tests beside a service). */
+export async function openCatalogBus(
+  endpoint: BusEndpoint,
+  clientId: string,
+): Promise<{ bus: EventBus; typed: TypedBus<KafkaTopicValues> }> {
+  const bus = await createBus(
+    endpoint.adapter === 'kafka'
+      ? { adapter: 'kafka', brokers: endpoint.brokers, clientId }
+      : { adapter: 'embedded', path: endpoint.path },
+  );
+  const registry = createSchemaRegistry(
+    endpoint.adapter === 'kafka'
+      ? { kind: 'remote', url: endpoint.schemaRegistryUrl }
+      : { kind: 'embedded', path: endpoint.path },
+  );
+  return { bus, typed: catalogBus(bus, registry) };
 }

@@ -1,11 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { announceSkip } from '@edgefl/testing';
+import { announceSkip, startFakeSchemaRegistry, type FakeSchemaRegistry } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRead, parseSchema } from '../avro.js';
+import { parseSchema } from '../avro.js';
 import { ContractError } from '../errors.js';
 import { schemaText } from '../schemas.js';
 import { ConfluentSchemaRegistry } from './confluent.js';
@@ -127,71 +125,16 @@ describe('EmbeddedSchemaRegistry', () => {
   });
 });
 
-// ---- Confluent REST API, served by a minimal in-process stand-in ----
-// It implements the four endpoints the client calls with Confluent's status codes (404 40401/40403/40408, 409),
-// so the adapter's mapping of the real API is exercised here; a real registry runs the same contract below.
-function fakeConfluentRegistry(): Promise<{ url: string; server: Server }> {
-  const schemas: string[] = [];
-  const subjects = new Map<string, number[]>();
-  const send = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      if (req.method === 'GET' && parts[0] === 'config')
-        return send(res, 404, { error_code: 40408, message: 'no config' });
-      if (req.method === 'GET' && parts[0] === 'schemas' && parts[1] === 'ids') {
-        const schema = schemas[Number(parts[2]) - 1];
-        return schema
-          ? send(res, 200, { schema })
-          : send(res, 404, { error_code: 40403, message: 'Schema not found' });
-      }
-      if (parts[0] === 'subjects' && parts[2] === 'versions') {
-        const subject = parts[1]!;
-        const versions = subjects.get(subject) ?? [];
-        if (req.method === 'GET' && parts[3] === 'latest') {
-          const id = versions.at(-1);
-          return id
-            ? send(res, 200, { subject, version: versions.length, id, schema: schemas[id - 1] })
-            : send(res, 404, { error_code: 40401, message: 'Subject not found' });
-        }
-        if (req.method === 'POST') {
-          const schema = JSON.stringify(JSON.parse((JSON.parse(body) as { schema: string }).schema));
-          let id = schemas.indexOf(schema) + 1;
-          if (versions.includes(id)) return send(res, 200, { id });
-          const latest = versions.at(-1);
-          if (latest && !canRead(parseSchema(schema), parseSchema(schemas[latest - 1]!)).ok) {
-            return send(res, 409, {
-              error_code: 409,
-              message: 'Schema being registered is incompatible with an earlier schema',
-            });
-          }
-          if (id === 0) id = schemas.push(schema);
-          subjects.set(subject, [...versions, id]);
-          return send(res, 200, { id });
-        }
-      }
-      send(res, 404, { error_code: 404, message: 'not found' });
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
-    ),
-  );
-}
-
-let fake: { url: string; server: Server } | undefined;
-registryContract('confluent adapter against the Confluent REST API (in-process stand-in)', async () => {
-  fake = await fakeConfluentRegistry();
+// ---- Confluent REST API, served by libs/testing's in-process fake ----
+// It serves the real API's paths and status codes (404 40401/40402/40403/40408, 409, 422 42201), so the adapter's
+// mapping of the real API is exercised here, and the fake Kafka-mode service tests use is checked against the
+// client the services use; a real registry runs the same contract below.
+let fake: FakeSchemaRegistry | undefined;
+registryContract('confluent adapter against the Confluent REST API (libs/testing fake)', async () => {
+  fake = await startFakeSchemaRegistry();
   return new ConfluentSchemaRegistry({ host: fake.url, retries: 0 });
 });
-afterAll(() => new Promise<void>((resolve) => (fake ? fake.server.close(() => resolve()) : resolve())));
+afterAll(() => fake?.close());
 
 const realUrl = process.env['SCHEMA_REGISTRY_URL'];
 if (!realUrl)
