@@ -62,14 +62,14 @@ describe('service kit over HTTP', () => {
   let service: RunningService | undefined;
   const lines: string[] = [];
 
-  async function start(): Promise<RunningService> {
+  async function start(port?: number): Promise<RunningService> {
     const config = defineServiceConfig({
       service: 'kit-test',
       defaultPort: 1,
       ownShape: {},
       mapOwn: () => ({}),
     }).load({
-      PORT: String(await freePort()),
+      PORT: String(port ?? (await freePort())),
       EDGEFL_DATA_DIR: `${(await tempDir('edgefl-kit-')).path}/data`,
     });
     const logger = createLogger({
@@ -90,6 +90,13 @@ describe('service kit over HTTP', () => {
     await service?.close();
     service = undefined;
     FakeAdapter.ready = true;
+  });
+
+  it('PORT=0 listens on a free port and its URL names the real one', async () => {
+    const { url } = await start(0);
+    const port = Number(new URL(url).port);
+    expect(port).toBeGreaterThan(0);
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
   });
 
   it('answers bad bodies with problem+json: 400 malformed JSON, 413 too large', async () => {
