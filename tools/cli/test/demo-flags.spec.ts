@@ -29,7 +29,7 @@ describe('edgefl demo: bad flags and impossible combinations', () => {
     [
       'an unknown data set',
       ['--dataset', 'mnist'],
-      /unknown data set 'mnist': one of digits, iris, wine, breast_cancer, or the path of a \.csv file/,
+      /unknown data set 'mnist': one of digits, iris, wine, breast_cancer, fraud, or the path of a \.csv file/,
     ],
     [
       'a CSV file that does not exist',
@@ -70,7 +70,7 @@ describe('edgefl demo: bad flags and impossible combinations', () => {
     [
       'more devices than rows',
       ['--devices', '5000', '--dataset', 'iris'],
-      /has 150 rows: too few for 5000 devices/,
+      /120 training rows are too few for 5000 devices/,
     ],
   ];
 

@@ -1,9 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { STRATEGY_NAMES } from '@edgefl/fl';
+import { BUILTIN_DATASETS } from '@edgefl/sim';
 import { UsageError } from '../usage-error.js';
 
-/** Built-in data sets (`shared/datasets`, see its README). */
-export const DEMO_DATASETS = ['digits', 'iris', 'wine', 'breast_cancer'] as const;
+/** Built-in data sets: `shared/datasets` (see its README) and libs/sim's synthetic card-payment fraud. */
+export const DEMO_DATASETS = BUILTIN_DATASETS;
 
 /** Robust aggregation rules the aggregator runs (libs/fl), with the parameters the demo gives them. */
 export const ROBUST_RULES = STRATEGY_NAMES.filter((name) => name !== 'fedavg');
