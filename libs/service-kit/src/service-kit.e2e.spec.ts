@@ -7,6 +7,7 @@ import { ConflictError, TamperedError } from './errors/domain-errors.js';
 import { ProblemException } from './http/problem-details.filter.js';
 import { createLogger } from './logging/logger.js';
 import { startService, type RunningService } from './bootstrap.js';
+import { buildOpenApi } from './openapi/openapi.module.js';
 import { ServiceKitModule } from './service-kit.module.js';
 
 @Controller('echo')
@@ -90,6 +91,13 @@ describe('service kit over HTTP', () => {
     await service?.close();
     service = undefined;
     FakeAdapter.ready = true;
+  });
+
+  it('builds no OpenAPI document for an app that serves none, and logs no error for it', async () => {
+    const { app } = await start();
+    const before = lines.length;
+    expect(buildOpenApi(app)).toBeNull();
+    expect(lines.slice(before).filter((l) => /OpenApiDocument|"level":50/.test(l))).toEqual([]);
   });
 
   it('PORT=0 listens on a free port and its URL names the real one', async () => {
