@@ -54,6 +54,7 @@ describe('edgefl demo: bad flags and impossible combinations', () => {
       ['--dp-epsilon', '3', '--robust', 'median'],
       /central DP noises the FedAvg sum/,
     ],
+    ['a negative Dirichlet α', ['--alpha', '-1'], /--alpha must be positive, got '-1'/],
     ['zero devices', ['--devices', '0'], /--devices must be an integer from 1 to 10000, got '0'/],
     ['fractional rounds', ['--rounds', '2.5'], /--rounds must be an integer from 1 to 1000, got '2.5'/],
     ['--label with a built-in data set', ['--label', 'target'], /--label is for a CSV file/],

@@ -26,6 +26,10 @@ export function register(program: Command): void {
       '--label <column>',
       "a CSV file's label column (a header name, or an index; negative counts from the end)",
     )
+    .option(
+      '--alpha <a>',
+      `Dirichlet label skew of the devices' partitions (default ${DEMO_DEFAULTS.dirichletAlpha})`,
+    )
     .option('--attackers <fraction>', 'share of devices that attack, in [0, 1) (default 0)')
     .option('--attack <kind>', 'what the attackers do')
     .option('--robust <rule>', `robust aggregation rule instead of FedAvg: ${ROBUST_RULES.join(', ')}`)

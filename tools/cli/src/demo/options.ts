@@ -55,14 +55,14 @@ export interface DemoFlags {
 
 /** The defaults of `npm start`: digits, a fleet and rounds that finish within 3 minutes on a loaded 2-core machine. */
 export const DEMO_DEFAULTS = {
-  devices: 20,
-  rounds: 5,
+  devices: 50,
+  rounds: 10,
   dataset: 'digits',
   seed: 42,
   dirichletAlpha: 0.5,
   dpDelta: 1e-5,
   localEpochs: 2,
-  learningRate: 0.05,
+  learningRate: 0.1,
   batchSize: 16,
 } as const;
 

@@ -301,7 +301,6 @@ export async function runDemo(
     const releases: ReleaseFigures[] = [];
     const rejected: DemoSummary['rejectedUpdates'][number][] = [];
     const intake: DemoRun['intake'] = [];
-    const statuses: RoundStatus[] = [];
     let current = initial.version;
     for (let r = 1; r <= o.rounds; r++) {
       const roundStart = Date.now();
@@ -314,7 +313,6 @@ export async function runDemo(
         stage: 'training',
         mix: f.versionMix(),
       };
-      statuses.push(status);
       view.round(status);
       const opened = await aggregator<RoundView>('POST', '/v1/rounds', {
         roundId: `demo-r${r}-${randomBytes(4).toString('hex')}`,
@@ -492,12 +490,12 @@ export async function runDemo(
       latency: { edge: histogram(served.edgeLatencyMs), cloud: histogram(served.cloudLatencyMs) },
       fleetVersionMix: f.versionMix(),
     };
-    if (o.json) {
-      mkdirSync(dirname(resolve(o.json)), { recursive: true });
-      writeFileSync(o.json, `${JSON.stringify(summary, null, 2)}\n`);
-      view.line(`summary: ${resolve(o.json)}`);
+    // always beside the logs (the report reads it later); and where --json says
+    for (const path of [join(dataDir, 'summary.json'), ...(o.json ? [resolve(o.json)] : [])]) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${JSON.stringify(summary, null, 2)}\n`);
     }
-    void statuses;
+    view.line(`summary: ${o.json ? resolve(o.json) : join(dataDir, 'summary.json')}`);
     return { summary, dataDir, logFile, intake };
   } finally {
     view.phase('stopping', 0, 1);
