@@ -134,13 +134,24 @@ export function datasetOf(spec: ModelSpec, table: Table): Dataset {
   };
 }
 
-/** Runs `fn` over `items` with at most `limit` running at once. */
+/**
+ * Runs `fn` over `items` with at most `limit` running at once; after a failure no new item starts, the running ones
+ * finish, and the first error is thrown.
+ */
 async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length && failure === null) {
+      try {
+        await fn(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   });
   await Promise.all(workers);
+  if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
 /**
@@ -150,35 +161,46 @@ async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Pr
  * the devices the way they reach real ones.
  */
 export class Fleet {
-  readonly devices: VirtualDevice[];
+  /** The devices, in the order given (filled as they start). */
+  readonly devices: VirtualDevice[] = [];
   readonly options: FleetOptions;
   #started = false;
 
   private constructor(options: FleetOptions) {
     this.options = options;
     const ids = new Set<string>();
-    this.devices = options.devices.map((spec, i) => {
+    for (const spec of options.devices) {
       if (ids.has(spec.id)) throw new RangeError(`device id ${spec.id} appears twice in the fleet`);
       ids.add(spec.id);
-      return new VirtualDevice(spec, options, virtualProbe(spec.hardware ?? {}, i));
-    });
+    }
   }
 
-  /** Creates every device and starts them, `startConcurrency` at a time; rejects with the first device that fails. */
+  /**
+   * Creates and starts the devices, `startConcurrency` at a time (a device is created just before it starts: its key,
+   * directory and SQLite buffer are synchronous work, which done for a thousand devices at once would block this
+   * process for seconds); rejects with the first device that fails, after stopping the others.
+   */
   static async start(options: FleetOptions): Promise<Fleet> {
     const fleet = new Fleet(options);
+    const slots: Array<VirtualDevice | undefined> = new Array(options.devices.length);
     try {
       let started = 0;
-      await pooled(fleet.devices, options.startConcurrency ?? 16, async (d) => {
+      const indices = options.devices.map((_, i) => i);
+      await pooled(indices, options.startConcurrency ?? 16, async (i) => {
+        const spec = options.devices[i]!;
+        const device = new VirtualDevice(spec, options, virtualProbe(spec.hardware ?? {}, i));
+        slots[i] = device;
         try {
-          await d.device.start();
+          await device.device.start();
         } catch (error) {
-          throw new Error(`device ${d.id} did not start: ${(error as Error).message}`, { cause: error });
+          throw new Error(`device ${spec.id} did not start: ${(error as Error).message}`, { cause: error });
         }
-        options.onStarted?.(++started, fleet.devices.length);
+        options.onStarted?.(++started, options.devices.length);
       });
+      fleet.devices.push(...(slots as VirtualDevice[]));
       fleet.#started = true;
     } catch (error) {
+      fleet.devices.push(...slots.filter((d): d is VirtualDevice => d !== undefined));
       await fleet.stop();
       throw error;
     }
