@@ -78,8 +78,12 @@ describe('npx edgefl demo (20 devices, 3 rounds, digits)', () => {
       [3, 'completed'],
       [4, 'completed'],
     ]);
-    for (const release of summary.releases)
+    for (const release of summary.releases) {
       expect(release.stages.map((s) => s.percent)).toEqual([10, 50, 100]);
+      // the canary stage advanced only on an install; the last one ends with the whole fleet
+      expect(release.stages[0]!.devicesActive).toBeGreaterThanOrEqual(1);
+      expect(release.stages[2]!.devicesActive).toBe(DEVICES);
+    }
     // after the first install, devices take deltas where the registry offers them
     expect(summary.ota.deltaDownloads).toBeGreaterThan(0);
     expect(summary.ota.deltaBytes + summary.ota.fullBytes).toBeLessThan(summary.ota.fullEquivalentBytes);

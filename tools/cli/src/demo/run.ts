@@ -383,12 +383,15 @@ export async function runDemo(
         stages: STAGES,
         gates: { minDevicesReporting: 0, minSoakMs: 500 },
       });
+      const activeByStage = new Map<number, number>();
       const final = await until(
         `the release of v${version.version} to reach every device`,
         ROLLOUT_TIMEOUT_MS,
         async () => {
           const now = await registry<ReleaseView>('GET', `/v1/releases/${release.id}`);
           const on = f.devices.filter((d) => d.version === version.version).length;
+          // devices running the version while each stage was the current one (the last reading of that stage)
+          if (now.state === 'ROLLING_OUT') activeByStage.set(now.stages[now.stageIndex]!.percentage, on);
           status.stage =
             now.state === 'ROLLING_OUT'
               ? `${now.stages[now.stageIndex]?.percentage ?? '?'}%`
@@ -412,10 +415,9 @@ export async function runDemo(
             stage: i + 1,
             percent: t.stage.percentage,
             enteredAt: new Date(t.at).toISOString(),
+            // the last stage ends with every device on the version (the loop above waited for it)
             devicesActive:
-              i === final.stages.length - 1
-                ? ids.length
-                : Math.max(1, Math.round((t.stage.percentage / 100) * ids.length)),
+              i === final.stages.length - 1 ? ids.length : (activeByStage.get(t.stage.percentage) ?? 0),
           })),
       });
       current = version.version;
