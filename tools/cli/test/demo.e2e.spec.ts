@@ -134,3 +134,38 @@ describe('npx edgefl demo (20 devices, 3 rounds, digits)', () => {
     expect(result.stdout).not.toMatch(/"level":/);
   });
 });
+
+describe('npx edgefl demo --dp-epsilon (central DP within the budget)', () => {
+  it('spends at most ε over the rounds, as the aggregator accounts it', async () => {
+    const dir = await tempDir('edgefl-demo-dp-');
+    try {
+      const json = join(dir.path, 'dp.json');
+      const run = await runCliAsync(
+        [
+          'demo',
+          '--devices',
+          '5',
+          '--rounds',
+          '2',
+          '--dp-epsilon',
+          '3',
+          '--json',
+          json,
+          '--data-dir',
+          join(dir.path, 'stack'),
+        ],
+        {},
+      );
+      expect(run.status, run.stderr.slice(-3000)).toBe(0);
+      const dp = JSON.parse(readFileSync(json, 'utf8')) as DemoSummary;
+      expect(dp.settings).toMatchObject({ dpEpsilon: 3, dpDelta: 1e-5 });
+      const spent = dp.rounds.map((r) => r.epsilonSpent!);
+      expect(spent[0]!).toBeGreaterThan(0);
+      expect(spent[1]!).toBeGreaterThan(spent[0]!);
+      expect(spent[1]!).toBeLessThanOrEqual(3);
+      expect(spent[1]!).toBeGreaterThan(2.9); // σ is calibrated to use the budget, not a fraction of it
+    } finally {
+      await dir.remove();
+    }
+  }, 300_000);
+});
