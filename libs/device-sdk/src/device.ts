@@ -103,6 +103,7 @@ export class EdgeDevice {
   #link: MqttLink | null = null;
   #sync: SyncScheduler;
   #timers: NodeJS.Timeout[] = [];
+  #retryTimer: NodeJS.Timeout | null = null;
   #lastInference = 0;
   #logs: InferenceLog[] = [];
   #logTimer: NodeJS.Timeout | null = null;
@@ -493,14 +494,33 @@ export class EdgeDevice {
       this.#log(`registry unreachable (${error.message}); starting offline on the installed model`);
     }
     await this.loadInstalled();
-    const connect = async () => {
-      if (this.#link || this.#stopping || !this.options.mqttUrl) return;
-      try {
-        await this.#connect();
-      } catch (error) {
-        this.#log(`MQTT: ${(error as Error).message}; running offline, the buffer keeps everything`);
-      }
-    };
+    const pollMs = this.options.pollIntervalMs ?? 60_000;
+    let retryMs = 500;
+    let connecting: Promise<void> | null = null;
+    // A refused or failed CONNECT (a gateway still starting answers "server unavailable") is retried with backoff,
+    // 0.5 s doubling up to the poll interval, not only at the next poll: a device offline for a minute misses rounds.
+    const connect = (): Promise<void> =>
+      (connecting ??= (async () => {
+        if (this.#link || this.#stopping || !this.options.mqttUrl) return;
+        try {
+          await this.#connect();
+          retryMs = 500;
+        } catch (error) {
+          this.#log(
+            `MQTT: ${(error as Error).message}; running offline, the buffer keeps everything; retrying in ${retryMs} ms`,
+          );
+          if (this.#retryTimer === null && !this.#stopping) {
+            this.#retryTimer = setTimeout(() => {
+              this.#retryTimer = null;
+              void connect();
+            }, retryMs);
+            this.#retryTimer.unref();
+          }
+          retryMs = Math.min(retryMs * 2, pollMs);
+        }
+      })().finally(() => {
+        connecting = null;
+      }));
     await connect();
     this.#sync.start();
     this.#heartbeat();
@@ -510,7 +530,7 @@ export class EdgeDevice {
       this.#timers.push(t);
     };
     every(this.options.heartbeatIntervalMs ?? 30_000, () => this.#heartbeat());
-    every(this.options.pollIntervalMs ?? 60_000, () => {
+    every(pollMs, () => {
       void connect();
       void this.ota.checkForUpdate();
     });
@@ -549,6 +569,7 @@ export class EdgeDevice {
     if (this.#stopping) return;
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#sync.stop();
     this.#flushLogs();
     this.federated.cancelAll();

@@ -59,6 +59,9 @@ const MAX_JSON_BYTES = 4 << 20;
  * by exchanging a signed assertion (`POST /v1/devices/{id}/token`) and renewed a minute before it expires or when
  * the registry answers 401, so it works with REGISTRY_DEVICE_AUTH=required.
  */
+/** undici's codes for a connection that closed under a request (a stale keep-alive socket). */
+const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
 export class RegistryClient {
   readonly baseUrl: string;
   readonly #identity: DeviceIdentity;
@@ -133,7 +136,7 @@ export class RegistryClient {
         'registry',
         'refusing a URL outside the registry the device was provisioned with',
       );
-    const send = async (fresh: boolean) => {
+    const send = async (fresh: boolean, retried = false): Promise<Response> => {
       const headers: Record<string, string> = {
         accept: 'application/json, application/octet-stream',
         ...options.headers,
@@ -150,7 +153,12 @@ export class RegistryClient {
         });
       } catch (error) {
         if (signal.aborted && options.signal) throw error;
-        throw new DeviceError('registry', `${method} ${path}: ${(error as Error).message}`);
+        const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+        // a pooled keep-alive connection the server closed meanwhile (its idle timeout passed while this process
+        // was busy) fails before the request was sent: sent once more, on a new connection
+        if (!retried && !signal.aborted && STALE_SOCKET.has(cause?.code ?? '')) return send(fresh, true);
+        const detail = cause?.message ? ` (${cause.message})` : '';
+        throw new DeviceError('registry', `${method} ${path}: ${(error as Error).message}${detail}`);
       }
     };
     let res = await send(false);

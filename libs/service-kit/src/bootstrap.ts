@@ -59,7 +59,10 @@ export async function startService(options: {
   if (options.shutdownHooks ?? true) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.http.port, config.http.host);
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
+  // PORT=0 picks a free port: the URL names the one the listener got
+  const address = (app.getHttpServer() as { address(): { port: number } | string | null }).address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url, bus: config.bus.adapter, keys: config.keys.kind }, 'listening');
   return { name: config.service, app, url, close: () => app.close() };
 }

@@ -8,6 +8,7 @@ import { ProblemException } from './http/problem-details.filter.js';
 import { JsonBody } from './http/validation.js';
 import { createLogger } from './logging/logger.js';
 import { startService, type RunningService } from './bootstrap.js';
+import { buildOpenApi } from './openapi/openapi.module.js';
 import { ServiceKitModule } from './service-kit.module.js';
 
 @Controller('echo')
@@ -63,14 +64,14 @@ describe('service kit over HTTP', () => {
   let service: RunningService | undefined;
   const lines: string[] = [];
 
-  async function start(): Promise<RunningService> {
+  async function start(port?: number): Promise<RunningService> {
     const config = defineServiceConfig({
       service: 'kit-test',
       defaultPort: 1,
       ownShape: {},
       mapOwn: () => ({}),
     }).load({
-      PORT: String(await freePort()),
+      PORT: String(port ?? (await freePort())),
       EDGEFL_DATA_DIR: `${(await tempDir('edgefl-kit-')).path}/data`,
     });
     const logger = createLogger({
@@ -91,6 +92,20 @@ describe('service kit over HTTP', () => {
     await service?.close();
     service = undefined;
     FakeAdapter.ready = true;
+  });
+
+  it('builds no OpenAPI document for an app that serves none, and logs no error for it', async () => {
+    const { app } = await start();
+    const before = lines.length;
+    expect(buildOpenApi(app)).toBeNull();
+    expect(lines.slice(before).filter((l) => /OpenApiDocument|"level":50/.test(l))).toEqual([]);
+  });
+
+  it('PORT=0 listens on a free port and its URL names the real one', async () => {
+    const { url } = await start(0);
+    const port = Number(new URL(url).port);
+    expect(port).toBeGreaterThan(0);
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
   });
 
   it('answers bad bodies with problem+json: 400 malformed JSON, 413 too large', async () => {

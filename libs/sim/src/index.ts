@@ -1,1 +1,10 @@
 export type { SplitDataset, Table, Task } from './data/types.js';
+export * from './data/errors.js';
+export * from './data/csv.js';
+export * from './data/split.js';
+export * from './data/fraud.js';
+export * from './data/load.js';
+export * from './data/partition.js';
+export * from './random.js';
+export * from './fleet/fleet.js';
+export * from './fleet/probe.js';

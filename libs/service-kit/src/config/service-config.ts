@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { csv, loadConfig, port, positiveInt, secret, secretValues, type EnvSchema } from './config.js';
+import { csv, loadConfig, positiveInt, secret, secretValues, type EnvSchema } from './config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -43,7 +43,8 @@ export interface BaseConfig {
 export function baseEnvShape(defaultPort: number) {
   return {
     HOST: z.string().min(1).default('127.0.0.1'),
-    PORT: port(defaultPort),
+    /** 0 = a free port, chosen when the service listens (its URL then names the real one). */
+    PORT: z.coerce.number().int().min(0).max(65_535).default(defaultPort),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     EDGEFL_DATA_DIR: z.string().min(1).default('.edgefl'),
     EDGEFL_BUS: z.enum(['embedded', 'kafka']).default('embedded'),

@@ -7,6 +7,7 @@ import {
   type DynamicModule,
   type INestApplication,
 } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { ApiExcludeController, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { NotFoundError } from '../errors/domain-errors.js';
 
@@ -71,11 +72,9 @@ export class OpenApiModule {
 
 /** Builds the app's OpenAPI document when it imports OpenApiModule; null when it does not. */
 export function buildOpenApi(app: INestApplication): OpenAPIObject | null {
-  let document: OpenApiDocument;
-  try {
-    document = app.get(OpenApiDocument, { strict: false });
-  } catch {
-    return null;
-  }
-  return document.build(app);
+  // looked up in the module graph first: app.get() of a missing provider is caught here, but Nest logs it as an
+  // error at every boot of a service that serves no document (the gateway)
+  const modules = [...app.get(ModulesContainer).values()];
+  if (!modules.some((m) => m.providers.has(OpenApiDocument))) return null;
+  return app.get(OpenApiDocument, { strict: false }).build(app);
 }

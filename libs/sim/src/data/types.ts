@@ -23,4 +23,12 @@ export interface SplitDataset {
   readonly test: Table;
   /** Per-feature mean and standard deviation of the training split, applied to both splits. */
   readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array };
+  /** The label column's name (`target` for scikit-learn's files, `is_fraud` for the fraud generator). */
+  readonly labelName?: string;
+  /** Where the rows come from, for data sets that have regions (the fraud generator): an index into `names` per row. */
+  readonly regions?: {
+    readonly names: readonly string[];
+    readonly train: Uint8Array;
+    readonly test: Uint8Array;
+  };
 }

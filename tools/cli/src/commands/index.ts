@@ -6,6 +6,16 @@ import { register as model } from './model.js';
 import { register as secagg } from './secagg.js';
 import { register as device } from './device.js';
 import { register as rounds } from './rounds.js';
+import { register as demo } from './demo.js';
 
 /** Each subcommand group registers itself on the root program. */
-export const commandGroups: Array<(program: Command) => void> = [up, fl, dp, model, secagg, device, rounds];
+export const commandGroups: Array<(program: Command) => void> = [
+  up,
+  demo,
+  fl,
+  dp,
+  model,
+  secagg,
+  device,
+  rounds,
+];

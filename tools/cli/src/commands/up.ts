@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { DestinationStream } from 'pino';
 import { UsageError } from '../usage-error.js';
 
 export const SERVICES = ['registry', 'aggregator', 'telemetry', 'inference', 'gateway'] as const;
@@ -13,6 +16,8 @@ export interface RunningService {
 export type Bootstrap = (options: {
   env: Record<string, string | undefined>;
   shutdownHooks: boolean;
+  /** Where the service's JSON log lines go (default stdout). */
+  logDestination?: DestinationStream;
 }) => Promise<RunningService>;
 
 /**
@@ -48,6 +53,84 @@ async function closeAll(services: readonly RunningService[]): Promise<void> {
   if (errors.length > 1) throw new AggregateError(errors, `${errors.length} services failed to stop`);
 }
 
+/**
+ * What one service needs to know of the services booted before it, in one process: the aggregator reads base
+ * versions from the registry (its URL and admin token) and writes large round results where the registry may read
+ * them (REGISTRY_ROUND_ARTIFACT_PREFIXES must list AGGREGATOR_ARTIFACT_DIR); the gateway checks device tokens
+ * against the registry's JWKS. Variables the caller set win.
+ */
+export function wireStack(
+  env: Record<string, string | undefined>,
+  registry?: { url: string; adminToken: string | undefined },
+): void {
+  const dataDir = resolve(env['EDGEFL_DATA_DIR'] ?? '.edgefl');
+  const artifactDir = env['AGGREGATOR_ARTIFACT_DIR'];
+  const roundResults =
+    artifactDir === undefined
+      ? join(dataDir, 'round-results')
+      : isAbsolute(artifactDir)
+        ? artifactDir
+        : resolve(artifactDir);
+  env['AGGREGATOR_ARTIFACT_DIR'] = roundResults;
+  const prefixes = (env['REGISTRY_ROUND_ARTIFACT_PREFIXES'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (!prefixes.includes(roundResults)) prefixes.push(roundResults);
+  env['REGISTRY_ROUND_ARTIFACT_PREFIXES'] = prefixes.join(',');
+  if (!registry) return;
+  env['AGGREGATOR_REGISTRY_URL'] ??= registry.url;
+  if (registry.adminToken !== undefined) env['AGGREGATOR_REGISTRY_TOKEN'] ??= registry.adminToken;
+  env['GATEWAY_JWKS_URL'] ??= `${registry.url}/v1/device-tokens/jwks.json`;
+}
+
+/**
+ * Waits until every service answers /health/ready with 200. Listening is not ready: the gateway refuses CONNECTs
+ * ("server unavailable") until it has replayed the device lifecycle topic, so devices started on a listening but
+ * unready stack would start offline.
+ */
+async function waitReady(
+  running: ReadonlyArray<{ name: ServiceName; service: RunningService }>,
+  timeoutMs: number,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (const { name, service } of running) {
+    let last: string;
+    for (;;) {
+      try {
+        const res = await fetch(`${service.url}/health/ready`, { signal: AbortSignal.timeout(5_000) });
+        if (res.status === 200) {
+          await res.body?.cancel();
+          break;
+        }
+        last = `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      if (Date.now() > end)
+        throw new Error(`the ${name} service did not become ready within ${timeoutMs / 1000} s: ${last}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The registry's admin token: REGISTRY_ADMIN_TOKEN, else the one it generated into its data dir. */
+export async function registryAdminToken(
+  env: Record<string, string | undefined>,
+): Promise<string | undefined> {
+  const configured = env['REGISTRY_ADMIN_TOKEN'];
+  if (configured !== undefined && configured !== '') return configured;
+  const path = join(resolve(env['EDGEFL_DATA_DIR'] ?? '.edgefl'), 'registry-admin-token');
+  return (await readFile(path, 'utf8').catch(() => '')).trim() || undefined;
+}
+
+export interface Stack {
+  services: Array<{ name: ServiceName; url: string; mqttUrl?: string }>;
+  /** The registry's admin token (management API). */
+  registryAdminToken: string | undefined;
+  stop(): Promise<void>;
+}
+
 /** Boots the five services in one process on the embedded stack (or whatever the environment selects). */
 export async function up(options: {
   dataDir?: string;
@@ -55,19 +138,40 @@ export async function up(options: {
   log?: (line: string) => void;
   /** How a service's bootstrap is found (default: its package, by name). */
   load?: (name: ServiceName) => Promise<Bootstrap>;
-}) {
+  /** Where the services' JSON logs go (default stdout). */
+  logDestination?: DestinationStream;
+  /** How long the services may take to report ready after they listen (default 60 s). */
+  readyTimeoutMs?: number;
+}): Promise<Stack> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const load = options.load ?? loadService;
   const env = { ...(options.env ?? process.env) };
   if (options.dataDir) env['EDGEFL_DATA_DIR'] = options.dataDir;
+  wireStack(env);
   const running: Array<{ name: ServiceName; service: RunningService }> = [];
+  let adminToken: string | undefined;
   try {
     for (const name of SERVICES) {
       const bootstrap = await load(name);
-      running.push({ name, service: await bootstrap({ env: serviceEnv(name, env), shutdownHooks: false }) });
+      const service = await bootstrap({
+        env: serviceEnv(name, env),
+        shutdownHooks: false,
+        ...(options.logDestination ? { logDestination: options.logDestination } : {}),
+      });
+      running.push({ name, service });
+      if (name === 'registry') {
+        adminToken = await registryAdminToken(env);
+        wireStack(env, { url: service.url, adminToken });
+      }
     }
   } catch (error) {
     // The boot error is the one to report; a close failure while cleaning up must not replace it.
+    await closeAll(running.map((r) => r.service)).catch(() => undefined);
+    throw error;
+  }
+  try {
+    await waitReady(running, options.readyTimeoutMs ?? 60_000);
+  } catch (error) {
     await closeAll(running.map((r) => r.service)).catch(() => undefined);
     throw error;
   }
@@ -80,7 +184,15 @@ export async function up(options: {
     );
     if (service.mqttUrl) log(`edgefl ${'mqtt'.padEnd(10)} ${service.mqttUrl}  (devices connect here)`);
   }
-  return { services: running.map(({ name, service }) => ({ name, url: service.url })), stop: stopAll };
+  return {
+    services: running.map(({ name, service }) => ({
+      name,
+      url: service.url,
+      ...(service.mqttUrl ? { mqttUrl: service.mqttUrl } : {}),
+    })),
+    registryAdminToken: adminToken,
+    stop: stopAll,
+  };
 }
 
 export function register(program: Command): void {
