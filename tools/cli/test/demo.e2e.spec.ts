@@ -35,6 +35,8 @@ describe('npx edgefl demo (20 devices, 3 rounds, digits)', () => {
         '7',
         '--json',
         join(dir.path, 'out', 'summary.json'),
+        '--report',
+        join(dir.path, 'out', 'report.html'),
         '--data-dir',
         join(dir.path, 'stack'),
       ],
@@ -47,6 +49,10 @@ describe('npx edgefl demo (20 devices, 3 rounds, digits)', () => {
 
   it('exits 0 and writes a valid summary', () => {
     expect(result.status, result.stderr.slice(-3000)).toBe(0);
+    // the report of the same run: self-contained, naming what ran
+    const report = readFileSync(join(dir.path, 'out', 'report.html'), 'utf8');
+    expect(report).toMatch(/^<!doctype html>/i);
+    expect(report).toContain('digits');
     expect(summary.format).toBe(DEMO_SUMMARY_FORMAT);
     expect(summary.settings).toMatchObject({ devices: DEVICES, rounds: ROUNDS, dataset: 'digits', seed: 7 });
     expect(summary.settings.task).toBe('multiclass');

@@ -44,6 +44,7 @@ export function register(program: Command): void {
     .option('--lr <rate>', `local learning rate (default ${DEMO_DEFAULTS.learningRate})`)
     .option('--batch-size <n>', `local mini-batch size (default ${DEMO_DEFAULTS.batchSize})`)
     .option('--json <out.json>', 'write the summary (edgefl.demo.summary/v1) to this file')
+    .option('--report <out.html>', 'write the self-contained HTML report of the run to this file')
     .option(
       '--data-dir <dir>',
       'where the stack, the fleet and the service log live (default a new temporary directory)',

@@ -26,6 +26,8 @@ export interface DemoOptions {
   dirichletAlpha: number;
   seed: number;
   json: string | null;
+  /** The HTML report (tools/cli/src/report) of the run's summary. */
+  report: string | null;
   dataDir: string | null;
   localEpochs: number;
   learningRate: number;
@@ -47,6 +49,7 @@ export interface DemoFlags {
   alpha?: string;
   seed?: string;
   json?: string;
+  report?: string;
   dataDir?: string;
   epochs?: string;
   lr?: string;
@@ -153,6 +156,7 @@ export function parseDemoOptions(flags: DemoFlags): DemoOptions {
   if (!(learningRate > 0)) throw new UsageError(`--lr must be positive, got '${flags.lr}'`);
   for (const [flag, path] of [
     ['json', flags.json],
+    ['report', flags.report],
     ['data-dir', flags.dataDir],
   ] as const)
     if (path !== undefined && path.trim() === '') throw new UsageError(`--${flag} must not be empty`);
@@ -172,6 +176,7 @@ export function parseDemoOptions(flags: DemoFlags): DemoOptions {
     dirichletAlpha,
     seed,
     json: flags.json ?? null,
+    report: flags.report ?? null,
     dataDir: flags.dataDir ?? null,
     localEpochs: integer(flags.epochs, 'epochs', DEMO_DEFAULTS.localEpochs, 1, 100),
     learningRate,

@@ -1,3 +1,4 @@
+import { writeReport } from '../report/index.js';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -498,6 +499,10 @@ export async function runDemo(
       writeFileSync(path, `${JSON.stringify(summary, null, 2)}\n`);
     }
     view.line(`summary: ${o.json ? resolve(o.json) : join(dataDir, 'summary.json')}`);
+    if (o.report) {
+      await writeReport(summary, resolve(o.report));
+      view.line(`report: ${resolve(o.report)}`);
+    }
     return { summary, dataDir, logFile, intake };
   } finally {
     view.phase('stopping', 0, 1);
