@@ -248,6 +248,19 @@ describe('registry device auth (required by default)', () => {
     await ours.arrayBuffer();
   });
 
+  it("lets the platform's services download any tenant's artifact with the management token", async () => {
+    for (const model of ['acme-model', 'globex-model']) {
+      const res = await fetch(`${url}/v1/models/${model}/versions/1/artifact`, { headers: admin });
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    }
+    const wrong = await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, {
+      headers: bearer('not-the-admin-token-at-all'),
+    });
+    expect(wrong.status).toBe(401);
+    await wrong.arrayBuffer();
+  });
+
   const newToken = async (id: string, identity: ReturnType<typeof deviceIdentity>) =>
     call<{ token: string }>(url, 'POST', `/v1/devices/${id}/token`, {
       assertion: await identity.assertion(id),

@@ -1,5 +1,12 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { CLOCK, type Clock, ForbiddenError, NotFoundError, UnauthorizedError } from '@edgefl/service-kit';
+import {
+  AdminToken,
+  CLOCK,
+  type Clock,
+  ForbiddenError,
+  NotFoundError,
+  UnauthorizedError,
+} from '@edgefl/service-kit';
 import type { Request } from 'express';
 import type { RegistryConfig } from '../config.js';
 import type { RegistryStore } from '../storage/registry-store.js';
@@ -12,7 +19,9 @@ import { DevicesService } from './devices.service.js';
  * (`Authorization: Bearer <jwt>`): a device reads only its own manifest (`sub` = the `:device` parameter) and
  * downloads only its tenant's artifacts and deltas (`tenant` = the model's tenant). The token's device must still
  * be registered, not revoked, and the token not issued before the device's `tokensNotBefore` (revocation or key
- * rotation): the store is read on every request, so a revocation holds at once on every replica.
+ * rotation): the store is read on every request, so a revocation holds at once on every replica. The management
+ * token passes on download routes (not on a device's manifest): services of the platform (the cloud inference tier)
+ * download any tenant's artifacts and deltas with it.
  */
 @Injectable()
 export class DeviceAuthGuard implements CanActivate {
@@ -24,6 +33,7 @@ export class DeviceAuthGuard implements CanActivate {
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     @Inject(REGISTRY_STORE) private readonly store: RegistryStore,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly adminToken: AdminToken,
   ) {
     this.verifier = new DeviceTokenVerifier(devices.tokens);
   }
@@ -32,6 +42,8 @@ export class DeviceAuthGuard implements CanActivate {
     if (this.config.own.deviceAuth === 'off') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const header = req.headers.authorization ?? '';
+    // a device's manifest is for that device only; artifacts and deltas are also for the platform's services
+    if (req.params['device'] === undefined && this.adminToken.authorizes(header)) return true;
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw new UnauthorizedError('a device token is required (Authorization: Bearer <token>)');
     let claims: { sub: string; tenant: string; iat?: number };
