@@ -206,3 +206,20 @@ export function rowsOf(count: number, width: number, seed: number): number[][] {
   };
   return Array.from({ length: count }, () => Array.from({ length: width }, () => Math.fround(next())));
 }
+
+/** Every value published on a catalog topic, from its start, while the collector runs. */
+export async function collect<T extends keyof KafkaTopicValues & string>(
+  stack: Stack,
+  topic: T,
+): Promise<{ values: KafkaTopicValues[T][]; close(): Promise<void> }> {
+  const values: KafkaTopicValues[T][] = [];
+  const sub = await stack.typed.subscribe({
+    group: `test-${randomUUID()}`,
+    topics: [topic],
+    fromBeginning: true,
+    handler: (record) => {
+      values.push(record.value as KafkaTopicValues[T]);
+    },
+  });
+  return { values, close: () => sub.close() };
+}
