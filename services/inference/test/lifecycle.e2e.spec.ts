@@ -66,10 +66,18 @@ describe('inference: refused releases, hot swap under load, escalations and logs
 
   /** Publishes a copy of v1's manifest event with `change` applied to its ReleaseManifest. */
   async function publishForged(change: (m: Record<string, unknown>) => void): Promise<void> {
-    const manifest = { ...(v1Release.event as Record<string, Record<string, unknown>>)[MANIFEST]! };
+    const manifest = {
+      ...(v1Release.event as unknown as Record<string, Record<string, unknown>>)[MANIFEST]!,
+    };
     change(manifest);
     await stack.typed.publish('edgefl.registry.release.v1', [
-      { value: { ...v1Release, eventId: randomUUID(), event: { [MANIFEST]: manifest } } as ReleaseEvent },
+      {
+        value: {
+          ...v1Release,
+          eventId: randomUUID(),
+          event: { [MANIFEST]: manifest },
+        } as unknown as ReleaseEvent,
+      },
     ]);
   }
 
@@ -226,7 +234,14 @@ describe('inference: refused releases, hot swap under load, escalations and logs
       return v2.length > 0 ? v2 : undefined;
     });
     await logs.close();
-    expect(found[0]).toMatchObject({ tenant: 'acme', modelId: 'fraud', source: 'CLOUD', errorCode: null });
+    expect(found[0]).toMatchObject({
+      tenant: 'acme',
+      modelId: 'fraud',
+      source: 'CLOUD',
+      errorCode: null,
+      cacheHit: false,
+      arm: null,
+    });
     expect(found[0]!.inputHash).toMatch(/^[0-9a-f]{64}$/);
     expect(found[0]!.latencyMs).toBeGreaterThan(0);
     expect(

@@ -26,8 +26,15 @@ import { bootstrap as inferenceBootstrap } from '../src/main.js';
  */
 async function registryBootstrap(): Promise<ServiceBootstrap> {
   const name = 'registry';
-  const module = (await import(/* @vite-ignore */ `@edgefl/${name}`)) as { bootstrap: ServiceBootstrap };
-  return module.bootstrap;
+  try {
+    const module = (await import(/* @vite-ignore */ `@edgefl/${name}`)) as { bootstrap: ServiceBootstrap };
+    return module.bootstrap;
+  } catch (error) {
+    throw new Error(
+      `cannot load @edgefl/${name} (its build): run \`npx nx run ${name}:build\` or \`npm run build\` first`,
+      { cause: error },
+    );
+  }
 }
 
 export const REGISTRY_TOKEN = `registry-admin-${randomUUID()}`;

@@ -199,7 +199,7 @@ export class InferenceService implements OnApplicationBootstrap, BeforeApplicati
       latencyMs / 1000,
     );
     if (armName) this.metrics.armRequests.inc({ model: served.modelId, arm: armName });
-    this.#log(call, served, output, outputs, latencyMs);
+    this.#log(call, served, output, outputs, latencyMs, cacheHit, armName);
     if (call.version === undefined) this.experiments.shadow(served, call.input, call.rows, output, latencyMs);
     return {
       modelId: served.modelId,
@@ -219,6 +219,8 @@ export class InferenceService implements OnApplicationBootstrap, BeforeApplicati
     output: Float32Array,
     outputs: number,
     latencyMs: number,
+    cacheHit: boolean,
+    arm: string | null,
   ): void {
     const now = Date.now();
     const inputs = served.spec.inputs;
@@ -241,6 +243,8 @@ export class InferenceService implements OnApplicationBootstrap, BeforeApplicati
           .digest('hex'),
         source: 'CLOUD',
         errorCode: null,
+        cacheHit,
+        arm,
         timestamp: now,
       });
     }
