@@ -3,10 +3,8 @@
 // concurrent clients in a second process (bench/inference/load.ts). Peer, same run: a bare onnxruntime-node
 // `session.run` loop (one row per run, one session, no server) on the same model and rows.
 // Targets (issue 15): p99 < 5 ms at 64 concurrent; throughput with batching >= 50% of the bare loop's.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -14,6 +12,7 @@ import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { bootstrap as registryBootstrap } from '@edgefl/registry';
 import { bootstrap as inferenceBootstrap } from '@edgefl/inference';
 import { build } from 'hdr-histogram-js';
+import { freePort, runJsonChild } from './lib/process.ts';
 import { figure, writeReport, type Figure } from './lib/report.ts';
 
 const SECONDS = Number(process.env.INFERENCE_BENCH_SECONDS ?? 5);
@@ -31,40 +30,9 @@ interface LoadResult {
   statuses: Record<string, number>;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
-async function load(
-  mode: 'http' | 'grpc',
-  target: string,
-  clients: number,
-  seconds: number,
-): Promise<LoadResult> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(import.meta.dirname, 'inference', 'load.ts'),
-      mode,
-      target,
-      String(seconds),
-      String(clients),
-      TENANT_TOKEN,
-      PROTO,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`load generator failed: ${err}`);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+function load(mode: 'http' | 'grpc', target: string, clients: number, seconds: number): Promise<LoadResult> {
+  const args = [mode, target, String(seconds), String(clients), TENANT_TOKEN, PROTO];
+  return runJsonChild(join(import.meta.dirname, 'inference', 'load.ts'), args, 'load generator');
 }
 
 async function admin(

@@ -5,7 +5,11 @@ import { KAFKA_TOPICS, type InferenceReply, type InferenceRequest } from '@edgef
 import { LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { confidenceOf, InferenceService } from '../serving/inference.service.js';
-import { reasonOf } from '../serving/errors.js';
+import { InferError, reasonOf } from '../serving/errors.js';
+
+/** The fields of a reply that say what was answered. */
+type ReplyResult =
+  'modelVersion' | 'prediction' | 'label' | 'confidence' | 'errorCode' | 'errorMessage' | 'timestamp';
 
 /** Replicas share the requests: one group, each request answered once. */
 const GROUP = 'inference-escalations';
@@ -43,21 +47,15 @@ export class EscalationService {
       correlationId: request.correlationId,
       modelId: request.modelId,
     };
+    let rows: number;
     try {
-      const shape = request.shape;
-      const rows = shape.length === 2 ? shape[0]! : shape.length === 1 ? 1 : -1;
-      const io = this.inference.io(request.tenant, request.modelId);
-      if (rows < 1 || (shape.length === 2 ? shape[1] : shape[0]) !== io.inputs)
-        return {
-          ...base,
-          modelVersion: null,
-          prediction: [],
-          label: null,
-          confidence: null,
-          errorCode: 'bad-input',
-          errorMessage: `unexpected shape [${shape.join(',')}], the model expects [-1,${io.inputs}]`,
-          timestamp: Date.now(),
-        };
+      rows = this.#rowsOf(request);
+    } catch (error) {
+      // refused before it reached the inference path, which counts its own refusals
+      this.inference.metrics.errors.inc({ protocol: 'bus', reason: reasonOf(error) });
+      return this.#refusal(base, error);
+    }
+    try {
       const result = await this.inference.infer({
         tenant: request.tenant,
         modelId: request.modelId,
@@ -66,8 +64,7 @@ export class EscalationService {
         protocol: 'bus',
         deviceId: request.deviceId,
       });
-      const first = result.output.subarray(0, result.outputs);
-      const { confidence, label } = confidenceOf(first);
+      const { confidence, label } = confidenceOf(result.output.subarray(0, result.outputs));
       return {
         ...base,
         modelVersion: result.version,
@@ -79,18 +76,35 @@ export class EscalationService {
         timestamp: Date.now(),
       };
     } catch (error) {
-      const code = reasonOf(error);
-      if (code === 'internal') this.logger.error({ err: error }, 'escalation failed');
-      return {
-        ...base,
-        modelVersion: null,
-        prediction: [],
-        label: null,
-        confidence: null,
-        errorCode: code,
-        errorMessage: code === 'internal' ? 'internal error' : (error as Error).message,
-        timestamp: Date.now(),
-      };
+      return this.#refusal(base, error);
     }
+  }
+
+  /** Rows of a request whose shape fits the model ([rows, inputs], or [inputs] for one row). */
+  #rowsOf(request: InferenceRequest): number {
+    const shape = request.shape;
+    const io = this.inference.io(request.tenant, request.modelId);
+    const rows = shape.length === 2 ? shape[0]! : shape.length === 1 ? 1 : -1;
+    if (rows < 1 || shape[shape.length - 1] !== io.inputs)
+      throw new InferError(
+        'bad-input',
+        `unexpected shape [${shape.join(',')}], the model expects [-1,${io.inputs}]`,
+      );
+    return rows;
+  }
+
+  #refusal(base: Omit<InferenceReply, ReplyResult>, error: unknown): InferenceReply {
+    const code = reasonOf(error);
+    if (code === 'internal') this.logger.error({ err: error }, 'escalation failed');
+    return {
+      ...base,
+      modelVersion: null,
+      prediction: [],
+      label: null,
+      confidence: null,
+      errorCode: code,
+      errorMessage: code === 'internal' ? 'internal error' : (error as Error).message,
+      timestamp: Date.now(),
+    };
   }
 }
