@@ -62,8 +62,22 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'off',
       // docs/architecture.md: the dependency direction is enforced here and fails the build.
       '@nx/enforce-module-boundaries': ['error', moduleBoundaries(false)],
-      // the test harness is for test code only (an Nx tag rule would also follow test-only edges transitively)
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: ['@edgefl/testing'] }],
+      // the test harness is for test code only (an Nx tag rule would also follow test-only edges transitively);
+      // Nest's @Body would read a body the kit's JSON parser refused as if it were empty
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            '@edgefl/testing',
+            {
+              name: '@nestjs/common',
+              importNames: ['Body'],
+              message:
+                "use @edgefl/service-kit's ValidBody or JsonBody: they raise the parser's refusal of a body",
+            },
+          ],
+        },
+      ],
     },
   },
   {

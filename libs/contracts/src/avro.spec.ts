@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBody, encodeWithHeader, parseSchema } from './avro.js';
+import { assertValid, decodeBody, encodeWithHeader, illFormedStringPaths, parseSchema } from './avro.js';
 import { ContractError } from './errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -87,5 +87,72 @@ describe('avro decode fast paths', () => {
     });
     const bytes = encodeWithHeader(writer, EMPTY, { xs: [1, -2, 3] });
     expect(decodeBody(bytes, 0, reader, reader.createResolver(writer))).toEqual({ xs: [1, -2, 3] });
+  });
+});
+
+describe('assertValid refuses ill-formed strings wherever a schema can hold one', () => {
+  // Every place a string can sit: a field, a nested record, array items, map keys and values, a nullable union,
+  // a union of records, a recursive type; floats and bytes beside them hold none.
+  const type = parseSchema({
+    type: 'record',
+    name: 'Outer',
+    fields: [
+      { name: 's', type: 'string' },
+      { name: 'xs', type: { type: 'array', items: 'float' } },
+      { name: 'inner', type: { type: 'record', name: 'Inner', fields: [{ name: 't', type: 'string' }] } },
+      { name: 'names', type: { type: 'array', items: 'string' } },
+      { name: 'tags', type: { type: 'map', values: 'string' } },
+      { name: 'counts', type: { type: 'map', values: 'long' } },
+      { name: 'maybe', type: ['null', 'string'] },
+      { name: 'either', type: ['null', 'Inner'] },
+      {
+        name: 'list',
+        type: [
+          'null',
+          {
+            type: 'record',
+            name: 'Node',
+            fields: [
+              { name: 'v', type: 'string' },
+              { name: 'next', type: ['null', 'Node'] },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  const text = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('a\ud800', '\udc00', 'ok\u{1F680}'));
+  const node: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    node: fc.record({ v: text, next: fc.oneof({ depthSize: 'small' }, fc.constant(null), tie('node')) }),
+  })).node;
+  const value = fc.record({
+    s: text,
+    xs: fc.array(fc.float({ noNaN: true }).map(Math.fround), { maxLength: 4 }),
+    inner: fc.record({ t: text }),
+    names: fc.array(text, { maxLength: 3 }),
+    tags: fc.dictionary(text, text, { maxKeys: 3 }),
+    counts: fc.dictionary(text, fc.integer(), { maxKeys: 3 }),
+    maybe: fc.option(text, { nil: null }),
+    either: fc.option(fc.record({ t: text }), { nil: null }),
+    list: fc.option(node, { nil: null }),
+  });
+
+  it('throws exactly when some string (or map key) is ill-formed, naming the same paths the slow walk finds', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const expected = illFormedStringPaths(v);
+        const error = ((): unknown => {
+          try {
+            assertValid(type, v, 'Outer');
+            return null;
+          } catch (e) {
+            return e;
+          }
+        })();
+        if (expected.length === 0) return error === null;
+        return error instanceof ContractError && JSON.stringify(error.paths) === JSON.stringify(expected);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -73,6 +73,92 @@ export function illFormedStringPaths(value: unknown, path = '', out: string[] = 
   return out;
 }
 
+/** True when a value of one Avro type holds an ill-formed string; null when the type can hold no string. */
+type IllFormedCheck = (value: unknown) => boolean;
+const illFormedChecks = new WeakMap<AvroType, IllFormedCheck | null>();
+
+/**
+ * The encode path's fast check, compiled once per type from the schema: it visits only the fields that can hold a
+ * string (a record of numbers or an array of floats costs nothing) and builds no paths — those are found by
+ * illFormedStringPaths only once a check fails. Unions fall back to a generic walk of the value (wrapped or not).
+ */
+function illFormedCheckOf(type: AvroType): IllFormedCheck | null {
+  const cached = illFormedChecks.get(type);
+  if (cached !== undefined) return cached;
+  illFormedChecks.set(type, hasIllFormedString); // a recursive type meets itself: the generic walk is safe
+  const check = compileIllFormedCheck(type);
+  illFormedChecks.set(type, check);
+  return check;
+}
+
+function compileIllFormedCheck(type: AvroType): IllFormedCheck | null {
+  const t = type as AvroType & {
+    fields?: Array<{ name: string; type: AvroType }>;
+    itemsType?: AvroType;
+    valuesType?: AvroType;
+    types?: AvroType[];
+    underlyingType?: AvroType;
+  };
+  const kind = t.typeName;
+  if (kind === 'string') return (v) => typeof v === 'string' && !v.isWellFormed();
+  if (kind.startsWith('logical:') && t.underlyingType) return illFormedCheckOf(t.underlyingType);
+  if (kind === 'record' || kind === 'error') {
+    // Generated once per record type, like avsc's own readers and writers: one straight-line function whose
+    // string fields are tested inline (about 10 ns each) instead of through a closure per field.
+    const nested: IllFormedCheck[] = [];
+    const terms = (t.fields ?? []).flatMap((f) => {
+      const at = `v[${JSON.stringify(f.name)}]`;
+      if (holdsOnlyStrings(f.type)) return [`(typeof ${at} === 'string' && !${at}.isWellFormed())`];
+      const check = illFormedCheckOf(f.type);
+      if (!check) return [];
+      nested.push(check);
+      return [`c[${nested.length - 1}](${at})`];
+    });
+    if (terms.length === 0) return null;
+    return new Function('c', `return (v) => ${terms.join(' || ')};`)(nested) as IllFormedCheck;
+  }
+  if (kind === 'array' && t.itemsType) {
+    const item = illFormedCheckOf(t.itemsType);
+    if (!item) return null;
+    return (v) => (v as unknown[]).some(item);
+  }
+  if (kind === 'map' && t.valuesType) {
+    const values = illFormedCheckOf(t.valuesType);
+    return (v) => {
+      for (const [key, item] of Object.entries(v as Record<string, unknown>))
+        if (!key.isWellFormed() || (values !== null && values(item))) return true;
+      return false;
+    };
+  }
+  if (kind.startsWith('union') && (t.types ?? []).some((branch) => illFormedCheckOf(branch) !== null))
+    return hasIllFormedString;
+  return null;
+}
+
+/** A string (or a logical type over one), or a union of null and string read unwrapped: a string or null. */
+function holdsOnlyStrings(type: AvroType): boolean {
+  const t = type as AvroType & { types?: AvroType[]; underlyingType?: AvroType };
+  if (t.typeName === 'string') return true;
+  if (t.typeName.startsWith('logical:')) return t.underlyingType?.typeName === 'string';
+  return (
+    t.typeName === 'union:unwrapped' &&
+    (t.types ?? []).every((b) => b.typeName === 'string' || b.typeName === 'null')
+  );
+}
+
+/** illFormedStringPaths without the paths: stops at the first ill-formed string, allocates nothing. */
+function hasIllFormedString(value: unknown): boolean {
+  if (typeof value === 'string') return !value.isWellFormed();
+  if (Array.isArray(value)) return value.some(hasIllFormedString);
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      if (!key.isWellFormed() || hasIllFormedString((value as Record<string, unknown>)[key])) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Throws INVALID_VALUE naming the failing field paths (never the values) unless `value` matches `type` and every
  * string in it is well-formed Unicode (so no encoder of ours writes a record a standard Avro reader rejects).
@@ -84,8 +170,8 @@ export function assertValid(
   details: { topic?: string } = {},
 ): void {
   if (type.isValid(value)) {
+    if (!illFormedCheckOf(type)?.(value)) return;
     const illFormed = illFormedStringPaths(value);
-    if (illFormed.length === 0) return;
     throw new ContractError(
       'INVALID_VALUE',
       `${what}: a string that is not well-formed Unicode (lone surrogate) at ${illFormed.join(', ')}`,

@@ -3,21 +3,15 @@ import { isUtf8 } from 'node:buffer';
 import express from 'express';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type {
-  CallHandler,
-  DynamicModule,
-  ExecutionContext,
-  INestApplication,
-  NestInterceptor,
-} from '@nestjs/common';
+import type { DynamicModule, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { Observable } from 'rxjs';
 import { ConfigError } from './config/config.js';
 import type { BaseConfig } from './config/service-config.js';
 import { JsonLogger } from './logging/logger.js';
+import { deferBodyError } from './http/validation.js';
 
 export interface RunningService {
   name: string;
@@ -54,32 +48,20 @@ export async function startService(options: {
   app.disable('x-powered-by');
   // express.json itself rather than useBodyParser, which reserves `verify` (the UTF-8 check) for Nest's rawBody
   const json = express.json({ limit: options.bodyLimit ?? '1mb', verify: requireUtf8, reviver: wellFormed });
-  // a refused body is reported after the guards ran (DeferredBodyError), so an anonymous caller of a guarded route
-  // gets 401 and learns nothing from the parser
+  // a refused body is raised by the route that reads it, after its guards ran (jsonBodyOf), so an anonymous caller of
+  // a guarded route gets 401 and learns nothing from the parser
   app.use((req: Request, res: Response, next: NextFunction) =>
     json(req, res, (error?: unknown) => {
-      if (error !== undefined) (req as Request & { [BODY_ERROR]?: unknown })[BODY_ERROR] = error;
+      if (error !== undefined) deferBodyError(req, error);
       next();
     }),
   );
-  app.useGlobalInterceptors(new DeferredBodyError());
   if (options.shutdownHooks ?? true) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.http.port, config.http.host);
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
   logger.info({ url, bus: config.bus.adapter, keys: config.keys.kind }, 'listening');
   return { name: config.service, app, url, close: () => app.close() };
-}
-
-const BODY_ERROR = Symbol('edgefl.body-error');
-
-/** Throws the JSON body's parse error once the route's guards passed (interceptors run after guards). */
-class DeferredBodyError implements NestInterceptor {
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const error = context.switchToHttp().getRequest<Request & { [BODY_ERROR]?: unknown }>()[BODY_ERROR];
-    if (error !== undefined) throw error;
-    return next.handle();
-  }
 }
 
 /** JSON bodies must be UTF-8 (RFC 8259 §8.1): invalid bytes are refused (400), not decoded to U+FFFD. */

@@ -1,10 +1,11 @@
-import { Body, Controller, Get, Injectable, Module, Post, type OnApplicationShutdown } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, Post, type OnApplicationShutdown } from '@nestjs/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, tempDir } from '@edgefl/testing';
 import { defineServiceConfig } from './config/service-config.js';
 import { ReadinessRegistry } from './health/readiness.js';
 import { ConflictError, TamperedError } from './errors/domain-errors.js';
 import { ProblemException } from './http/problem-details.filter.js';
+import { JsonBody } from './http/validation.js';
 import { createLogger } from './logging/logger.js';
 import { startService, type RunningService } from './bootstrap.js';
 import { ServiceKitModule } from './service-kit.module.js';
@@ -12,7 +13,7 @@ import { ServiceKitModule } from './service-kit.module.js';
 @Controller('echo')
 class EchoController {
   @Post()
-  echo(@Body() body: unknown) {
+  echo(@JsonBody() body: unknown) {
     return body;
   }
   @Get('boom')

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { commandGroups } from './commands/index.js';
+import { register as report } from './report/command.js';
 import { RoundAbortedError, UsageError } from './usage-error.js';
 
 export function buildProgram(): Command {
@@ -9,7 +10,7 @@ export function buildProgram(): Command {
     )
     .exitOverride()
     .configureOutput({ outputError: (message, write) => write(message) });
-  for (const register of commandGroups) register(program);
+  for (const register of [...commandGroups, report]) register(program);
   return program;
 }
 

@@ -26,6 +26,20 @@ const owned = async (r: Promise<Rebalanced>) =>
   [...(await r).owned.values()].map((tp) => tp.partition).sort();
 
 describe('GroupMembership', () => {
+  it("writes a delivery's start mark and progress in the same turn when the lock is free (no turn per commit)", async () => {
+    const a = member();
+    await a.join(true);
+    await a.rebalance(Date.now());
+    // Neither promise is awaited before the reads: queued for a later turn, the rows would not be there yet, and a
+    // producer in the same process would get a turn between every commitEvery records of each partition.
+    const started = a.begin('t', 0, 0);
+    expect(a.committed('t', 0)).toBe(0);
+    const committed = a.commit('t', 0, 50, false);
+    expect(a.committed('t', 0)).toBe(50);
+    expect(await started).toBe(0);
+    expect(await committed).toBe(true);
+  });
+
   it('hands partitions over only after the old owner releases them', async () => {
     const now = Date.now();
     const a = member();

@@ -37,6 +37,13 @@ export interface Rebalanced {
   wanted: Set<string>;
 }
 
+/**
+ * A delivery's own writes (its start mark, its progress) run at once when the lock is free: queued for the next
+ * turn of the event loop, each commit within a batch would cap a partition at commitEvery records per turn, and a
+ * producer in the same process would outpace its consumers (publish-to-handler latency grew 50-fold).
+ */
+const NOW = { now: true } as const;
+
 export class GroupMembership {
   readonly group: string;
   readonly topics: readonly string[];
@@ -199,7 +206,7 @@ export class GroupMembership {
       const before = row?.committed === committed ? row.starts : 0;
       this.writeOffset(topic, partition, committed, before + 1);
       return before;
-    });
+    }, NOW);
   }
 
   /** Whether this member holds the partition's lease (inside a transaction: the caller's writes depend on it). */
@@ -244,7 +251,7 @@ export class GroupMembership {
           .stmt('UPDATE bus_offsets SET starts = 0 WHERE grp = ? AND topic = ? AND part = ?')
           .run(this.group, topic, partition);
       return true;
-    });
+    }, NOW);
   }
 
   /** Leaves at once, so the others take over without waiting for the session timeout. */

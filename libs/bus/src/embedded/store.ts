@@ -175,6 +175,7 @@ export class BusStore {
 
   /** Inside BEGIN IMMEDIATE: each fn in a savepoint, then one COMMIT; settles each call after it. */
   private runQueued(batch: QueuedTx[]): void {
+    if (batch.length === 1) return this.runAlone(batch[0]!);
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
     for (const item of batch) {
       this.db.exec('SAVEPOINT bus_tx');
@@ -198,6 +199,20 @@ export class BusStore {
     batch.forEach((item, i) =>
       outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value),
     );
+  }
+
+  /** One call alone needs no savepoint (most commits within a delivery): a throw rolls the transaction back. */
+  private runAlone(item: QueuedTx): void {
+    let value: unknown;
+    try {
+      value = item.fn();
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      item.reject(error);
+      return;
+    }
+    item.resolve(value);
   }
 
   /**

@@ -14,6 +14,7 @@ import {
   ValidBody,
   ValidQuery,
   ZodBodyPipe,
+  jsonBodyOf,
   ZodParamPipe,
 } from '@edgefl/service-kit';
 import {
@@ -131,7 +132,7 @@ export class ModelsController {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     const meta: NewVersion = { origin: 'UPLOAD', provenance: { via: 'upload' } };
     if (type === 'application/json') {
-      const body = new ZodBodyPipe(VersionFromWeights).transform(req.body);
+      const body = new ZodBodyPipe(VersionFromWeights).transform(jsonBodyOf(req));
       const weights = body.weights.map((t) => {
         const bytes = Buffer.from(t.data, 'base64');
         if (bytes.byteLength % 4 !== 0)
