@@ -1,6 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { JsonBody } from '@edgefl/service-kit';
 import { Tenant, TenantGuard } from '../auth/tenant-auth.js';
 import { InferError } from '../serving/errors.js';
 import { InferenceService, type InferResult } from '../serving/inference.service.js';
@@ -138,7 +139,7 @@ export class OipController {
   @UseGuards(TenantGuard)
   @ApiBearerAuth()
   @ApiOperation({ summary: 'Inference on the serving version (or the A/B arm the request falls in)' })
-  infer(@Param('name') name: string, @Body() body: unknown, @Tenant() tenant: string) {
+  infer(@Param('name') name: string, @JsonBody() body: unknown, @Tenant() tenant: string) {
     return this.#infer(name, undefined, body, tenant);
   }
 
@@ -150,7 +151,7 @@ export class OipController {
   inferVersion(
     @Param('name') name: string,
     @Param('version') version: string,
-    @Body() body: unknown,
+    @JsonBody() body: unknown,
     @Tenant() tenant: string,
   ) {
     return this.#infer(name, version, body, tenant);
