@@ -50,6 +50,8 @@ function events(outputs: number): InferenceLog[] {
       latencyMs: f32(0.05 + rand() * 0.4),
       inputHash: hex(64),
       source: rand() < 0.95 ? 'EDGE' : 'EDGE_FALLBACK',
+      cacheHit: null,
+      arm: null,
       errorCode: null,
       timestamp: Date.UTC(2026, 10, 24) + i * 137,
     };

@@ -4,7 +4,6 @@
 // Peer, same run, same client settings, same body: a bare node:http server answering with a constant JSON string
 // of the same size — the ceiling of any Node HTTP service on this machine.
 // Target (issue): >= 5,000 req/s with p99 < 10 ms.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +13,7 @@ import { join } from 'node:path';
 import { Ed25519SigningKey } from '@edgefl/keys';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { bootstrap } from '@edgefl/registry';
+import { freePort, runJsonChild } from './lib/process.ts';
 import { figure, writeReport } from './lib/report.ts';
 
 const SECONDS = Number(process.env.REGISTRY_BENCH_SECONDS ?? 10);
@@ -30,26 +30,9 @@ interface LoadResult {
 }
 
 /** Runs the load generator as a child process (async: the registry in this process must keep serving). */
-async function load(baseUrl: string, template: string, ids: string[], seconds: number): Promise<LoadResult> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(import.meta.dirname, 'registry', 'load.ts'),
-      baseUrl,
-      String(seconds),
-      String(CONNECTIONS),
-      template,
-      ids.join(','),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`load generator failed: ${err}`);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
+function load(baseUrl: string, template: string, ids: string[], seconds: number): Promise<LoadResult> {
+  const args = [baseUrl, String(seconds), String(CONNECTIONS), template, ids.join(',')];
+  return runJsonChild(join(import.meta.dirname, 'registry', 'load.ts'), args, 'load generator');
 }
 
 /** The management API's token (set below); the manifest route under load needs none. */
@@ -70,14 +53,6 @@ async function call(
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'edgefl-registry-bench-'));

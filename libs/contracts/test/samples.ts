@@ -137,6 +137,8 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     latencyMs: 0.25,
     inputHash: sha('a'),
     source: 'EDGE',
+    cacheHit: null,
+    arm: null,
     errorCode: null,
     timestamp: t0,
   },

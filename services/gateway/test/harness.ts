@@ -276,6 +276,8 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
         latencyMs: 0.4,
         inputHash: 'ab'.repeat(32),
         source: 'EDGE',
+        cacheHit: null,
+        arm: null,
         errorCode: null,
         timestamp: now,
       };

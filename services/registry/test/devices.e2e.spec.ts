@@ -248,11 +248,13 @@ describeOnBuses('registry device auth (required by default)', () => {
     await ours.arrayBuffer();
   });
 
-  it('lets the management API (the aggregator reading a base version) download with the admin token', async () => {
-    const res = await fetch(`${url}/v1/models/globex-model/versions/1/artifact`, { headers: admin });
-    expect(res.status).toBe(200);
-    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
-    const wrong = await fetch(`${url}/v1/models/globex-model/versions/1/artifact`, {
+  it("lets the platform's services download any tenant's artifact with the management token", async () => {
+    for (const model of ['acme-model', 'globex-model']) {
+      const res = await fetch(`${url}/v1/models/${model}/versions/1/artifact`, { headers: admin });
+      expect(res.status).toBe(200);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    }
+    const wrong = await fetch(`${url}/v1/models/acme-model/versions/1/artifact`, {
       headers: bearer('not-the-admin-token-at-all'),
     });
     expect(wrong.status).toBe(401);

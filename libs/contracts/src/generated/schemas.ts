@@ -1030,6 +1030,24 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "doc": "Set when the inference failed."
       },
       {
+        "name": "cacheHit",
+        "type": [
+          "null",
+          "boolean"
+        ],
+        "default": null,
+        "doc": "Cloud tier: whether the result cache answered. Null on the device and from writers that predate it."
+      },
+      {
+        "name": "arm",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "Cloud tier: the A/B arm that answered. Null without an experiment and from writers that predate it."
+      },
+      {
         "name": "timestamp",
         "type": {
           "type": "long",

@@ -462,6 +462,16 @@ export interface InferenceLog {
    * Default null (readers of older data).
    */
   errorCode: null | string;
+  /**
+   * Cloud tier: whether the result cache answered. Null on the device and from writers that predate it.
+   * Default null (readers of older data).
+   */
+  cacheHit: null | boolean;
+  /**
+   * Cloud tier: the A/B arm that answered. Null without an experiment and from writers that predate it.
+   * Default null (readers of older data).
+   */
+  arm: null | string;
   /** Epoch milliseconds (timestamp-millis). */
   timestamp: number;
 }

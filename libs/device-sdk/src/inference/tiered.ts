@@ -201,6 +201,8 @@ export class TieredInference {
         (p.escalationError
           ? `ESCALATION_${p.escalationError.split(':')[0]!.toUpperCase().replace(/-/g, '_')}`
           : null),
+      cacheHit: null,
+      arm: null,
       timestamp: this.#now(),
     });
   }

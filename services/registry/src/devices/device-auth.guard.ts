@@ -20,8 +20,9 @@ import { DevicesService } from './devices.service.js';
  * downloads only its tenant's artifacts and deltas (`tenant` = the model's tenant). The token's device must still
  * be registered, not revoked, and the token not issued before the device's `tokensNotBefore` (revocation or key
  * rotation): the store is read on every request, so a revocation holds at once on every replica. The management
- * API's admin token also downloads artifacts and deltas: the aggregator fetches a round's base version with it
- * (`AGGREGATOR_REGISTRY_TOKEN`).
+ * API's admin token also downloads artifacts and deltas (not a device's manifest): the platform's services fetch
+ * with it — the aggregator a round's base version (`AGGREGATOR_REGISTRY_TOKEN`), the cloud inference tier what it
+ * serves.
  */
 @Injectable()
 export class DeviceAuthGuard implements CanActivate {
