@@ -100,7 +100,7 @@ export class SecAggParticipant implements SecureAggregationClient {
             roundId: round.roundId,
             bucket: message.bucket,
             deviceId: round.deviceId,
-            sign: channel.sign,
+            sign: (bytes) => channel.sign(bytes),
             verify: this.#verify,
             input,
             ...(this.#o.random ? { random: this.#o.random } : {}),
