@@ -18,17 +18,13 @@ import {
   runSecAggInProcess,
   type InProcessRound,
 } from '@edgefl/fl';
-import type * as WireLib from '../tools/cli/src/commands/secagg-wire.js';
+import { secAggWireBytes } from '@edgefl/contracts/edge';
 import type * as ReportLib from './lib/report.js';
 import type { Figure } from './lib/report.js';
 
 const { figure, writeReport } = (await import(
   new URL('./lib/report.ts', import.meta.url).href
 )) as typeof ReportLib;
-// the CLI's Avro view of a protocol message (built by `npm run bench`)
-const { secAggWireBytes } = (await import(
-  new URL('../tools/cli/dist/commands/secagg-wire.js', import.meta.url).href
-)) as typeof WireLib;
 
 const SIZES = (process.env.SECAGG_BENCH_CLIENTS ?? '100,500,1000').split(',').map(Number);
 const D = Number(process.env.SECAGG_BENCH_PARAMS ?? 100_000);

@@ -18,3 +18,11 @@ export {
   type SingleObjectCodecOptions,
 } from './single-object.js';
 export { rabinFingerprint64 } from './fingerprint.js';
+export {
+  toSecAggEvent,
+  fromSecAggEvent,
+  secAggWireBytes,
+  throughAvro,
+  type SecAggEnvelope,
+  type SecAggProtocolMessage,
+} from './secagg-wire.js';

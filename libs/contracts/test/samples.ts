@@ -123,6 +123,7 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     consistencySignature: null,
     survivorSignatures: {},
     dropped: [],
+    recipientDeviceId: null,
     createdAt: t0,
   },
   'io.edgefl.inference.InferenceLog': {

@@ -34,6 +34,7 @@ import type { DownloadLimits } from './ota/download.js';
 import { TrustStore } from './ota/trust.js';
 import { RegistryClient, RegistryHttpError, type Fetch } from './registry-client.js';
 import { deviceCodec, MqttLink } from './transport/mqtt-link.js';
+import { MqttSecAggChannel } from './transport/secagg-channel.js';
 import type { Dataset } from './training/trainer.js';
 
 export interface EdgeDeviceOptions {
@@ -96,6 +97,8 @@ export class EdgeDevice {
   readonly runner = new ModelRunner();
   readonly ota: OtaClient;
   readonly federated: FederatedClient;
+  /** The `secagg` channel secure-aggregation rounds run on (the default `secAggChannel` of the federated client). */
+  readonly secAgg: MqttSecAggChannel;
   readonly inference: TieredInference;
   readonly #now: () => number;
   readonly #probe: SystemProbe;
@@ -166,6 +169,7 @@ export class EdgeDevice {
         return link.publish(topic, payload, 1);
       },
     });
+    this.secAgg = new MqttSecAggChannel({ link: () => this.#link, key: this.identity.key });
     this.federated = new FederatedClient(
       {
         tenant: options.tenant,
@@ -188,7 +192,11 @@ export class EdgeDevice {
         sendUpdate: (update, deadline, signal) => this.#sendUpdate(update, deadline, signal),
         now: this.#now,
       },
-      { ...options.federated, ...(options.eligibility ? { policy: options.eligibility } : {}) },
+      {
+        secAggChannel: this.secAgg,
+        ...options.federated,
+        ...(options.eligibility ? { policy: options.eligibility } : {}),
+      },
     );
     this.inference = this.#tiered();
   }
@@ -427,6 +435,9 @@ export class EdgeDevice {
           void this.ota.onReleaseMessage(message, scope);
         },
         round: (event, scope) => this.#onRound(event, scope),
+        secagg: (message) => {
+          if (message.tenant === this.options.tenant) this.secAgg.deliver(message);
+        },
       },
     );
     // keep a fresh token for reconnects (the password is read on each one)

@@ -19,6 +19,8 @@ export * from './training/mlp.js';
 export * from './training/trainer.js';
 export * from './fl/eligibility.js';
 export * from './fl/federated-client.js';
+export * from './fl/secagg-participant.js';
 export * from './buffer/outbox.js';
 export * from './buffer/sync.js';
 export * from './transport/mqtt-link.js';
+export * from './transport/secagg-channel.js';

@@ -66,7 +66,7 @@ describeOnBuses('aggregator rounds (real app, simulated devices)', () => {
       [{ strategy: 'fedsomething' }, 'unknown-strategy'],
       [{ strategy: 'krum' }, 'missing-strategy-param'],
       [{ dp: { mode: 'central', noiseMultiplier: 1 } }, 'dp-needs-clip-norm'],
-      [{ privacyMode: 'secure-aggregation' }, 'unsupported-privacy-mode'],
+      [{ privacyMode: 'secure-aggregation', maxNorm: 1 }, 'secure-aggregation-max-norm'],
     ] as const) {
       expect(expectProblem(await post('/v1/rounds', request(over)), 400)['code'], code).toBe(code);
     }

@@ -223,6 +223,7 @@ describe('gateway down-bridge', () => {
       consistencySignature: null,
       survivorSignatures: {},
       dropped: [],
+      recipientDeviceId: null,
       createdAt: Date.now(),
     };
     await gw.bus.publish(KAFKA_TOPICS.flSecAgg.name, [{ value: secagg }]);
@@ -231,6 +232,28 @@ describe('gateway down-bridge', () => {
     expect(
       inboxNot.decode(mqttDeviceTopic(T, 'rd-2', 'secagg'), 'io.edgefl.fl.SecAggMessage')[0]!.phase,
     ).toBe('SHARE_KEYS');
+    // a request with a recipient goes to that device only, not to the participants it names (its neighbours)
+    await selected.subscribeAsync(mqttDeviceTopic(T, 'rd-1', 'secagg'), { qos: 1 });
+    const addressed: SecAggMessage = {
+      ...secagg,
+      eventId: randomUUID(),
+      phase: 'MASKED_INPUT',
+      participants: ['rd-1'],
+      recipientDeviceId: 'rd-2',
+    };
+    const marker: SecAggMessage = { ...secagg, eventId: randomUUID(), participants: ['rd-1'] };
+    await gw.bus.publish(KAFKA_TOPICS.flSecAgg.name, [{ value: addressed }, { value: marker }]);
+    await inboxNot.next(mqttDeviceTopic(T, 'rd-2', 'secagg'), 2);
+    await inboxSel.next(mqttDeviceTopic(T, 'rd-1', 'secagg'));
+    expect(
+      inboxNot.decode(mqttDeviceTopic(T, 'rd-2', 'secagg'), 'io.edgefl.fl.SecAggMessage').map((m) => m.phase),
+    ).toEqual(['SHARE_KEYS', 'MASKED_INPUT']);
+    // rd-1 got the marker (published after the addressed request, same partition) and not the request
+    expect(
+      inboxSel
+        .decode(mqttDeviceTopic(T, 'rd-1', 'secagg'), 'io.edgefl.fl.SecAggMessage')
+        .map((m) => m.eventId),
+    ).toEqual([marker.eventId]);
     await selected.endAsync();
     await notSelected.endAsync();
   });

@@ -330,6 +330,7 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
         consistencySignature: null,
         survivorSignatures: {},
         dropped: [],
+        recipientDeviceId: null,
         createdAt: now,
       };
     case 'io.edgefl.ota.OtaStatus':

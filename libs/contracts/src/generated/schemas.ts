@@ -869,6 +869,15 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "doc": "UNMASKING, aggregator to device: the neighbours whose s_sk shares are asked for (dropped after sharing keys)."
       },
       {
+        "name": "recipientDeviceId",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "Aggregator to devices: the one device this request is for (the gateway delivers it to that device only). Null in device messages, and in messages written before it existed, which the gateway fans out to participants."
+      },
+      {
         "name": "createdAt",
         "type": {
           "type": "long",

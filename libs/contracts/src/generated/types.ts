@@ -361,6 +361,11 @@ export interface SecAggMessage {
    * Default [] (readers of older data).
    */
   dropped: Array<string>;
+  /**
+   * Aggregator to devices: the one device this request is for (the gateway delivers it to that device only). Null in device messages, and in messages written before it existed, which the gateway fans out to participants.
+   * Default null (readers of older data).
+   */
+  recipientDeviceId: null | string;
   /** Epoch milliseconds (timestamp-millis). */
   createdAt: number;
 }

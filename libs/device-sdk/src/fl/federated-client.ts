@@ -49,15 +49,24 @@ export interface FederatedEnvironment {
   now?: () => number;
 }
 
+/** The round a secure-aggregation client takes part in. */
+export interface SecureAggregationRound {
+  tenant: string;
+  roundId: string;
+  deviceId: string;
+  opened: RoundOpened;
+}
+
 /**
- * The client side of secure aggregation (issue 14 builds the protocol in libs/fl): given the clipped (and, with
- * local DP, noised) update, it runs the protocol's phases over the `secagg` channel. The federated client calls
- * it for rounds whose secureAggregation.mode is MASKED.
+ * The client side of secure aggregation (`SecAggParticipant` runs libs/fl's protocol): it answers the aggregator's
+ * phases on the `secagg` channel and calls `update` (train, take the delta, clip, add local DP noise) when the
+ * aggregator asks for the masked input. Resolves with the gateway's MessageAck of the masked input once the device
+ * has answered every phase. The federated client calls it for rounds whose secureAggregation.mode is MASKED.
  */
 export interface SecureAggregationClient {
   participate(
-    round: { tenant: string; roundId: string; deviceId: string; opened: RoundOpened; sampleCount: number },
-    update: readonly Float32Array[],
+    round: SecureAggregationRound,
+    update: () => Promise<readonly Float32Array[]>,
     channel: SecAggChannel,
     signal: AbortSignal,
   ): Promise<MessageAck>;
@@ -66,8 +75,11 @@ export interface SecureAggregationClient {
 /** What the secure-aggregation client uses to talk: its messages out (QoS 1 + MessageAck), the aggregator's in. */
 export interface SecAggChannel {
   send(message: SecAggMessage, signal: AbortSignal): Promise<MessageAck>;
-  /** Subscribes to the aggregator's messages for this round; returns the unsubscribe function. */
-  onMessage(listener: (message: SecAggMessage) => void): () => void;
+  /**
+   * Subscribes to the aggregator's messages for one round (messages that arrived before, e.g. ahead of the round
+   * invitation, are delivered first); returns the unsubscribe function.
+   */
+  onMessage(roundId: string, listener: (message: SecAggMessage) => void): () => void;
   /** Signs with the device key (Ed25519). */
   sign(bytes: Uint8Array): Uint8Array;
 }
@@ -201,43 +213,48 @@ export class FederatedClient {
       // training stops early enough to leave time to send
       const margin = this.#o.sendMarginMs ?? Math.max(200, left * 0.1);
       const trainStop = AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, Math.round(left - margin)))]);
-      const { training } = round;
-      const trainer = new Trainer(model.spec, training.batchSize);
-      const result = trainer.train(model.weights, data, {
-        epochs: training.localEpochs,
-        batchSize: training.batchSize,
-        learningRate: training.learningRate,
-        optimizer: this.#o.optimizer ?? 'sgd',
-        proximalMu: proximalMuOf(round),
-        seed: this.#o.seed ?? 1,
-        signal: trainStop,
-      });
-      if (stop.aborted)
-        return controller.signal.aborted || signal?.aborted
-          ? failed('cancelled', 'the round was cancelled')
-          : failed('deadline', 'the deadline passed during training');
-      const base = paramsFromTensors(model.spec, model.weights);
-      let update: Float32Array[] = paramsFromTensors(model.spec, result.weights).map((w, l) => {
-        const b = base[l]!;
-        for (let j = 0; j < w.length; j++) w[j] = w[j]! - b[j]!;
-        return w;
-      });
-      const { dp } = round;
-      // the norm before clipping (reported; the update sent is at most clipNorm, plus the noise)
-      const norm = l2Norm(update);
-      if (dp.clipNorm > 0) {
-        if (dp.mode === 'LOCAL' && dp.noiseMultiplier > 0)
-          update = localDp(
-            update,
-            { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier },
-            this.#o.normal,
-          );
-        else clipL2InPlace(update, dp.clipNorm);
-      }
+      let norm = 0;
+      const computeUpdate = (): Float32Array[] => {
+        const { training } = round;
+        const trainer = new Trainer(model.spec, training.batchSize);
+        const result = trainer.train(model.weights, data, {
+          epochs: training.localEpochs,
+          batchSize: training.batchSize,
+          learningRate: training.learningRate,
+          optimizer: this.#o.optimizer ?? 'sgd',
+          proximalMu: proximalMuOf(round),
+          seed: this.#o.seed ?? 1,
+          signal: trainStop,
+        });
+        if (stop.aborted)
+          throw controller.signal.aborted || signal?.aborted
+            ? new DeviceError('cancelled', 'the round was cancelled')
+            : new DeviceError('timeout', 'the deadline passed during training');
+        const base = paramsFromTensors(model.spec, model.weights);
+        let update: Float32Array[] = paramsFromTensors(model.spec, result.weights).map((w, l) => {
+          const b = base[l]!;
+          for (let j = 0; j < w.length; j++) w[j] = w[j]! - b[j]!;
+          return w;
+        });
+        const { dp } = round;
+        // the norm before clipping (reported; the update sent is at most clipNorm, plus the noise)
+        norm = l2Norm(update);
+        if (dp.clipNorm > 0) {
+          if (dp.mode === 'LOCAL' && dp.noiseMultiplier > 0)
+            update = localDp(
+              update,
+              { clipNorm: dp.clipNorm, noiseMultiplier: dp.noiseMultiplier },
+              this.#o.normal,
+            );
+          else clipL2InPlace(update, dp.clipNorm);
+        }
+        return update;
+      };
       if (mode === 'MASKED') {
+        // the protocol's key phases run first; the update is computed when the masked input is asked for
         const ack = await this.#o.secureAggregation!.participate(
-          { tenant: env.tenant, roundId, deviceId: env.deviceId, opened: round, sampleCount: result.samples },
-          update,
+          { tenant: env.tenant, roundId, deviceId: env.deviceId, opened: round },
+          async () => computeUpdate(),
           this.#o.secAggChannel!,
           stop,
         );
@@ -257,6 +274,16 @@ export class FederatedClient {
               errorCode: ack.errorCode,
               errorMessage: ack.errorMessage,
             };
+      }
+      let update: Float32Array[];
+      try {
+        update = computeUpdate();
+      } catch (error) {
+        if (error instanceof DeviceError && error.code === 'cancelled')
+          return failed('cancelled', error.message);
+        if (error instanceof DeviceError && error.code === 'timeout')
+          return failed('deadline', error.message);
+        throw error;
       }
       const how = this.#o.compression ?? 'float16';
       if (how === 'topk') {

@@ -40,6 +40,26 @@ export const StartRoundRequest = z.strictObject({
     })
     .prefault({}),
   privacyMode: z.enum(PRIVACY_MODES).default('sealed'),
+  /** Secure aggregation (privacyMode `secure-aggregation`): the protocol's parameters, all optional. */
+  secureAggregation: z
+    .strictObject({
+      /** Shamir threshold: an integer t ≥ 2 of each neighbourhood, or a fraction of it in (0, 1). */
+      threshold: z
+        .number()
+        .positive()
+        .default(2 / 3),
+      /** Degree k of the SecAgg+ graph (default O(log n)); n − 1 or more is the complete graph of SecAgg. */
+      neighbours: z.int().min(1).optional(),
+      /** Every coordinate of an update lies in [-bound, bound] (default dp.clipNorm, else 1). */
+      bound: z.number().positive().finite().optional(),
+      /** Fractional bits of the fixed-point encoding (default: the most that fit in 32-bit lanes, ≥ 16). */
+      precisionBits: z.int().min(16).max(52).optional(),
+      /** Each phase ends when every device still in it answered, or after this long. */
+      phaseTimeoutMs: z.int().min(100).max(3_600_000).default(30_000),
+      /** Bucketed robust mode: devices per bucket (default 10 with a robust strategy, no buckets with fedavg). */
+      bucketSize: z.int().min(2).max(100_000).optional(),
+    })
+    .optional(),
   /** Updates whose L2 norm exceeds this are rejected (norm bounding by rejection). */
   maxNorm: z.number().positive().finite().optional(),
   /** Robust z-score of the update norm above which an update is reported as an outlier. */
@@ -69,9 +89,24 @@ export interface RoundSettings {
     samplingRate: number;
   };
   privacyMode: PrivacyMode;
+  /** Set for secure-aggregation rounds only. */
+  secureAggregation?: SecureAggregationSettings | null;
   maxNorm: number | undefined;
   outlierZ: number;
 }
+
+export interface SecureAggregationSettings {
+  threshold: number;
+  neighbours: number | null;
+  bound: number;
+  precisionBits: number | null;
+  phaseTimeoutMs: number;
+  /** null: one protocol instance over every selected device. */
+  bucketSize: number | null;
+}
+
+/** Default bucket size of the bucketed robust mode (one protocol instance per bucket). */
+export const DEFAULT_BUCKET_SIZE = 10;
 
 const isStrategy = (name: string): name is StrategyName =>
   (STRATEGY_NAMES as readonly string[]).includes(name);
@@ -121,6 +156,30 @@ export function toRoundSettings(req: StartRoundRequest, now: number, defaultDelt
       'central-dp-needs-fedavg',
       'central DP noises the FedAvg sum; robust rules would break its sensitivity',
     );
+  let secureAggregation: SecureAggregationSettings | null = null;
+  if (req.privacyMode === 'secure-aggregation') {
+    if (req.maxNorm !== undefined)
+      throw impossible(
+        'secure-aggregation-max-norm',
+        'maxNorm cannot be checked on masked updates; secure aggregation bounds every coordinate instead (secureAggregation.bound)',
+      );
+    if (selected.length < 2)
+      throw impossible('secure-aggregation-too-few', 'secure aggregation needs at least 2 selected devices');
+    const sa = req.secureAggregation ?? { threshold: 2 / 3, phaseTimeoutMs: 30_000 };
+    const robust = req.strategy !== 'fedavg';
+    secureAggregation = {
+      threshold: sa.threshold,
+      neighbours: sa.neighbours ?? null,
+      bound: sa.bound ?? (dp.mode !== 'none' && dp.clipNorm !== undefined ? dp.clipNorm : 1),
+      precisionBits: sa.precisionBits ?? null,
+      phaseTimeoutMs: sa.phaseTimeoutMs,
+      bucketSize: sa.bucketSize ?? (robust ? DEFAULT_BUCKET_SIZE : null),
+    };
+  } else if (req.secureAggregation !== undefined)
+    throw impossible(
+      'secure-aggregation-settings-without-mode',
+      'secureAggregation settings need privacyMode secure-aggregation',
+    );
   return {
     baseVersion: req.baseVersion,
     selectedDevices: selected,
@@ -139,6 +198,7 @@ export function toRoundSettings(req: StartRoundRequest, now: number, defaultDelt
       samplingRate: dp.samplingRate,
     },
     privacyMode: req.privacyMode,
+    secureAggregation,
     maxNorm: req.maxNorm,
     outlierZ: req.outlierZ,
   };

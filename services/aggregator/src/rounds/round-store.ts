@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import type { LedgerState } from '@edgefl/fl';
 import type { RoundSettings } from './round-settings.js';
+import type { SecAggState } from './secure-rounds.js';
 
 /** OPEN → CLOSED → AGGREGATED → DONE, or OPEN → CANCELLED / FAILED (no result). */
 export type RoundState = 'OPEN' | 'CLOSED' | 'AGGREGATED' | 'DONE' | 'CANCELLED' | 'FAILED';
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS device_keys (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, public_key TEXT NOT NULL, key_id TEXT NOT NULL,
   PRIMARY KEY (tenant, device_id)
 );
+CREATE TABLE IF NOT EXISTS secagg_rounds (round_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dp_ledger (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
 `;
 
@@ -116,8 +118,9 @@ export class RoundStore {
     if (this.db.isOpen) this.db.close();
   }
 
-  /** Runs `work` in one IMMEDIATE transaction. */
+  /** Runs `work` in one IMMEDIATE transaction (inside an open one, as part of it). */
   transaction<T>(work: () => T): T {
+    if (this.db.isTransaction) return work();
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const out = work();
@@ -204,6 +207,21 @@ export class RoundStore {
       this.db
         .prepare(`UPDATE rounds SET state = 'DONE' WHERE round_id = ? AND state = 'AGGREGATED'`)
         .run(roundId);
+  }
+
+  /** The durable state of a secure-aggregation round (plan, phase, dropouts, survivors, refusals). */
+  secAggState(roundId: string): SecAggState | null {
+    const row = this.db.prepare('SELECT state FROM secagg_rounds WHERE round_id = ?').get(roundId) as
+      Row | undefined;
+    return row ? (JSON.parse(String(row['state'])) as SecAggState) : null;
+  }
+
+  saveSecAggState(roundId: string, state: SecAggState): void {
+    this.db
+      .prepare(
+        'INSERT INTO secagg_rounds (round_id, state) VALUES (?, ?) ON CONFLICT (round_id) DO UPDATE SET state = excluded.state',
+      )
+      .run(roundId, JSON.stringify(state));
   }
 
   setQuorumMet(roundId: string, at: number): void {

@@ -6,6 +6,7 @@ import type { RoundStore } from './round-store.js';
 
 const UPDATES = KAFKA_TOPICS.flUpdate.name;
 const LIFECYCLE = KAFKA_TOPICS.deviceLifecycle.name;
+const SECAGG = KAFKA_TOPICS.flSecAgg.name;
 
 /**
  * What the aggregator consumes: updates (keyed by round, at-least-once, deduped by event id by the bus and again
@@ -22,6 +23,12 @@ export class RoundsConsumer {
   @OnEvent(UPDATES, { group: 'aggregator', dedupe: true, fromBeginning: true })
   async onUpdate(record: TypedRecord<KafkaTopicValues, typeof UPDATES>): Promise<void> {
     await this.rounds.intake(record.value);
+  }
+
+  /** Devices' secure-aggregation messages (the aggregator's own requests on the topic are skipped). */
+  @OnEvent(SECAGG, { group: 'aggregator-secagg', dedupe: true })
+  async onSecAgg(record: TypedRecord<KafkaTopicValues, typeof SECAGG>): Promise<void> {
+    await this.rounds.secAggIntake(record.value);
   }
 
   @OnEvent(LIFECYCLE, { group: 'aggregator-devices', dedupe: true, fromBeginning: true })

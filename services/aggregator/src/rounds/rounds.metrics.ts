@@ -6,6 +6,8 @@ export class RoundMetrics {
   readonly updates: Counter<'verdict' | 'reason'>;
   readonly aggregationSeconds: Histogram;
   readonly epsilonSpent: Counter;
+  readonly secAggMessages: Counter<'phase' | 'verdict' | 'reason'>;
+  readonly secAggDropouts: Counter<'phase'>;
 
   constructor(registry: Registry) {
     this.rounds = new Counter({
@@ -29,6 +31,18 @@ export class RoundMetrics {
     this.epsilonSpent = new Counter({
       name: 'edgefl_aggregator_epsilon_spent_total',
       help: 'Sum of the ε charged to rounds at opening',
+      registers: [registry],
+    });
+    this.secAggMessages = new Counter({
+      name: 'edgefl_aggregator_secagg_messages_total',
+      help: 'Secure-aggregation device messages, by phase, verdict and refusal reason',
+      labelNames: ['phase', 'verdict', 'reason'],
+      registers: [registry],
+    });
+    this.secAggDropouts = new Counter({
+      name: 'edgefl_aggregator_secagg_dropouts_total',
+      help: 'Devices that dropped out of a secure-aggregation phase (no answer by its end)',
+      labelNames: ['phase'],
       registers: [registry],
     });
   }

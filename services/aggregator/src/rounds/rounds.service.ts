@@ -3,9 +3,16 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { KAFKA_TOPICS, type FlUpdate, type RoundEvent } from '@edgefl/contracts';
+import { KAFKA_TOPICS, type FlUpdate, type RoundEvent, type SecAggMessage } from '@edgefl/contracts';
 import { TYPED_BUS, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
-import { BudgetExceededError, PrivacyBudgetLedger, computeEpsilon } from '@edgefl/fl';
+import {
+  BudgetExceededError,
+  PrivacyBudgetLedger,
+  computeEpsilon,
+  createRule,
+  robustOverBuckets,
+  secureNormal,
+} from '@edgefl/fl';
 import type { KeyProvider } from '@edgefl/keys';
 import {
   ConflictError,
@@ -21,9 +28,10 @@ import type { AggregatorConfig } from '../config.js';
 import { aggregateRound, robustZ, TooManyHeldUpdatesError } from './aggregation.js';
 import { f32ToLayers, fetchBaseModel, layersToF32 } from './base-weights.js';
 import { evaluateUpdate, sealInfo } from './intake.js';
-import { impossible, toRoundSettings, type StartRoundRequest } from './round-settings.js';
+import { toRoundSettings, type StartRoundRequest } from './round-settings.js';
 import { RoundStore, type RoundRow, type RoundState } from './round-store.js';
 import { RoundMetrics } from './rounds.metrics.js';
+import { planSecureRound, SecureRounds, type SecAggState, type SecureOutcome } from './secure-rounds.js';
 
 export const ROUND_STORE = Symbol.for('edgefl.aggregator.round-store');
 const ROUND_TOPIC = KAFKA_TOPICS.flRound.name;
@@ -43,6 +51,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
   /** Rounds being closed or aggregated in this process (the tick must not start them twice). */
   private readonly busy = new Set<string>();
   private stopping = false;
+  private readonly secure: SecureRounds;
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: AggregatorConfig,
@@ -54,6 +63,17 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
   ) {
     this.metrics = new RoundMetrics(registry);
     this.ledger = this.loadLedger();
+    this.secure = new SecureRounds(
+      store,
+      async (events) => {
+        await bus.publish(
+          KAFKA_TOPICS.flSecAgg.name,
+          events.map((value) => ({ value })),
+        );
+      },
+      this.metrics,
+      logger,
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -71,9 +91,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     const roundId = request.roundId ?? randomUUID();
     if (this.store.round(roundId))
       throw new ConflictError(`round ${roundId} exists`, { code: 'round-exists' });
-    if (settings.privacyMode === 'secure-aggregation')
-      // the seam for issue 14: a secure-aggregation round runs the libs/fl protocol instead of opening seals
-      throw impossible('unsupported-privacy-mode', 'secure-aggregation rounds are not available yet');
+    const secure = settings.privacyMode === 'secure-aggregation';
     const { dp } = settings;
     let epsilon = 0;
     let epsilonTotal = this.ledger.spent(request.tenant, request.modelId);
@@ -96,7 +114,15 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       settings.baseVersion,
     );
     const sealKeyName = `round-${createHash('sha256').update(roundId).digest('hex').slice(0, 32)}`;
-    const sealKey = await this.keys.createSealKey(sealKeyName);
+    // secure aggregation masks the updates: no HPKE round key (its plan is refused with 400 before anything else)
+    const plan = secure
+      ? planSecureRound(
+          settings,
+          base.layers.map((l) => l.length),
+          now,
+        )
+      : null;
+    const sealKey = secure ? null : await this.keys.createSealKey(sealKeyName);
     const row: RoundRow = {
       roundId,
       tenant: request.tenant,
@@ -127,7 +153,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
           this.store.saveLedger(this.ledger.toJSON());
         }
         this.store.insertRound(row, layersToF32(base.layers));
+        if (plan) this.store.saveSecAggState(roundId, plan);
       });
+      if (plan) this.secure.prepare(row, plan);
     } catch (error) {
       // the transaction rolled back: the ledger in memory must not keep a charge the store does not have
       this.ledger = this.loadLedger();
@@ -139,10 +167,11 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     if (dp.mode !== 'none') this.metrics.epsilonSpent.inc(epsilon);
     this.metrics.rounds.inc({ outcome: 'opened' });
     this.logger.info(
-      { roundId, modelId: row.modelId, keyId: sealKey.keyId, quorum: settings.quorum },
+      { roundId, modelId: row.modelId, keyId: sealKey?.keyId ?? null, quorum: settings.quorum, secure },
       'round opened',
     );
     await this.publishOpened(row);
+    if (plan) await this.secure.begin(roundId);
     return this.store.round(roundId)!;
   }
 
@@ -157,6 +186,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       !this.store.markClosed(roundId, 'CANCELLED', 'ABORTED', 'cancelled by an operator', randomUUID(), now)
     )
       throw new ConflictError(`round ${roundId} is ${round.state.toLowerCase()}`, { code: 'round-not-open' });
+    this.secure.forget(roundId);
     this.metrics.rounds.inc({ outcome: 'cancelled' });
     await this.resume(this.get(roundId));
     return this.get(roundId);
@@ -179,12 +209,34 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     const accepted = updates.filter((u) => u.verdict === 'accepted');
     const z = robustZ(accepted.map((u) => u.norm ?? 0));
     const received = new Set(updates.map((u) => u.deviceId));
+    const sa = round.settings.privacyMode === 'secure-aggregation' ? this.secure.state(roundId) : null;
+    const survivors = sa ? survivorsOf(sa) : null;
     return {
       roundId,
       state: round.state,
-      counts: this.store.counts(roundId),
-      participants: accepted.map((u) => u.deviceId),
-      dropouts: round.settings.selectedDevices.filter((d) => !received.has(d)),
+      counts: this.countsOf(round),
+      participants: survivors ?? accepted.map((u) => u.deviceId),
+      dropouts: survivors
+        ? round.settings.selectedDevices.filter((d) => !survivors.includes(d))
+        : round.settings.selectedDevices.filter((d) => !received.has(d)),
+      secureAggregation: sa && {
+        phase: sa.phase,
+        phaseDeadline: sa.phaseDeadline,
+        buckets: sa.buckets.map((b) => ({
+          bucket: b.bucket,
+          clients: b.clients,
+          state: b.state,
+          threshold: b.config.threshold,
+          neighbours: b.config.neighbours,
+          precisionBits: b.config.precisionBits,
+          modulusBits: b.config.modulusBits,
+          dropouts: b.dropouts,
+          survivors: b.survivors,
+          abort: b.abort,
+        })),
+        accepted: sa.accepted,
+        refusals: sa.refusals,
+      },
       rejections: updates
         .filter((u) => u.verdict === 'rejected')
         .map((u) => ({
@@ -250,6 +302,143 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     if (quorumMet && round!.settings.graceMs === 0) await this.tick();
   }
 
+  /** One record of edgefl.fl.secagg.v1. */
+  async secAggIntake(message: SecAggMessage): Promise<void> {
+    await this.secure.receive(message);
+  }
+
+  /** Received / accepted / rejected: stored updates, or for a secure round masked inputs, survivors, refusals. */
+  private countsOf(round: RoundRow): { received: number; accepted: number; rejected: number } {
+    if (round.settings.privacyMode !== 'secure-aggregation') return this.store.counts(round.roundId);
+    const sa = this.secure.state(round.roundId);
+    if (!sa) return { received: 0, accepted: 0, rejected: 0 };
+    const masked = sa.buckets.reduce(
+      (a, b) =>
+        a +
+        (b.dropouts.MASKED_INPUT
+          ? b.clients.length -
+            b.dropouts.MASKED_INPUT.length -
+            (b.dropouts.ADVERTISE_KEYS?.length ?? 0) -
+            (b.dropouts.SHARE_KEYS?.length ?? 0)
+          : 0),
+      0,
+    );
+    return {
+      received: masked,
+      accepted: survivorsOf(sa).length,
+      rejected: Object.values(sa.refusals).reduce((a, b) => a + b, 0),
+    };
+  }
+
+  /** Drives a secure round's phases; closes it when the protocol ends, the deadline passes or this process restarted. */
+  private async stepSecure(round: RoundRow, now: number): Promise<void> {
+    const fail = async (reason: 'DEADLINE' | 'ABORTED', detail: string) => {
+      this.secure.forget(round.roundId);
+      if (this.store.markClosed(round.roundId, 'FAILED', reason, detail, randomUUID(), now)) {
+        this.metrics.rounds.inc({ outcome: 'failed' });
+        this.logger.warn({ roundId: round.roundId, detail }, 'secure-aggregation round failed');
+      }
+      await this.resume(this.get(round.roundId));
+    };
+    if (!this.secure.isLive(round.roundId)) {
+      const phase = this.store.secAggState(round.roundId)?.phase ?? 'ADVERTISE_KEYS';
+      return fail(
+        'ABORTED',
+        `the aggregator restarted during ${phase}: the protocol's state in flight is not kept across restarts, so the round aborts`,
+      );
+    }
+    if (now >= round.settings.deadline)
+      return fail('DEADLINE', `the deadline passed during ${this.secure.state(round.roundId)?.phase}`);
+    const outcome = await this.secure.step(round, now);
+    if (outcome === null) return;
+    if (outcome === 'restarted') return fail('ABORTED', 'the aggregator restarted mid-protocol');
+    this.secure.forget(round.roundId);
+    const survivors = survivorsOf(outcome.state);
+    if (outcome.results.length === 0 || survivors.length < round.settings.quorum) {
+      const aborts = outcome.state.buckets
+        .filter((b) => b.abort)
+        .map((b) => `bucket ${b.bucket}: ${b.abort}`);
+      return fail(
+        'ABORTED',
+        outcome.results.length === 0
+          ? `secure aggregation aborted (${aborts.join('; ')})`
+          : `${survivors.length} survivors, quorum ${round.settings.quorum}`,
+      );
+    }
+    await this.saveSecureResult(round, outcome, now);
+    await this.resume(this.get(round.roundId));
+  }
+
+  /**
+   * The new weights from the unmasked sums: base + the survivors' mean (one instance), or base + the robust rule
+   * over the bucket means (bucketed mode). Central DP adds N(0, (σ·C)²) to each coordinate of the unmasked sum
+   * before dividing by the survivors: it protects the released model, not the sum the aggregator sees (local DP,
+   * noise added on the device before masking, protects against the aggregator too).
+   */
+  private async saveSecureResult(round: RoundRow, outcome: SecureOutcome, now: number): Promise<void> {
+    const stop = this.metrics.aggregationSeconds.startTimer();
+    const { settings } = round;
+    const base = f32ToLayers(this.store.baseWeights(round.roundId), round.shape);
+    let delta: Float32Array[];
+    let kept = outcome.results.length;
+    if (settings.secureAggregation!.bucketSize === null) {
+      const r = outcome.results[0]!;
+      const n = r.survivors.length;
+      const std = settings.dp.mode === 'central' ? settings.dp.noiseMultiplier * settings.dp.clipNorm : 0;
+      const normal = secureNormal();
+      delta = r.sum.map((layer) => Float32Array.from(layer, (v) => (std > 0 ? v + std * normal() : v) / n));
+    } else {
+      const out = robustOverBuckets(outcome.results, createRule(settings.strategy, settings.ruleParams));
+      delta = out.weights.map((l) => Float32Array.from(l));
+      if (out.selected) kept = out.selected.length;
+    }
+    const weights = base.map((b, l) => Float32Array.from(b, (v, j) => v + delta[l]![j]!));
+    const bytes = layersToF32(weights);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const uri =
+      bytes.byteLength > this.config.own.inlineMaxBytes
+        ? await this.writeArtifact(round.roundId, bytes)
+        : null;
+    const survivors = survivorsOf(outcome.state);
+    const dropped = (phase: keyof (typeof outcome.state.buckets)[number]['dropouts']) =>
+      outcome.state.buckets.reduce((a, b) => a + (b.dropouts[phase]?.length ?? 0), 0);
+    this.store.transaction(() => {
+      if (!this.store.markClosed(round.roundId, 'CLOSED', 'QUORUM', null, randomUUID(), now)) return;
+      this.store.saveResult(
+        round.roundId,
+        {
+          participants: survivors,
+          sha256,
+          sizeBytes: bytes.byteLength,
+          uri,
+          metrics: {
+            acceptedUpdates: survivors.length,
+            rejectedUpdates: Object.values(outcome.state.refusals).reduce((a, b) => a + b, 0),
+            selectedDevices: settings.selectedDevices.length,
+            keptByRule: kept,
+            epsilonTotal: round.epsilonTotal,
+            secAggBuckets: outcome.state.buckets.length,
+            secAggBucketsCompleted: outcome.results.length,
+            secAggPrecisionBits: outcome.results[0]!.precisionBits,
+            secAggDroppedAdvertiseKeys: dropped('ADVERTISE_KEYS'),
+            secAggDroppedShareKeys: dropped('SHARE_KEYS'),
+            secAggDroppedMaskedInput: dropped('MASKED_INPUT'),
+            secAggDroppedConsistencyCheck: dropped('CONSISTENCY_CHECK'),
+            secAggDroppedUnmasking: dropped('UNMASKING'),
+          },
+        },
+        bytes,
+        randomUUID(),
+        new Map(),
+      );
+    });
+    stop();
+    this.logger.info(
+      { roundId: round.roundId, survivors: survivors.length, sha256 },
+      'secure round aggregated',
+    );
+  }
+
   /** Closes rounds past quorum + grace or their deadline, and resumes any unfinished step. */
   async tick(now = Date.now()): Promise<void> {
     if (this.stopping) return;
@@ -257,7 +446,10 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
       if (this.busy.has(round.roundId)) continue;
       this.busy.add(round.roundId);
       try {
-        if (round.state === 'OPEN') {
+        if (round.state === 'OPEN' && round.settings.privacyMode === 'secure-aggregation') {
+          if (!round.openedPublished) await this.publishOpened(round);
+          await this.stepSecure(round, now);
+        } else if (round.state === 'OPEN') {
           const { accepted } = this.store.counts(round.roundId);
           const quorumDue = round.quorumMetAt !== null && now >= round.quorumMetAt + round.settings.graceMs;
           if (quorumDue || now >= round.settings.deadline)
@@ -295,7 +487,7 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
   private async resume(round: RoundRow): Promise<void> {
     if (!round.openedPublished) await this.publishOpened(round);
     if (round.closedEventId && !round.closedPublished) {
-      const c = this.store.counts(round.roundId);
+      const c = this.countsOf(round);
       await this.publish(round, round.closedEventId, round.closedAt ?? Date.now(), {
         'io.edgefl.fl.RoundClosed': {
           reason: round.closeReason ?? 'ABORTED',
@@ -307,6 +499,14 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
         },
       });
       this.store.markPublished(round.roundId, 'closed');
+    }
+    if (round.state === 'CLOSED' && round.settings.privacyMode === 'secure-aggregation') {
+      // a secure round is stored CLOSED and AGGREGATED in one transaction: CLOSED alone means the sums were lost
+      this.store.failAggregation(
+        round.roundId,
+        'the aggregator restarted before the unmasked sum was stored',
+      );
+      round = this.get(round.roundId);
     }
     if (round.state === 'CLOSED') {
       await this.aggregate(round);
@@ -415,7 +615,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
 
   private async publishOpened(round: RoundRow): Promise<void> {
     const s = round.settings;
-    const key = await this.keys.sealPublicKey(round.sealKeyName);
+    const secure = s.privacyMode === 'secure-aggregation';
+    const key = secure ? null : await this.keys.sealPublicKey(round.sealKeyName);
+    const threshold = secure ? (this.store.secAggState(round.roundId)?.buckets[0]?.config.threshold ?? 0) : 0;
     await this.publish(round, round.openedEventId, round.openedAt, {
       'io.edgefl.fl.RoundOpened': {
         baseVersion: s.baseVersion,
@@ -433,12 +635,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
           mode: s.dp.mode === 'local' ? 'LOCAL' : 'CENTRAL',
           delta: s.dp.delta,
         },
-        secureAggregation: {
-          mode: 'HPKE',
-          threshold: 0,
-          roundPublicKey: Buffer.from(key.publicKey),
-          roundKeyId: key.keyId,
-        },
+        secureAggregation: key
+          ? { mode: 'HPKE', threshold: 0, roundPublicKey: Buffer.from(key.publicKey), roundKeyId: key.keyId }
+          : { mode: 'MASKED', threshold, roundPublicKey: null, roundKeyId: null },
         strategy: s.strategy,
         strategyParams: s.strategyParams,
       },
@@ -462,4 +661,9 @@ export class RoundsService implements OnApplicationBootstrap, OnApplicationShutd
     };
     await this.bus.publish(ROUND_TOPIC, [{ value }]);
   }
+}
+
+/** Every completed bucket's survivors (U3), sorted: whose input is in the result. */
+function survivorsOf(state: SecAggState): string[] {
+  return state.buckets.flatMap((b) => b.survivors ?? []).sort();
 }

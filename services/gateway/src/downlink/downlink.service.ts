@@ -27,7 +27,7 @@ const GROUP = 'gateway-downlink';
 /**
  * The down-bridge to exactly the devices a message is for: round invitations to the round's selected devices (and
  * its close/result to the same devices), the aggregator's secure-aggregation messages to the participants they
- * name, and the cloud tier's inference replies to the device that asked, on `…/infer/reply`, by correlation id.
+ * name (or to the one recipient a request names), and the cloud tier's inference replies to the device that asked, on `…/infer/reply`, by correlation id.
  */
 @Injectable()
 export class DownlinkService {
@@ -58,7 +58,10 @@ export class DownlinkService {
   async onSecAgg(record: TypedRecord<KafkaTopicValues, 'edgefl.fl.secagg.v1'>): Promise<void> {
     const message: SecAggMessage = record.value;
     if (message.senderDeviceId !== null) return; // a device's own message, bridged up by a gateway
-    await this.fanOut(message.tenant, message.participants, 'secagg', 'io.edgefl.fl.SecAggMessage', message);
+    // a request addressed to one device goes to it alone (its neighbours' keys and shares are for it only);
+    // messages without a recipient (written before the field existed) fan out to the participants they name
+    const to = message.recipientDeviceId !== null ? [message.recipientDeviceId] : message.participants;
+    await this.fanOut(message.tenant, to, 'secagg', 'io.edgefl.fl.SecAggMessage', message);
   }
 
   @OnEvent(KAFKA_TOPICS.inferenceReply.name, { group: GROUP, maxAttempts: 5 })

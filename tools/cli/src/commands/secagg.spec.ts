@@ -11,7 +11,7 @@ import {
 } from '@edgefl/fl';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../test/run-in-process.js';
-import { secAggWireBytes, throughAvro } from './secagg-wire.js';
+import { secAggWireBytes, throughAvro } from '@edgefl/contracts/edge';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgefl-cli-secagg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

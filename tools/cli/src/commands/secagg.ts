@@ -9,7 +9,7 @@ import {
 import type { Command } from 'commander';
 import { RoundAbortedError, UsageError } from '../usage-error.js';
 import { parseNumber, readClients } from './fl.js';
-import { secAggWireBytes } from './secagg-wire.js';
+import { secAggWireBytes } from '@edgefl/contracts/edge';
 
 export interface SecAggRunOptions {
   in: string;
