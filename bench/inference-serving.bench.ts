@@ -13,6 +13,7 @@ import { bootstrap as registryBootstrap } from '@edgefl/registry';
 import { bootstrap as inferenceBootstrap } from '@edgefl/inference';
 import { build } from 'hdr-histogram-js';
 import { freePort, runJsonChild } from './lib/process.ts';
+import { adminCall } from './lib/http.ts';
 import { figure, writeReport, type Figure } from './lib/report.ts';
 
 const SECONDS = Number(process.env.INFERENCE_BENCH_SECONDS ?? 5);
@@ -35,24 +36,8 @@ function load(mode: 'http' | 'grpc', target: string, clients: number, seconds: n
   return runJsonChild(join(import.meta.dirname, 'inference', 'load.ts'), args, 'load generator');
 }
 
-async function admin(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const admin = (base: string, method: string, path: string, body?: unknown) =>
+  adminCall(ADMIN_TOKEN, base, method, path, body);
 
 /** The peer: one session, one row per run, awaited back to back, for `seconds`. */
 async function bareLoop(

@@ -14,6 +14,7 @@ import { Ed25519SigningKey } from '@edgefl/keys';
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { bootstrap } from '@edgefl/registry';
 import { freePort, runJsonChild } from './lib/process.ts';
+import { adminCall } from './lib/http.ts';
 import { figure, writeReport } from './lib/report.ts';
 
 const SECONDS = Number(process.env.REGISTRY_BENCH_SECONDS ?? 10);
@@ -39,21 +40,8 @@ function load(baseUrl: string, template: string, ids: string[], seconds: number)
 const ADMIN_TOKEN = `bench-admin-${randomUUID()}`;
 const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-async function call(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { ...ADMIN, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const call = (base: string, method: string, path: string, body?: unknown) =>
+  adminCall(ADMIN_TOKEN, base, method, path, body);
 
 const dir = mkdtempSync(join(tmpdir(), 'edgefl-registry-bench-'));
 const registry = await bootstrap({

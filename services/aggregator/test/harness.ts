@@ -152,3 +152,21 @@ export async function sealedUpdate(
     createdAt: Date.now(),
   };
 }
+
+/** A round-opening body over `devices` (quorum 3 unless `over` says otherwise); the deadline is ms from now. */
+export function roundRequest(
+  tenant: string,
+  devices: readonly { id: string }[],
+  deadlineInMs: number,
+  over: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    tenant,
+    modelId: 'm',
+    baseVersion: 1,
+    selectedDevices: devices.map((d) => d.id),
+    quorum: 3,
+    deadline: Date.now() + deadlineInMs,
+    ...over,
+  };
+}

@@ -5,7 +5,7 @@ import { createFedAvgAccumulator, encodeFloat32 } from '@edgefl/fl';
 import { SealPrivateKey } from '@edgefl/keys';
 import { describeOnBuses, eventually, expectProblem, httpClient, startTestService } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
-import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, type SimDevice } from './harness.js';
+import { BASE, TestBus, delta, fakeRegistry, roundRequest, sealedUpdate, type SimDevice } from './harness.js';
 
 const TENANT = 'acme';
 
@@ -29,15 +29,7 @@ describeOnBuses('aggregator rounds (real app, simulated devices)', () => {
   const api = httpClient({ authorization: `Bearer ${TestBus.ADMIN_TOKEN}` });
   const post = (path: string, body?: unknown) => api(app.url, 'POST', path, body);
   const get = async (path: string) => (await api(app.url, 'GET', path)).body;
-  const request = (over: Record<string, unknown> = {}) => ({
-    tenant: TENANT,
-    modelId: 'm',
-    baseVersion: 1,
-    selectedDevices: devices.map((d) => d.id),
-    quorum: 3,
-    deadline: Date.now() + 120_000,
-    ...over,
-  });
+  const request = (over: Record<string, unknown> = {}) => roundRequest(TENANT, devices, 120_000, over);
 
   beforeAll(async () => {
     registry = await fakeRegistry();

@@ -5,7 +5,7 @@ import { SecAggParticipant, type SecAggChannel } from '@edgefl/device-sdk';
 import { createRule } from '@edgefl/fl';
 import { eventually, expectProblem, httpClient, startTestService, tempDir } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
-import { BASE, TestBus, delta, fakeRegistry, type SimDevice } from './harness.js';
+import { BASE, TestBus, delta, fakeRegistry, roundRequest, type SimDevice } from './harness.js';
 
 const TENANT = 'acme';
 const api = httpClient({ authorization: `Bearer ${TestBus.ADMIN_TOKEN}` });
@@ -121,16 +121,8 @@ describe('secure-aggregation rounds (real app, embedded bus, devices running the
   });
   const post = (path: string, body?: unknown) => api(app.url, 'POST', path, body);
   const get = async (path: string) => (await api(app.url, 'GET', path)).body as Record<string, unknown>;
-  const request = (over: Record<string, unknown> = {}) => ({
-    tenant: TENANT,
-    modelId: 'm',
-    baseVersion: 1,
-    selectedDevices: devices.map((d) => d.id),
-    quorum: 3,
-    deadline: Date.now() + 300_000,
-    privacyMode: 'secure-aggregation',
-    ...over,
-  });
+  const request = (over: Record<string, unknown> = {}) =>
+    roundRequest(TENANT, devices, 300_000, { privacyMode: 'secure-aggregation', ...over });
 
   beforeAll(async () => {
     registry = await fakeRegistry();
