@@ -1,13 +1,12 @@
 import { sql, type Kysely } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
-
-export type DatabaseKind = 'sqlite' | 'postgres';
+import type { Migration } from 'kysely/migration';
+import type { DatabaseKind } from '@edgefl/service-kit';
 
 /**
  * The registry's migrations, one list for both engines (Kysely's schema builder writes each engine's DDL). The
  * only engine-specific detail is the outbox's auto-increment key.
  */
-function migrations(kind: DatabaseKind): Record<string, Migration> {
+export function registryMigrations(kind: DatabaseKind): Record<string, Migration> {
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>) {
@@ -230,25 +229,4 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
       },
     },
   };
-}
-
-class InCodeMigrations implements MigrationProvider {
-  constructor(private readonly kind: DatabaseKind) {}
-  getMigrations(): Promise<Record<string, Migration>> {
-    return Promise.resolve(migrations(this.kind));
-  }
-}
-
-/** Brings the schema up to date; throws with the failing migration's name on error. */
-export async function migrateToLatest(db: Kysely<unknown>, kind: DatabaseKind): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrations(kind) });
-  const { error, results } = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error !== undefined || failed) {
-    throw new Error(
-      `registry store migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`,
-      { cause: error },
-    );
-  }
-  return (results ?? []).map((r) => r.migrationName);
 }

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { isUniqueViolation } from './errors.js';
+import { isUniqueViolation } from '@edgefl/service-kit';
 import {
   LIVE_STATES,
   type DeviceRollout,

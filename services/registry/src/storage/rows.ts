@@ -1,6 +1,6 @@
 // Rows ↔ records: how each table's row reads as the record the service sees (parsed JSON, camelCase).
 import type { Selectable } from 'kysely';
-import { isUniqueViolation, StoreConflictError } from './errors.js';
+import { isUniqueViolation, StoreConflictError } from '@edgefl/service-kit';
 import type {
   BaselineSlis,
   Delta,

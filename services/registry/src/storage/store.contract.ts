@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreConflictError } from './errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { OpenedDatabase } from './database.js';
 import type { ModelVersion, Release } from './records.js';
 import { RegistryStore } from './registry-store.js';
