@@ -39,6 +39,8 @@ for (const id of ids)
         batteryPercent: 80,
         networkType: 'WIFI',
         firmwareVersion: '2.1.0',
+        group: null,
+        featureSummaries: [],
         timestamp: Date.now(),
       })
       .toString('base64'),

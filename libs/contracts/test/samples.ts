@@ -53,6 +53,8 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     batteryPercent: 81,
     networkType: 'CELLULAR_4G',
     firmwareVersion: '2.4.1',
+    group: null,
+    featureSummaries: [],
     timestamp: t0,
   },
   'io.edgefl.device.MessageAck': {
@@ -259,5 +261,11 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     accuracy: null,
     meanConfidence: 0.88,
     driftScore: 0.04,
+    baselineVersion: null,
+    baselineDevicesReporting: null,
+    baselineInferenceErrorRate: null,
+    baselineP95LatencyMs: null,
+    baselineAccuracy: null,
+    baselineMeanConfidence: null,
   },
 };

@@ -99,6 +99,8 @@ export function heartbeat(
     batteryPercent: battery.percent,
     networkType: probe.networkType(),
     firmwareVersion: device.firmwareVersion,
+    group: null,
+    featureSummaries: [],
     timestamp: now,
   };
 }

@@ -259,6 +259,8 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
         batteryPercent: null,
         networkType: 'WIFI',
         firmwareVersion: '2.1.0',
+        group: null,
+        featureSummaries: [],
         timestamp: now,
       };
     case 'io.edgefl.device.DevicePresence':

@@ -341,6 +341,74 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "type": "string"
       },
       {
+        "name": "group",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "The device group (cohort) it belongs to, e.g. a region or fleet; null: the default group."
+      },
+      {
+        "name": "featureSummaries",
+        "type": {
+          "type": "array",
+          "items": {
+            "type": "record",
+            "name": "FeatureSummary",
+            "doc": "One input feature over the reporting interval: counts over equal bins, or moments.",
+            "fields": [
+              {
+                "name": "name",
+                "type": "string"
+              },
+              {
+                "name": "counts",
+                "type": {
+                  "type": "array",
+                  "items": "long"
+                },
+                "default": []
+              },
+              {
+                "name": "mean",
+                "type": [
+                  "null",
+                  "double"
+                ],
+                "default": null
+              },
+              {
+                "name": "std",
+                "type": [
+                  "null",
+                  "double"
+                ],
+                "default": null
+              },
+              {
+                "name": "min",
+                "type": [
+                  "null",
+                  "double"
+                ],
+                "default": null
+              },
+              {
+                "name": "max",
+                "type": [
+                  "null",
+                  "double"
+                ],
+                "default": null
+              }
+            ]
+          }
+        },
+        "default": [],
+        "doc": "Per-feature summaries of the inputs the device saw (for drift); empty when it sends none."
+      },
+      {
         "name": "timestamp",
         "type": {
           "type": "long",
@@ -1838,6 +1906,57 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "name": "driftScore",
         "type": "double",
         "doc": "Population stability index of the confidence distribution vs the baseline."
+      },
+      {
+        "name": "baselineVersion",
+        "type": [
+          "null",
+          "int"
+        ],
+        "default": null,
+        "doc": "The stable version the baseline cohort runs (devices of the same groups, same window); null: none."
+      },
+      {
+        "name": "baselineDevicesReporting",
+        "type": [
+          "null",
+          "int"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineInferenceErrorRate",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null,
+        "doc": "0..1"
+      },
+      {
+        "name": "baselineP95LatencyMs",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineAccuracy",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineMeanConfidence",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null,
+        "doc": "0..1"
       }
     ]
   },

@@ -139,6 +139,16 @@ export interface DeviceTelemetry {
   /** Default "UNKNOWN" (readers of older data). */
   networkType: NetworkType;
   firmwareVersion: string;
+  /**
+   * The device group (cohort) it belongs to, e.g. a region or fleet; null: the default group.
+   * Default null (readers of older data).
+   */
+  group: null | string;
+  /**
+   * Per-feature summaries of the inputs the device saw (for drift); empty when it sends none.
+   * Default [] (readers of older data).
+   */
+  featureSummaries: Array<FeatureSummary>;
   /** Epoch milliseconds (timestamp-millis). */
   timestamp: number;
 }
@@ -152,6 +162,24 @@ export const ACCELERATOR_SYMBOLS = ['NONE', 'GPU', 'NPU', 'DSP', 'TPU', 'OTHER']
 export type NetworkType = 'UNKNOWN' | 'ETHERNET' | 'WIFI' | 'CELLULAR_5G' | 'CELLULAR_4G' | 'CELLULAR_3G' | 'LPWAN' | 'SATELLITE';
 /** The symbols of `io.edgefl.device.NetworkType`, in schema order. */
 export const NETWORK_TYPE_SYMBOLS = ['UNKNOWN', 'ETHERNET', 'WIFI', 'CELLULAR_5G', 'CELLULAR_4G', 'CELLULAR_3G', 'LPWAN', 'SATELLITE'] as const satisfies readonly NetworkType[];
+
+/**
+ * One input feature over the reporting interval: counts over equal bins, or moments.
+ * Avro record `io.edgefl.device.FeatureSummary`.
+ */
+export interface FeatureSummary {
+  name: string;
+  /** Default [] (readers of older data). */
+  counts: Array<number>;
+  /** Default null (readers of older data). */
+  mean: null | number;
+  /** Default null (readers of older data). */
+  std: null | number;
+  /** Default null (readers of older data). */
+  min: null | number;
+  /** Default null (readers of older data). */
+  max: null | number;
+}
 
 // ---- fl-round-event.avsc ----
 
@@ -798,6 +826,27 @@ export interface RolloutHealth {
   meanConfidence: number;
   /** Population stability index of the confidence distribution vs the baseline. */
   driftScore: number;
+  /**
+   * The stable version the baseline cohort runs (devices of the same groups, same window); null: none.
+   * Default null (readers of older data).
+   */
+  baselineVersion: null | number;
+  /** Default null (readers of older data). */
+  baselineDevicesReporting: null | number;
+  /**
+   * 0..1
+   * Default null (readers of older data).
+   */
+  baselineInferenceErrorRate: null | number;
+  /** Default null (readers of older data). */
+  baselineP95LatencyMs: null | number;
+  /** Default null (readers of older data). */
+  baselineAccuracy: null | number;
+  /**
+   * 0..1
+   * Default null (readers of older data).
+   */
+  baselineMeanConfidence: null | number;
 }
 
 /** Every named record type (top-level and nested) by its Avro full name. */
@@ -806,6 +855,7 @@ export interface RecordTypes {
   'io.edgefl.device.DeviceLifecycle': DeviceLifecycle;
   'io.edgefl.device.DevicePresence': DevicePresence;
   'io.edgefl.device.DeviceTelemetry': DeviceTelemetry;
+  'io.edgefl.device.FeatureSummary': FeatureSummary;
   'io.edgefl.fl.RoundEvent': RoundEvent;
   'io.edgefl.fl.RoundOpened': RoundOpened;
   'io.edgefl.fl.TrainingSettings': TrainingSettings;

@@ -228,5 +228,19 @@ export function registryMigrations(kind: DatabaseKind): Record<string, Migration
         await db.schema.alterTable('devices').addColumn('tokens_not_before', 'bigint').execute();
       },
     },
+    '0006_health_baseline': {
+      async up(db: Kysely<unknown>) {
+        // telemetry's windows carry the baseline cohort's SLIs (same groups, stable version, same window)
+        for (const [column, type] of [
+          ['baseline_version', 'integer'],
+          ['baseline_devices_reporting', 'integer'],
+          ['baseline_inference_error_rate', 'double precision'],
+          ['baseline_p95_latency_ms', 'double precision'],
+          ['baseline_accuracy', 'double precision'],
+          ['baseline_mean_confidence', 'double precision'],
+        ] as const)
+          await db.schema.alterTable('health_reports').addColumn(column, type).execute();
+      },
+    },
   };
 }

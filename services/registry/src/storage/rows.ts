@@ -153,6 +153,12 @@ export const toHealth = (r: Selectable<HealthReportTable>): HealthReport => ({
   accuracy: r.accuracy,
   meanConfidence: r.mean_confidence,
   driftScore: r.drift_score,
+  baselineVersion: r.baseline_version,
+  baselineDevicesReporting: r.baseline_devices_reporting,
+  baselineInferenceErrorRate: r.baseline_inference_error_rate,
+  baselineP95LatencyMs: r.baseline_p95_latency_ms,
+  baselineAccuracy: r.baseline_accuracy,
+  baselineMeanConfidence: r.baseline_mean_confidence,
   receivedAt: r.received_at,
 });
 
