@@ -39,9 +39,9 @@ for (const id of ids)
         batteryPercent: 80,
         networkType: 'WIFI',
         firmwareVersion: '2.1.0',
-        group: null,
-        featureSummaries: [],
         timestamp: Date.now(),
+        group: null,
+        featureSummaries: null,
       })
       .toString('base64'),
   );
