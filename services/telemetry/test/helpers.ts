@@ -29,24 +29,17 @@ export function busClientOf(target: TestBusTarget) {
   return openCatalogBus(target, 'edgefl-telemetry-test');
 }
 
-/** Reads one metric sample (labels in the exposition's order) from /metrics; 0 when absent. */
+/** Reads one metric sample from /metrics: the first series of `name` holding every label given; 0 when absent. */
 export async function metric(
   url: string,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const want = Object.entries(labels)
-    .map(([k, v]) => `${k}="${v}"`)
-    .join(',');
   for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
     const [series, value] = line.split(' ');
-    const bare = series === name && want === '';
-    const labelled =
-      series?.startsWith(`${name}{`) &&
-      Object.entries(labels).every(([k, v]) => series.includes(`${k}="${v}"`));
-    if (bare || (want !== '' && labelled)) return Number(value);
+    if (series !== name && !series?.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => series.includes(`${k}="${v}"`))) return Number(value);
   }
   return 0;
 }

@@ -80,6 +80,7 @@ export class DriftService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async evaluateAll(): Promise<DriftFinding[]> {
+    this.metrics.driftEvaluations.inc();
     const { windowMs } = this.config.own.drift;
     const now = this.slis.now();
     const res = this.slis.resolutionFor(windowMs);

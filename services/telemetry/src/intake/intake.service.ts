@@ -165,6 +165,11 @@ export class IntakeService {
             if (isCorrect(e.prediction, e.label)) d.correct++;
           }
         }
+        // an on-device log says what the device runs (a cloud-tier answer runs the cloud's version, not the device's)
+        if (e.source !== 'CLOUD' && e.timestamp >= (device.lastSeenAt ?? 0)) {
+          device.modelId = e.modelId;
+          device.version = e.modelVersion;
+        }
         touch(device, e.timestamp);
         const labels = {
           tenant: e.tenant,

@@ -41,6 +41,7 @@ export class TelemetryMetrics {
   readonly dropped: Counter<'reason'>;
   readonly evicted: Counter<'kind'>;
   readonly published: Counter<'topic'>;
+  readonly driftEvaluations: Counter;
   private readonly groupLabels = new Map<string, Set<string>>();
   private readonly seriesSizes = new Map<SeriesKind, () => number>();
 
@@ -98,6 +99,11 @@ export class TelemetryMetrics {
       name: 'edgefl_telemetry_published_total',
       help: 'Events telemetry published (rollout health, drift and SLO alerts), by topic.',
       labelNames: ['topic'],
+      registers,
+    });
+    this.driftEvaluations = new Counter({
+      name: 'edgefl_telemetry_drift_evaluations_total',
+      help: 'Drift evaluations run (every active model version each time).',
       registers,
     });
     const sizes = this.seriesSizes;
