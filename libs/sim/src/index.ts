@@ -11,3 +11,4 @@ export * from './fleet/probe.js';
 export * from './fleet/profiles.js';
 export * from './attacks/attacks.js';
 export * from './attacks/collusion.js';
+export * from './eval/metrics.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { OtaStatus } from '@edgefl/contracts/edge';
 import {
   EdgeDevice,
+  SecAggParticipant,
   targetsFromLabels,
   type Dataset,
   type EdgeDeviceOptions,
@@ -57,6 +58,12 @@ export interface FleetOptions {
   readonly onRound?: (deviceId: string, outcome: RoundOutcome) => void;
   readonly onStarted?: (started: number, total: number) => void;
   readonly log?: (deviceId: string, line: string) => void;
+  /**
+   * Take part in secure-aggregation rounds (privacyMode `secure-aggregation`): every device gets the SDK's
+   * SecAggParticipant, checking its peers' protocol signatures against the fleet's devices' registered keys (the
+   * PKI the protocol assumes; the fleet registered them), on its own `secagg` MQTT channel.
+   */
+  readonly secureAggregation?: boolean;
   /** Seed of the simulated randomness (network draws, offline spells, attack noise); default 1. */
   readonly seed?: number;
   /** How far ahead offline spells are scheduled from the start (default 1 hour). */
@@ -102,6 +109,7 @@ export class VirtualDevice {
     options: FleetOptions,
     probe: SystemProbe,
     collusion: Collusion | null = null,
+    peerKeys: ((deviceId: string) => Uint8Array | null) | null = null,
   ) {
     this.id = spec.id;
     this.trainRows = spec.train.rows;
@@ -206,6 +214,8 @@ export class Fleet {
   readonly collusion: Collusion;
   #started = false;
   #spellTimers: NodeJS.Timeout[] = [];
+  /** The devices' Ed25519 public keys, as registered: the secure-aggregation PKI. */
+  readonly #keys = new Map<string, Uint8Array>();
   #offlineSpells = 0;
 
   private constructor(options: FleetOptions) {
@@ -236,7 +246,9 @@ export class Fleet {
           options,
           virtualProbe(spec.hardware ?? {}, i),
           fleet.collusion,
+          options.secureAggregation ? (id) => fleet.#keys.get(id) ?? null : null,
         );
+        fleet.#keys.set(spec.id, device.device.identity.key.publicKey);
         slots[i] = device;
         try {
           await device.device.start();
