@@ -129,8 +129,12 @@ export class VirtualDevice {
     const cpuSpeed = spec.hardware?.cpuSpeed ?? 1;
     if (cpuSpeed !== 1) transform = slowTraining(cpuSpeed, transform);
     const federated =
-      options.federated || transform
-        ? { ...options.federated, ...(transform ? { updateTransform: transform } : {}) }
+      options.federated || transform || peerKeys
+        ? {
+            ...options.federated,
+            ...(transform ? { updateTransform: transform } : {}),
+            ...(peerKeys ? { secureAggregation: new SecAggParticipant({ peerKeys }) } : {}),
+          }
         : undefined;
     this.device = new EdgeDevice({
       registryUrl: options.registryUrl,

@@ -37,6 +37,8 @@ const OUTLIER_Z = 3;
 const SECAGG = { bound: 1, phaseTimeoutMs: 30_000 };
 /** The aggregator's default bucket size with a robust rule over secure aggregation (services/aggregator). */
 const SECAGG_BUCKET = 10;
+/** With --max-norm: how long a round stays open after half the fleet's updates were accepted. */
+const MAX_NORM_GRACE_MS = 8_000;
 const LATENCY_BOUNDS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000];
 
 /** The model the demo trains for a data set: the digits MLP of DESIGN.md §8, else one hidden layer of 32. */
@@ -352,7 +354,10 @@ export async function runDemo(
         modelId: MODEL,
         baseVersion: current,
         selectedDevices: ids,
-        quorum: ids.length,
+        // a norm bound rejects updates, which then never count towards a quorum of everyone: the round closes at
+        // half the fleet plus a grace for the rest (the fleet answers within seconds), not at the deadline
+        quorum: o.maxNorm === null ? ids.length : Math.ceil(ids.length / 2),
+        ...(o.maxNorm === null ? {} : { graceMs: MAX_NORM_GRACE_MS }),
         deadline: Date.now() + ROUND_DEADLINE_MS,
         training: { localEpochs: o.localEpochs, batchSize: o.batchSize, learningRate: o.learningRate },
         strategy: rule,
