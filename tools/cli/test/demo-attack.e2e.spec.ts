@@ -16,7 +16,7 @@ const ROUNDS = 2;
  * (cosines to the running aggregate within ±0.45, measured), so a flipped update is one more odd direction and no
  * rule can tell it apart in two rounds; near IID the honest updates agree and the flipped ones stand out.
  */
-describe('npx edgefl demo with 20% sign-flip attackers: a robust rule beats FedAvg on the same seed', () => {
+describe('npx edgefl demo with attackers: a robust rule beats FedAvg on the same seed; ALIE under secure aggregation', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   const summaries = new Map<string, DemoSummary>();
   const failures: string[] = [];
@@ -40,12 +40,27 @@ describe('npx edgefl demo with 20% sign-flip attackers: a robust rule beats FedA
       if (result.status !== 0) failures.push(`${name}: exit ${result.status}\n${result.stderr.slice(-3000)}`);
       else summaries.set(name, JSON.parse(readFileSync(json, 'utf8')) as DemoSummary);
     };
-    await Promise.all([run(null), run('multi-krum')]);
+    const secure = async () => {
+      const json = join(dir.path, 'secure.json');
+      const result = await runCliAsync(
+        [
+          'demo',
+          ...['--devices', '10', '--rounds', '1', '--dataset', 'iris', '--seed', '5'],
+          ...['--attackers', '0.2', '--attack', 'alie', '--robust', 'trimmed-mean', '--secure-aggregation'],
+          ...['--json', json, '--data-dir', join(dir.path, 'secure')],
+        ],
+        {},
+      );
+      if (result.status !== 0) failures.push(`secure: exit ${result.status}\n${result.stderr.slice(-3000)}`);
+      else summaries.set('secure', JSON.parse(readFileSync(json, 'utf8')) as DemoSummary);
+    };
+    await Promise.all([run(null), run('multi-krum'), secure()]);
   }, 600_000);
   afterAll(() => dir?.remove());
 
   it('runs both to the end and records the attack and the defence', () => {
     expect(failures).toEqual([]);
+    expect([...summaries.keys()].sort()).toEqual(['fedavg', 'multi-krum', 'secure']);
     const fedavg = summaries.get('fedavg')!;
     const krum = summaries.get('multi-krum')!;
     for (const s of [fedavg, krum]) {
@@ -64,5 +79,15 @@ describe('npx edgefl demo with 20% sign-flip attackers: a robust rule beats FedA
     const final = (name: string) => summaries.get(name)!.rounds.at(-1)!.accuracy;
     // measured with these flags: FedAvg 46.8% → 64.9%, Multi-Krum 64.9% → 80.5%; the margin keeps it meaningful
     expect(final('multi-krum')).toBeGreaterThan(final('fedavg') + 0.03);
+  });
+
+  it('runs ALIE attackers through a secure-aggregation round with a robust rule over buckets', () => {
+    const s = summaries.get('secure')!;
+    expect(s.settings).toMatchObject({ secureAggregation: true, attack: 'alie', robust: 'trimmed-mean' });
+    expect(s.settings.defence).toMatchObject({ rule: 'trimmed-mean', bucketSize: 10, maxNorm: null });
+    expect(s.settings.attackerIds).toHaveLength(2);
+    // every device, attackers included, completed the masked protocol and is in the sum
+    expect(s.rounds.map((r) => r.participants)).toEqual([10]);
+    expect(s.fleetVersionMix).toEqual({ v2: 10 });
   });
 });
