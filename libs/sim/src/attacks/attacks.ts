@@ -43,8 +43,6 @@ function positive(value: number, name: string): number {
   return value;
 }
 
-const copy = (update: Update) => update.map((l) => Float32Array.from(l));
-
 /** Sign flip: −factor × the honest update. */
 export function signFlip(update: Update, factor: number = ATTACK_DEFAULTS.flipFactor): Float32Array[] {
   positive(factor, 'flip factor');
@@ -175,5 +173,3 @@ export function flipLabels(table: Table, classes: number): Table {
   });
   return { ...table, labels };
 }
-
-export { copy as copyUpdate };
