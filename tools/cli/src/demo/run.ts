@@ -440,6 +440,11 @@ export async function runDemo(
           const on = f.devices.filter((d) => d.version === version.version).length;
           // devices running the version while each stage was the current one (the last reading of that stage)
           if (now.state === 'ROLLING_OUT') activeByStage.set(now.stages[now.stageIndex]!.percentage, on);
+          // a stage the poll never saw current (the rollout passed it between two readings, as on a loaded
+          // machine) gets this first later reading: at least the installs that let it advance
+          const passed = now.state === 'ROLLING_OUT' ? now.stageIndex : now.stages.length;
+          for (const stage of now.stages.slice(0, passed))
+            if (!activeByStage.has(stage.percentage)) activeByStage.set(stage.percentage, on);
           status.stage =
             now.state === 'ROLLING_OUT'
               ? `${now.stages[now.stageIndex]?.percentage ?? '?'}%`
