@@ -165,7 +165,7 @@ describe('codecs', () => {
       }
     });
 
-    it('reads a release manifest written before signedManifest existed as signedManifest: null', async () => {
+    it('reads a release manifest written before signedManifest and floorBucket existed with both null', async () => {
       const released = RELEASED_SCHEMAS.find(
         (r) => r.release === 1 && r.fullName === 'io.edgefl.registry.ReleaseEvent',
       )!;
@@ -177,7 +177,9 @@ describe('codecs', () => {
         const sample = SAMPLES['io.edgefl.registry.ReleaseEvent'];
         if (!('io.edgefl.registry.ReleaseManifest' in sample.event)) throw new Error('sample is a manifest');
         const manifest = sample.event['io.edgefl.registry.ReleaseManifest'];
-        const { signedManifest: _s, ...oldManifest } = manifest;
+        const { signedManifest: _s, ...withRollout } = manifest;
+        const { floorBucket: _f, ...oldRollout } = manifest.rollout;
+        const oldManifest = { ...withRollout, rollout: oldRollout };
         const oldValue = { ...sample, event: { 'io.edgefl.registry.ReleaseManifest': oldManifest } };
         const header = Buffer.from([0, 0, 0, 0, 0]);
         header.writeUInt32BE(oldId, 1);
@@ -188,7 +190,13 @@ describe('codecs', () => {
         const decoded = await new TopicCodec(reg).decode('edgefl.registry.release.v1', bytes);
         expect(decoded).toEqual({
           ...oldValue,
-          event: { 'io.edgefl.registry.ReleaseManifest': { ...oldManifest, signedManifest: null } },
+          event: {
+            'io.edgefl.registry.ReleaseManifest': {
+              ...oldManifest,
+              rollout: { ...oldRollout, floorBucket: null },
+              signedManifest: null,
+            },
+          },
         });
         // and the current schema carries the envelope through
         const codec2 = new TopicCodec(reg);

@@ -241,7 +241,7 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
             uri: 'https://registry.example/v1/deltas/17-18',
           },
         ],
-        rollout: { stage: 'canary', percentage: 1 },
+        rollout: { stage: 'canary', percentage: 1, floorBucket: 0.42 },
         targeting: {
           minRamBytes: 512 * 1024 ** 2,
           firmwareRange: '>=2.1.0 <3.0.0',

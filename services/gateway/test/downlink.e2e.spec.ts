@@ -18,7 +18,7 @@ const T = `acme-${randomUUID().slice(0, 8)}`;
 function manifestEvent(
   releaseId: string,
   version: number,
-  options: { percentage?: number; groups?: string[]; occurredAt?: number } = {},
+  options: { percentage?: number; groups?: string[]; occurredAt?: number; floorBucket?: number } = {},
 ): ReleaseEvent {
   const now = Date.now();
   const manifest: ReleaseManifest = {
@@ -33,7 +33,11 @@ function manifestEvent(
     signature: Buffer.alloc(64, 1),
     signingKeyId: 'k',
     deltas: [],
-    rollout: { stage: 'full', percentage: options.percentage ?? 100 },
+    rollout: {
+      stage: 'full',
+      percentage: options.percentage ?? 100,
+      floorBucket: options.floorBucket ?? null,
+    },
     targeting: { minRamBytes: null, firmwareRange: null, hardwareClasses: [], groups: options.groups ?? [] },
     expiresAt: now + 3_600_000,
     createdAt: now,
@@ -138,7 +142,7 @@ describe('gateway down-bridge', () => {
               releaseId: release,
               fromState: 'ROLLING_OUT',
               toState: 'HALTED',
-              stage: { stage: '50pct', percentage: 50 },
+              stage: { stage: '50pct', percentage: 50, floorBucket: null },
               reason: 'gate failed',
               rollForward: null,
             },

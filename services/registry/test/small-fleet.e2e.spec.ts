@@ -1,7 +1,9 @@
 import { buildOnnx, FRAUD_MLP, initWeights } from '@edgefl/model';
 import { describeOnBuses, eventually } from '@edgefl/testing';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { admin, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
+import { rolloutBucket } from '../src/rollouts/assignment.js';
+import { admin, busClientOf, call, deviceIdentity, startRegistry, type TestRegistry } from './helpers.js';
 
 type Answer = { modelId: string; version: number | null; reason: string; releaseId: string | null };
 type ReleaseView = { id: string; state: string; stageIndex: number; devices: Record<string, number> };
@@ -10,6 +12,7 @@ describeOnBuses('registry rollouts on a small fleet (5 devices, stages 1% → 10
   let registry: TestRegistry;
   let url: string;
   const fleet = ['s-1', 's-2', 's-3', 's-4', 's-5'];
+  let releaseId = '';
 
   beforeAll(async () => {
     registry = await startRegistry({ REGISTRY_ROLLOUT_TICK_MS: '50', REGISTRY_MIN_SOAK_MS: '0' });
@@ -84,5 +87,34 @@ describeOnBuses('registry rollouts on a small fleet (5 devices, stages 1% → 10
     const done = (await call<ReleaseView>(url, 'GET', `/v1/releases/${id}`)).body;
     expect(done.state).toBe('COMPLETED');
     for (const d of fleet) expect((await answer(d)).body).toMatchObject({ version: 1, reason: 'stable' });
+    releaseId = id;
+  });
+
+  it("names the stage's floor device in each stage manifest on the bus, as the manifest endpoint applies it", async () => {
+    const { bus, typed } = await busClientOf(registry.bus);
+    const stages: Array<{ stage: string; percentage: number; floorBucket: number | null }> = [];
+    const sub = await typed.subscribe({
+      group: `test-${randomUUID()}`,
+      topics: ['edgefl.registry.release.v1'],
+      fromBeginning: true,
+      handler: (record) => {
+        const event = (
+          record.value as { event: Record<string, { releaseId: string; rollout?: (typeof stages)[number] }> }
+        ).event;
+        const manifest = event['io.edgefl.registry.ReleaseManifest'];
+        if (manifest?.releaseId === releaseId) stages.push(manifest.rollout!);
+      },
+    });
+    try {
+      await eventually('the four stage manifests', async () => stages.length >= 4);
+      // the gateway offers a staged manifest to bucket < percentage and to the floor device (bucket <= floorBucket)
+      const floor = Math.min(...fleet.map((d) => rolloutBucket(releaseId, d)));
+      expect(stages.map((s) => s.percentage)).toEqual([1, 10, 50, 100]);
+      for (const s of stages.slice(0, 3)) expect(s.floorBucket).toBe(floor);
+      expect(stages[3]!.floorBucket).toBeNull();
+    } finally {
+      await sub.close();
+      await bus.close();
+    }
   });
 });

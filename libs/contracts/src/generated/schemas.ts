@@ -1789,6 +1789,15 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
                       "name": "percentage",
                       "type": "double",
                       "doc": "Share of eligible devices in this stage, 0..100."
+                    },
+                    {
+                      "name": "floorBucket",
+                      "type": [
+                        "null",
+                        "double"
+                      ],
+                      "default": null,
+                      "doc": "The lowest rollout bucket among the eligible devices assigned to the model: that device is in every stage, so a small fleet's 1% stage is never empty. Null: no such device, or a stage of 100%."
                     }
                   ]
                 }

@@ -794,6 +794,11 @@ export interface RolloutStage {
   stage: string;
   /** Share of eligible devices in this stage, 0..100. */
   percentage: number;
+  /**
+   * The lowest rollout bucket among the eligible devices assigned to the model: that device is in every stage, so a small fleet's 1% stage is never empty. Null: no such device, or a stage of 100%.
+   * Default null (readers of older data).
+   */
+  floorBucket: null | number;
 }
 
 /**

@@ -47,15 +47,20 @@ export function isForWholeTenant(manifest: ReleaseManifest): boolean {
   return manifest.rollout.percentage >= 100 && manifest.targeting.groups.length === 0;
 }
 
-/** Whether a manifest targeted by group and/or stage is for this device (hardware/firmware/RAM: the device checks). */
+/**
+ * Whether a manifest targeted by group and/or stage is for this device (hardware/firmware/RAM: the device checks): its
+ * bucket is inside the stage, or it is the stage's floor device (`rollout.floorBucket`, as the registry's manifest
+ * endpoint decides).
+ */
 export function isForDevice(manifest: ReleaseManifest, identity: DeviceIdentity): boolean {
   if (manifest.tenant !== identity.tenant) return false;
   const groups = manifest.targeting.groups;
   if (groups.length > 0 && (identity.group === null || !groups.includes(identity.group))) return false;
-  return (
-    manifest.rollout.percentage >= 100 ||
-    rolloutBucket(manifest.releaseId, identity.deviceId) < manifest.rollout.percentage
-  );
+  if (manifest.rollout.percentage >= 100) return true;
+  const bucket = rolloutBucket(manifest.releaseId, identity.deviceId);
+  // the registry's stage floor: its lowest-bucket device is in every stage (a small fleet's canary is never empty)
+  const floor = manifest.rollout.floorBucket;
+  return bucket < manifest.rollout.percentage || (floor !== null && bucket <= floor);
 }
 
 /**

@@ -4,11 +4,11 @@ import type { ReleaseManifest } from '@edgefl/contracts';
 import type { DeviceIdentity } from '../authz/acl.js';
 import { isForDevice, isForWholeTenant, rolloutBucket } from './releases.service.js';
 
-const manifest = (percentage: number, groups: string[] = []) =>
+const manifest = (percentage: number, groups: string[] = [], floorBucket: number | null = null) =>
   ({
     releaseId: 'rel-1',
     tenant: 'acme',
-    rollout: { stage: 's', percentage },
+    rollout: { stage: 's', percentage, floorBucket },
     targeting: { groups },
   }) as unknown as ReleaseManifest;
 const device = (deviceId: string, group: string | null = null, tenant = 'acme'): DeviceIdentity => ({
@@ -42,5 +42,15 @@ describe('release targeting', () => {
     const ids = Array.from({ length: 200 }, (_, i) => `d-${i}`);
     const inStage = ids.filter((id) => isForDevice(manifest(25), device(id)));
     expect(inStage).toEqual(ids.filter((id) => rolloutBucket('rel-1', id) < 25));
+  });
+
+  it("offers a stage's manifest to the registry's floor device too, and only to it", () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `d-${i}`);
+    const buckets = ids.map((id) => rolloutBucket('rel-1', id));
+    const floor = Math.min(...buckets);
+    expect(floor).toBeGreaterThan(0.01); // 50 devices: the 0.01% stage holds none of them by bucket alone
+    const lowest = ids[buckets.indexOf(floor)]!;
+    expect(ids.filter((id) => isForDevice(manifest(0.01), device(id)))).toEqual([]);
+    expect(ids.filter((id) => isForDevice(manifest(0.01, [], floor), device(id)))).toEqual([lowest]);
   });
 });

@@ -4,7 +4,7 @@ import { BadRequestError, CLOCK, type Clock, NotFoundError } from '@edgefl/servi
 import { DevicesService } from '../devices/devices.service.js';
 import { VersionWriter } from '../models/version-writer.service.js';
 import { artifactPath, deltaPath } from '../models/paths.js';
-import { inStage, rolloutBucket, targetingMismatch } from '../rollouts/assignment.js';
+import { inStage, rolloutBucket, stageFloor, targetingMismatch } from '../rollouts/assignment.js';
 import { RolloutEngine } from '../rollouts/rollout-engine.service.js';
 import { RolloutIntake } from '../rollouts/rollout-intake.service.js';
 import { restoresOf, stableReleaseOf, type Restores } from '../rollouts/stable.js';
@@ -165,25 +165,9 @@ export class ManifestService {
     return state.versions.get(version)!;
   }
 
-  /**
-   * The lowest rollout bucket among the devices of the model's tenant assigned to this model that the live release
-   * targets: that device is in every stage, so a small fleet's 1% stage is never empty. Loaded with the model's state
-   * (dropped with it, at most STATE_TTL_MS stale), one keyset-paginated pass over the tenant's devices.
-   */
+  /** `stageFloor` of the live release, loaded with the model's state (dropped with it, at most STATE_TTL_MS stale). */
   private stageFloor(state: ModelState, live: Release): Promise<number> {
-    state.floor ??= (async () => {
-      let floor = Infinity;
-      for (let after = ''; ;) {
-        const page = await this.store.devices.listDevices(state.model.tenantId, 1000, after);
-        for (const d of page) {
-          if (d.modelId !== state.model.id || d.revokedAt !== null) continue;
-          if (targetingMismatch(d, live.targeting) !== null) continue;
-          floor = Math.min(floor, rolloutBucket(live.id, d.id));
-        }
-        if (page.length < 1000) return floor;
-        after = page[page.length - 1]!.id;
-      }
-    })();
+    state.floor ??= stageFloor(this.store.devices, live);
     return state.floor;
   }
 

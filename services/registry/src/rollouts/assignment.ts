@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import semver from 'semver';
-import type { Device, Targeting } from '../storage/records.js';
+import type { Device, Release, Targeting } from '../storage/records.js';
+import type { DeviceStore } from '../storage/device-store.js';
 
 /**
  * A device's place in a release's rollout, in [0, 100): the first 4 bytes of SHA-256(releaseId ‖ 0x0a ‖ deviceId)
@@ -41,4 +42,27 @@ export function targetingMismatch(device: Device, targeting: Targeting): string 
     }
   }
   return null;
+}
+
+/**
+ * The lowest rollout bucket among the tenant's live devices assigned to the release's model that its targeting
+ * admits (Infinity when there is none): that device is in every stage, so a small fleet's 1% stage is never empty.
+ * One keyset-paginated pass over the tenant's devices. The manifest endpoint applies it, and the stage's manifest
+ * event carries it (`RolloutStage.floorBucket`) so the gateway offers the manifest to the same device.
+ */
+export async function stageFloor(
+  devices: Pick<DeviceStore, 'listDevices'>,
+  release: Pick<Release, 'id' | 'tenantId' | 'modelId' | 'targeting'>,
+): Promise<number> {
+  let floor = Infinity;
+  for (let after = ''; ;) {
+    const page = await devices.listDevices(release.tenantId, 1000, after);
+    for (const d of page) {
+      if (d.modelId !== release.modelId || d.revokedAt !== null) continue;
+      if (targetingMismatch(d, release.targeting) !== null) continue;
+      floor = Math.min(floor, rolloutBucket(release.id, d.id));
+    }
+    if (page.length < 1000) return floor;
+    after = page[page.length - 1]!.id;
+  }
 }

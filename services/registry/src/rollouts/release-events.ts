@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { enqueueEvent } from '../events/outbox.js';
 import type { ManifestSigner } from '../manifest/manifest-signer.service.js';
 import { artifactPath, deltaPath } from '../models/paths.js';
+import { stageFloor } from './assignment.js';
 import type { Release, RollForward, RolloutState, Targeting } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 
@@ -46,7 +47,7 @@ export function enqueueTransition(
       releaseId: release.id,
       fromState: from,
       toState: to,
-      stage: { stage: stage.name, percentage: stage.percentage },
+      stage: { stage: stage.name, percentage: stage.percentage, floorBucket: null },
       reason,
       // the roll-forward as data (the contract's record has no label: it is in the version event)
       rollForward: rollForward && {
@@ -77,6 +78,7 @@ export async function enqueueManifest(
   const t = what?.targeting ?? release.targeting;
   const signed = await signer.signed({ version, deltas, targeting: t });
   const stage = what?.stage ?? release.stages[release.stageIndex]!;
+  const floor = stage.percentage >= 100 || what ? Infinity : await stageFloor(tx.devices, release);
   await enqueueReleaseEvent(tx, release, now, {
     'io.edgefl.registry.ReleaseManifest': {
       releaseId: release.id,
@@ -95,7 +97,11 @@ export async function enqueueManifest(
         sizeBytes: d.sizeBytes,
         uri: deltaPath(d.modelId, d.fromVersion, d.toVersion),
       })),
-      rollout: { stage: stage.name, percentage: stage.percentage },
+      rollout: {
+        stage: stage.name,
+        percentage: stage.percentage,
+        floorBucket: Number.isFinite(floor) ? floor : null,
+      },
       targeting: {
         minRamBytes: t.minRamBytes,
         firmwareRange: t.firmwareRange,
