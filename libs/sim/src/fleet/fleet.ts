@@ -21,6 +21,8 @@ export interface FleetDeviceSpec {
   /** The device's private training rows (its partition of the training split; never leaves the device). */
   readonly train: Table;
   readonly hardware?: VirtualHardware;
+  /** Device group / cohort label its heartbeats carry (DeviceTelemetry.group); none by default. */
+  readonly group?: string;
 }
 
 export interface FleetOptions {
@@ -96,6 +98,7 @@ export class VirtualDevice {
       keyFile: join(dir, 'device.pem'),
       dataDir: dir,
       adminToken: options.adminToken,
+      ...(spec.group !== undefined ? { group: spec.group } : {}),
       hardware: {
         class: spec.hardware?.class ?? 'sim',
         ramBytes: spec.hardware?.ramBytes ?? 512 * 1024 * 1024,
