@@ -40,6 +40,8 @@ for (const id of ids)
         networkType: 'WIFI',
         firmwareVersion: '2.1.0',
         timestamp: Date.now(),
+        group: null,
+        featureSummaries: null,
       })
       .toString('base64'),
   );

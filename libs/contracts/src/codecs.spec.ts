@@ -211,6 +211,48 @@ describe('codecs', () => {
       }
     });
 
+    it('reads a release-1 heartbeat (before group and featureSummaries) with both null, over Kafka and MQTT', async () => {
+      const released = RELEASED_SCHEMAS.find(
+        (r) => r.release === 1 && r.fullName === 'io.edgefl.device.DeviceTelemetry',
+      )!;
+      const { parseSchema } = await import('./avro.js');
+      const { schemaFingerprint, SINGLE_OBJECT_MAGIC } = await import('./single-object.js');
+      const { fingerprintBytesLE } = await import('./fingerprint.js');
+      const v1 = parseSchema(JSON.stringify(released.schema));
+      const { group: _g, featureSummaries: _f, ...oldValue } = SAMPLES['io.edgefl.device.DeviceTelemetry'];
+      const expected = { ...oldValue, group: null, featureSummaries: null };
+      const dir2 = mkdtempSync(join(tmpdir(), 'edgefl-contracts-telemetry-v1-'));
+      const reg = new EmbeddedSchemaRegistry(join(dir2, 'bus.sqlite'));
+      try {
+        const oldId = await reg.register('edgefl.device.telemetry.v1-value', JSON.stringify(released.schema));
+        const header = Buffer.from([0, 0, 0, 0, 0]);
+        header.writeUInt32BE(oldId, 1);
+        const kafka = Buffer.concat([header, v1.toBuffer(oldValue)]);
+        expect(await new TopicCodec(reg).decode('edgefl.device.telemetry.v1', kafka)).toEqual(expected);
+      } finally {
+        await reg.close();
+        rmSync(dir2, { recursive: true, force: true });
+      }
+      const mqtt = Buffer.concat([
+        SINGLE_OBJECT_MAGIC,
+        fingerprintBytesLE(schemaFingerprint(v1)),
+        v1.toBuffer(oldValue),
+      ]);
+      expect(single.decode(mqtt, 'io.edgefl.device.DeviceTelemetry')).toEqual(expected);
+    });
+
+    it('refuses a feature summary with a missing or mistyped field (INVALID_VALUE naming the path)', async () => {
+      const sample = SAMPLES['io.edgefl.device.DeviceTelemetry'];
+      const [first] = sample.featureSummaries!;
+      const bad = { ...sample, featureSummaries: [{ ...first!, count: 'many' }] };
+      const error = (await codec
+        .encode('edgefl.device.telemetry.v1', bad as never)
+        .catch((e: unknown) => e)) as ContractError;
+      expect(error).toBeInstanceOf(ContractError);
+      expect(error.code).toBe('INVALID_VALUE');
+      expect(error.paths?.join(' ')).toContain('count');
+    });
+
     it('random bytes never throw anything but ContractError, with or without a valid header', async () => {
       const ids = new Map<KafkaTopicName, number>();
       for (const topic of KAFKA_TOPIC_NAMES) ids.set(topic, await codec.schemaId(topic));

@@ -13,7 +13,11 @@ const withCurrent = (name: SchemaName, schema: RecordJson) => ({
 
 describe('schema evolution (BACKWARD)', () => {
   // Schemas added since the last release snapshot; the next snapshot (schemas/released/v<N+1>) takes them in.
-  const ADDED_SINCE_RELEASE_1 = ['io.edgefl.device.DeviceLifecycle'];
+  const ADDED_SINCE_RELEASE_1 = [
+    'io.edgefl.device.DeviceLifecycle',
+    'io.edgefl.telemetry.DriftAlert',
+    'io.edgefl.telemetry.SloAlert',
+  ];
 
   it('keeps release snapshots: release 1 is still current, and only the named schemas were added since', () => {
     expect(RELEASES).toContain(1);

@@ -146,6 +146,25 @@ export const KAFKA_TOPICS = {
     cleanupPolicy: 'delete',
     description: 'Windowed SLIs of a release stage, read by rollout gates.',
   },
+  telemetryDrift: {
+    name: 'edgefl.telemetry.drift.v1',
+    schema: 'io.edgefl.telemetry.DriftAlert',
+    keyField: 'modelId',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    cleanupPolicy: 'delete',
+    description:
+      "Drift alerts: a model version's prediction, confidence or feature distribution left its baseline (the aggregator may open a round).",
+  },
+  telemetrySlo: {
+    name: 'edgefl.telemetry.slo.v1',
+    schema: 'io.edgefl.telemetry.SloAlert',
+    keyField: 'tenant',
+    partitions: 3,
+    retentionMs: 30 * DAY_MS,
+    cleanupPolicy: 'delete',
+    description: 'Multi-window, multi-burn-rate SLO alerts firing and resolving, ordered per tenant.',
+  },
   deadLetter: {
     name: 'edgefl.bus.deadletter.v1',
     schema: 'io.edgefl.bus.DeadLetter',

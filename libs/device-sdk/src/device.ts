@@ -17,6 +17,7 @@ import { SyncScheduler, type SyncStrategy } from './buffer/sync.js';
 import { DeviceError } from './errors.js';
 import { FederatedClient, type FederatedOptions, type RoundOutcome } from './fl/federated-client.js';
 import type { EligibilityPolicy } from './fl/eligibility.js';
+import { FeatureSummarizer, type FeatureSummaryOptions } from './feature-summary.js';
 import { heartbeat, hostProbe, type SystemProbe } from './heartbeat.js';
 import { DeviceIdentity } from './identity.js';
 import { MqttEscalator, OipEscalator } from './inference/escalation.js';
@@ -56,6 +57,13 @@ export interface EdgeDeviceOptions {
   federated?: Omit<FederatedOptions, 'policy'>;
   sync?: { strategy?: SyncStrategy; intervalMs?: number; budgetBytes?: number };
   heartbeatIntervalMs?: number;
+  /** The device group / cohort label its heartbeats carry (`DeviceTelemetry.group`); SLIs and cohorts split by it. */
+  group?: string;
+  /**
+   * Attach per-input summaries (running mean/std/min/max, fixed-edge bins) of the rows `predict` runs on to each
+   * heartbeat, for drift detection; off without this option.
+   */
+  featureSummaries?: FeatureSummaryOptions;
   /** HTTP manifest poll (fallback to the retained MQTT manifest), default 60 s. */
   pollIntervalMs?: number;
   inference?: {
@@ -109,6 +117,8 @@ export class EdgeDevice {
   readonly inference: TieredInference;
   readonly #now: () => number;
   readonly #probe: SystemProbe;
+  /** Summaries of the inputs inferred on since the last heartbeat; null when `featureSummaries` is not configured. */
+  readonly features: FeatureSummarizer | null;
   #modelId: string | null;
   #link: MqttLink | null = null;
   #sync: SyncScheduler;
@@ -125,6 +135,13 @@ export class EdgeDevice {
     this.options = options;
     this.#now = options.now ?? Date.now;
     this.#probe = options.probe ?? hostProbe();
+    if (
+      options.group !== undefined &&
+      (typeof options.group !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(options.group))
+    ) {
+      throw new DeviceError('bad-config', 'group must be 1..128 printable ASCII characters without spaces');
+    }
+    this.features = options.featureSummaries ? new FeatureSummarizer(options.featureSummaries) : null;
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     this.identity = DeviceIdentity.loadOrCreate(options.deviceId, options.keyFile);
     this.registry = new RegistryClient({
@@ -490,10 +507,12 @@ export class EdgeDevice {
         tenant: this.options.tenant,
         deviceId: this.options.deviceId,
         firmwareVersion: this.options.hardware?.firmware ?? FIRMWARE_DEFAULT,
+        group: this.options.group ?? null,
       },
       active ? { modelId: active.modelId, version: active.version } : null,
       this.#probe,
       this.#now(),
+      this.features?.drain() ?? null,
     );
     this.outbox.enqueue(
       'telemetry',
@@ -613,6 +632,7 @@ export class EdgeDevice {
   /** Runs one input row through tiered inference. */
   predict(input: Float32Array, signal?: AbortSignal): Promise<Prediction> {
     this.#lastInference = this.#now();
+    this.features?.observe(input);
     return this.inference.predict(input, signal);
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { Accelerator, DeviceTelemetry, NetworkType } from '@edgefl/contracts/edge';
+import type { Accelerator, DeviceTelemetry, FeatureSummary, NetworkType } from '@edgefl/contracts/edge';
 
 /** What a heartbeat reports about the machine; each probe can be replaced (simulated devices, tests). */
 export interface SystemProbe {
@@ -77,12 +77,16 @@ export function hostProbe(
   };
 }
 
-/** One heartbeat: the active model and the machine's headroom. */
+/**
+ * One heartbeat: the active model, the machine's headroom, the device's group (cohort label, null without one) and
+ * the feature summaries of the inputs inferred on since the previous heartbeat (null when not configured).
+ */
 export function heartbeat(
-  device: { tenant: string; deviceId: string; firmwareVersion: string },
+  device: { tenant: string; deviceId: string; firmwareVersion: string; group?: string | null },
   model: { modelId: string; version: number } | null,
   probe: SystemProbe,
   now: number,
+  featureSummaries: FeatureSummary[] | null = null,
 ): DeviceTelemetry {
   const ram = probe.ram();
   const battery = probe.battery();
@@ -100,5 +104,7 @@ export function heartbeat(
     networkType: probe.networkType(),
     firmwareVersion: device.firmwareVersion,
     timestamp: now,
+    group: device.group ?? null,
+    featureSummaries,
   };
 }

@@ -7,6 +7,7 @@ export * from './identity.js';
 export * from './registry-client.js';
 export * from './dataset.js';
 export * from './heartbeat.js';
+export * from './feature-summary.js';
 export * from './ota/model-store.js';
 export * from './ota/trust.js';
 export * from './ota/download.js';

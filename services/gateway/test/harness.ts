@@ -260,6 +260,19 @@ export function upValue(schema: RecordName, tenant: string, deviceId: string): R
         networkType: 'WIFI',
         firmwareVersion: '2.1.0',
         timestamp: now,
+        group: 'eu-west',
+        featureSummaries: [
+          {
+            name: 'amount',
+            count: 40,
+            mean: 0.1,
+            std: 0.9,
+            min: -2.5,
+            max: 3,
+            bins: [4, 30, 6],
+            binEdges: [-3, -1, 1, 3],
+          },
+        ],
       };
     case 'io.edgefl.device.DevicePresence':
       return { eventId, tenant, deviceId, status: 'OFFLINE', reason: 'DISCONNECTED', timestamp: now };

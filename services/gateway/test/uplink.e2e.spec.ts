@@ -63,7 +63,15 @@ describe('gateway up-bridge, authentication and presence (embedded broker)', () 
     expect(record.headers['trace-id']).toMatch(/^[0-9a-f]{32}$/);
     expect(record.value[0]).toBe(0); // Confluent wire format: magic 0, schema id, Avro
     const codec = new TopicCodec(new EmbeddedSchemaRegistry(`${gw.dataDir}/bus.sqlite`));
-    expect(await codec.decode(KAFKA_TOPICS.deviceTelemetry.name, record.value)).toEqual(sent);
+    const onBus = await codec.decode(KAFKA_TOPICS.deviceTelemetry.name, record.value);
+    expect(onBus).toEqual(sent);
+    // the heartbeat's group and feature summaries survive the re-encoding
+    expect(sent.group).toBe('eu-west');
+    expect(onBus.featureSummaries?.[0]).toMatchObject({
+      name: 'amount',
+      bins: [4, 30, 6],
+      binEdges: [-3, -1, 1, 3],
+    });
     await device.endAsync();
   });
 

@@ -346,6 +346,187 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
           "type": "long",
           "logicalType": "timestamp-millis"
         }
+      },
+      {
+        "name": "group",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "The device group / cohort label (e.g. a region or hardware class) SLIs and rollout cohorts are split by; null when the device has none."
+      },
+      {
+        "name": "featureSummaries",
+        "type": [
+          "null",
+          {
+            "type": "array",
+            "items": {
+              "type": "record",
+              "name": "FeatureSummary",
+              "doc": "Summary of one model input over the inferences since the previous heartbeat (drift detection without raw data).",
+              "fields": [
+                {
+                  "name": "name",
+                  "type": "string",
+                  "doc": "Input feature name (or its index as text)."
+                },
+                {
+                  "name": "count",
+                  "type": "long",
+                  "doc": "Values summarised."
+                },
+                {
+                  "name": "mean",
+                  "type": "double"
+                },
+                {
+                  "name": "std",
+                  "type": "double",
+                  "doc": "Population standard deviation."
+                },
+                {
+                  "name": "min",
+                  "type": "double"
+                },
+                {
+                  "name": "max",
+                  "type": "double"
+                },
+                {
+                  "name": "bins",
+                  "type": [
+                    "null",
+                    {
+                      "type": "array",
+                      "items": "long"
+                    }
+                  ],
+                  "default": null,
+                  "doc": "Counts per bin of binEdges (binEdges.length - 1 bins; values below the first edge count in the first bin, above the last in the last)."
+                },
+                {
+                  "name": "binEdges",
+                  "type": [
+                    "null",
+                    {
+                      "type": "array",
+                      "items": "double"
+                    }
+                  ],
+                  "default": null,
+                  "doc": "Increasing bin edges, fixed by configuration so summaries of one feature are comparable."
+                }
+              ]
+            }
+          }
+        ],
+        "default": null,
+        "doc": "Per-input summaries of what the device inferred on since its previous heartbeat; null when not configured."
+      }
+    ]
+  },
+  'io.edgefl.telemetry.DriftAlert': {
+    "type": "record",
+    "name": "DriftAlert",
+    "namespace": "io.edgefl.telemetry",
+    "doc": "A model version's current distribution drifted from its baseline window past a threshold; the aggregator may open a round on it.",
+    "fields": [
+      {
+        "name": "eventId",
+        "type": {
+          "type": "string",
+          "logicalType": "uuid"
+        }
+      },
+      {
+        "name": "tenant",
+        "type": "string"
+      },
+      {
+        "name": "modelId",
+        "type": "string"
+      },
+      {
+        "name": "version",
+        "type": "int"
+      },
+      {
+        "name": "subject",
+        "type": {
+          "type": "enum",
+          "name": "DriftSubject",
+          "symbols": [
+            "PREDICTION",
+            "CONFIDENCE",
+            "FEATURE"
+          ]
+        },
+        "doc": "Which distribution drifted."
+      },
+      {
+        "name": "feature",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "The feature name when subject is FEATURE, else null."
+      },
+      {
+        "name": "metric",
+        "type": {
+          "type": "enum",
+          "name": "DriftMetric",
+          "symbols": [
+            "PSI",
+            "KL"
+          ]
+        }
+      },
+      {
+        "name": "value",
+        "type": "double",
+        "doc": "The divergence measured (PSI or KL in nats)."
+      },
+      {
+        "name": "threshold",
+        "type": "double",
+        "doc": "The threshold it crossed."
+      },
+      {
+        "name": "windowStart",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      },
+      {
+        "name": "windowEnd",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      },
+      {
+        "name": "baselineStart",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      },
+      {
+        "name": "baselineEnd",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      },
+      {
+        "name": "devices",
+        "type": "int",
+        "doc": "Devices whose data the current window holds."
       }
     ]
   },
@@ -1850,6 +2031,109 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
       }
     ]
   },
+  'io.edgefl.telemetry.SloAlert': {
+    "type": "record",
+    "name": "SloAlert",
+    "namespace": "io.edgefl.telemetry",
+    "doc": "A multi-window, multi-burn-rate SLO alert (Google SRE workbook ch. 5) firing or resolving.",
+    "fields": [
+      {
+        "name": "eventId",
+        "type": {
+          "type": "string",
+          "logicalType": "uuid"
+        }
+      },
+      {
+        "name": "tenant",
+        "type": "string"
+      },
+      {
+        "name": "modelId",
+        "type": [
+          "null",
+          "string"
+        ],
+        "default": null,
+        "doc": "Null for a tenant-wide objective (e.g. telemetry freshness)."
+      },
+      {
+        "name": "objective",
+        "type": "string",
+        "doc": "Name of the objective."
+      },
+      {
+        "name": "sli",
+        "type": {
+          "type": "enum",
+          "name": "SliKind",
+          "symbols": [
+            "AVAILABILITY",
+            "LATENCY_P99",
+            "FRESHNESS",
+            "OTA_SUCCESS"
+          ]
+        }
+      },
+      {
+        "name": "target",
+        "type": "double",
+        "doc": "Good-event ratio the objective promises, e.g. 0.999."
+      },
+      {
+        "name": "severity",
+        "type": {
+          "type": "enum",
+          "name": "SloSeverity",
+          "symbols": [
+            "PAGE",
+            "TICKET"
+          ]
+        }
+      },
+      {
+        "name": "state",
+        "type": {
+          "type": "enum",
+          "name": "SloAlertState",
+          "symbols": [
+            "FIRING",
+            "RESOLVED"
+          ]
+        }
+      },
+      {
+        "name": "burnRateLong",
+        "type": "double",
+        "doc": "Burn rate over the long window."
+      },
+      {
+        "name": "burnRateShort",
+        "type": "double",
+        "doc": "Burn rate over the short window."
+      },
+      {
+        "name": "longWindowMs",
+        "type": "long"
+      },
+      {
+        "name": "shortWindowMs",
+        "type": "long"
+      },
+      {
+        "name": "errorBudgetRemaining",
+        "type": "double",
+        "doc": "Share of the SLO window's error budget left, 1 = untouched, below 0 = overspent."
+      },
+      {
+        "name": "at",
+        "type": {
+          "type": "long",
+          "logicalType": "timestamp-millis"
+        }
+      }
+    ]
+  },
 };
 
 /** The .avsc file each schema comes from. */
@@ -1858,6 +2142,7 @@ export const SCHEMA_FILES: Readonly<Record<SchemaName, string>> = {
   'io.edgefl.device.DeviceLifecycle': 'device-lifecycle.avsc',
   'io.edgefl.device.DevicePresence': 'device-presence.avsc',
   'io.edgefl.device.DeviceTelemetry': 'device-telemetry.avsc',
+  'io.edgefl.telemetry.DriftAlert': 'drift-alert.avsc',
   'io.edgefl.fl.RoundEvent': 'fl-round-event.avsc',
   'io.edgefl.fl.SecAggMessage': 'fl-secagg.avsc',
   'io.edgefl.fl.FlUpdate': 'fl-update.avsc',
@@ -1869,4 +2154,5 @@ export const SCHEMA_FILES: Readonly<Record<SchemaName, string>> = {
   'io.edgefl.ota.OtaStatus': 'ota-status.avsc',
   'io.edgefl.registry.ReleaseEvent': 'registry-release-event.avsc',
   'io.edgefl.telemetry.RolloutHealth': 'rollout-health.avsc',
+  'io.edgefl.telemetry.SloAlert': 'slo-alert.avsc',
 };

@@ -141,6 +141,16 @@ export interface DeviceTelemetry {
   firmwareVersion: string;
   /** Epoch milliseconds (timestamp-millis). */
   timestamp: number;
+  /**
+   * The device group / cohort label (e.g. a region or hardware class) SLIs and rollout cohorts are split by; null when the device has none.
+   * Default null (readers of older data).
+   */
+  group: null | string;
+  /**
+   * Per-input summaries of what the device inferred on since its previous heartbeat; null when not configured.
+   * Default null (readers of older data).
+   */
+  featureSummaries: null | Array<FeatureSummary>;
 }
 
 /** Avro enum `io.edgefl.device.Accelerator`. */
@@ -152,6 +162,78 @@ export const ACCELERATOR_SYMBOLS = ['NONE', 'GPU', 'NPU', 'DSP', 'TPU', 'OTHER']
 export type NetworkType = 'UNKNOWN' | 'ETHERNET' | 'WIFI' | 'CELLULAR_5G' | 'CELLULAR_4G' | 'CELLULAR_3G' | 'LPWAN' | 'SATELLITE';
 /** The symbols of `io.edgefl.device.NetworkType`, in schema order. */
 export const NETWORK_TYPE_SYMBOLS = ['UNKNOWN', 'ETHERNET', 'WIFI', 'CELLULAR_5G', 'CELLULAR_4G', 'CELLULAR_3G', 'LPWAN', 'SATELLITE'] as const satisfies readonly NetworkType[];
+
+/**
+ * Summary of one model input over the inferences since the previous heartbeat (drift detection without raw data).
+ * Avro record `io.edgefl.device.FeatureSummary`.
+ */
+export interface FeatureSummary {
+  /** Input feature name (or its index as text). */
+  name: string;
+  /** Values summarised. */
+  count: number;
+  mean: number;
+  /** Population standard deviation. */
+  std: number;
+  min: number;
+  max: number;
+  /**
+   * Counts per bin of binEdges (binEdges.length - 1 bins; values below the first edge count in the first bin, above the last in the last).
+   * Default null (readers of older data).
+   */
+  bins: null | Array<number>;
+  /**
+   * Increasing bin edges, fixed by configuration so summaries of one feature are comparable.
+   * Default null (readers of older data).
+   */
+  binEdges: null | Array<number>;
+}
+
+// ---- drift-alert.avsc ----
+
+/**
+ * A model version's current distribution drifted from its baseline window past a threshold; the aggregator may open a round on it.
+ * Avro record `io.edgefl.telemetry.DriftAlert`.
+ */
+export interface DriftAlert {
+  /** UUID string. */
+  eventId: string;
+  tenant: string;
+  modelId: string;
+  version: number;
+  /** Which distribution drifted. */
+  subject: DriftSubject;
+  /**
+   * The feature name when subject is FEATURE, else null.
+   * Default null (readers of older data).
+   */
+  feature: null | string;
+  metric: DriftMetric;
+  /** The divergence measured (PSI or KL in nats). */
+  value: number;
+  /** The threshold it crossed. */
+  threshold: number;
+  /** Epoch milliseconds (timestamp-millis). */
+  windowStart: number;
+  /** Epoch milliseconds (timestamp-millis). */
+  windowEnd: number;
+  /** Epoch milliseconds (timestamp-millis). */
+  baselineStart: number;
+  /** Epoch milliseconds (timestamp-millis). */
+  baselineEnd: number;
+  /** Devices whose data the current window holds. */
+  devices: number;
+}
+
+/** Avro enum `io.edgefl.telemetry.DriftSubject`. */
+export type DriftSubject = 'PREDICTION' | 'CONFIDENCE' | 'FEATURE';
+/** The symbols of `io.edgefl.telemetry.DriftSubject`, in schema order. */
+export const DRIFT_SUBJECT_SYMBOLS = ['PREDICTION', 'CONFIDENCE', 'FEATURE'] as const satisfies readonly DriftSubject[];
+
+/** Avro enum `io.edgefl.telemetry.DriftMetric`. */
+export type DriftMetric = 'PSI' | 'KL';
+/** The symbols of `io.edgefl.telemetry.DriftMetric`, in schema order. */
+export const DRIFT_METRIC_SYMBOLS = ['PSI', 'KL'] as const satisfies readonly DriftMetric[];
 
 // ---- fl-round-event.avsc ----
 
@@ -805,12 +887,63 @@ export interface RolloutHealth {
   driftScore: number;
 }
 
+// ---- slo-alert.avsc ----
+
+/**
+ * A multi-window, multi-burn-rate SLO alert (Google SRE workbook ch. 5) firing or resolving.
+ * Avro record `io.edgefl.telemetry.SloAlert`.
+ */
+export interface SloAlert {
+  /** UUID string. */
+  eventId: string;
+  tenant: string;
+  /**
+   * Null for a tenant-wide objective (e.g. telemetry freshness).
+   * Default null (readers of older data).
+   */
+  modelId: null | string;
+  /** Name of the objective. */
+  objective: string;
+  sli: SliKind;
+  /** Good-event ratio the objective promises, e.g. 0.999. */
+  target: number;
+  severity: SloSeverity;
+  state: SloAlertState;
+  /** Burn rate over the long window. */
+  burnRateLong: number;
+  /** Burn rate over the short window. */
+  burnRateShort: number;
+  longWindowMs: number;
+  shortWindowMs: number;
+  /** Share of the SLO window's error budget left, 1 = untouched, below 0 = overspent. */
+  errorBudgetRemaining: number;
+  /** Epoch milliseconds (timestamp-millis). */
+  at: number;
+}
+
+/** Avro enum `io.edgefl.telemetry.SliKind`. */
+export type SliKind = 'AVAILABILITY' | 'LATENCY_P99' | 'FRESHNESS' | 'OTA_SUCCESS';
+/** The symbols of `io.edgefl.telemetry.SliKind`, in schema order. */
+export const SLI_KIND_SYMBOLS = ['AVAILABILITY', 'LATENCY_P99', 'FRESHNESS', 'OTA_SUCCESS'] as const satisfies readonly SliKind[];
+
+/** Avro enum `io.edgefl.telemetry.SloSeverity`. */
+export type SloSeverity = 'PAGE' | 'TICKET';
+/** The symbols of `io.edgefl.telemetry.SloSeverity`, in schema order. */
+export const SLO_SEVERITY_SYMBOLS = ['PAGE', 'TICKET'] as const satisfies readonly SloSeverity[];
+
+/** Avro enum `io.edgefl.telemetry.SloAlertState`. */
+export type SloAlertState = 'FIRING' | 'RESOLVED';
+/** The symbols of `io.edgefl.telemetry.SloAlertState`, in schema order. */
+export const SLO_ALERT_STATE_SYMBOLS = ['FIRING', 'RESOLVED'] as const satisfies readonly SloAlertState[];
+
 /** Every named record type (top-level and nested) by its Avro full name. */
 export interface RecordTypes {
   'io.edgefl.bus.DeadLetter': DeadLetter;
   'io.edgefl.device.DeviceLifecycle': DeviceLifecycle;
   'io.edgefl.device.DevicePresence': DevicePresence;
   'io.edgefl.device.DeviceTelemetry': DeviceTelemetry;
+  'io.edgefl.device.FeatureSummary': FeatureSummary;
+  'io.edgefl.telemetry.DriftAlert': DriftAlert;
   'io.edgefl.fl.RoundEvent': RoundEvent;
   'io.edgefl.fl.RoundOpened': RoundOpened;
   'io.edgefl.fl.TrainingSettings': TrainingSettings;
@@ -837,10 +970,11 @@ export interface RecordTypes {
   'io.edgefl.registry.RolloutTransition': RolloutTransition;
   'io.edgefl.registry.RollForward': RollForward;
   'io.edgefl.telemetry.RolloutHealth': RolloutHealth;
+  'io.edgefl.telemetry.SloAlert': SloAlert;
 }
 
 /** Avro full name of a record type. */
 export type RecordName = keyof RecordTypes;
 
 /** Full names of the top-level schemas (one per .avsc file). */
-export type SchemaName = 'io.edgefl.bus.DeadLetter' | 'io.edgefl.device.DeviceLifecycle' | 'io.edgefl.device.DevicePresence' | 'io.edgefl.device.DeviceTelemetry' | 'io.edgefl.fl.RoundEvent' | 'io.edgefl.fl.SecAggMessage' | 'io.edgefl.fl.FlUpdate' | 'io.edgefl.inference.InferenceLog' | 'io.edgefl.inference.InferenceReply' | 'io.edgefl.inference.InferenceRequest' | 'io.edgefl.device.MessageAck' | 'io.edgefl.model.ModelVersionCreated' | 'io.edgefl.ota.OtaStatus' | 'io.edgefl.registry.ReleaseEvent' | 'io.edgefl.telemetry.RolloutHealth';
+export type SchemaName = 'io.edgefl.bus.DeadLetter' | 'io.edgefl.device.DeviceLifecycle' | 'io.edgefl.device.DevicePresence' | 'io.edgefl.device.DeviceTelemetry' | 'io.edgefl.telemetry.DriftAlert' | 'io.edgefl.fl.RoundEvent' | 'io.edgefl.fl.SecAggMessage' | 'io.edgefl.fl.FlUpdate' | 'io.edgefl.inference.InferenceLog' | 'io.edgefl.inference.InferenceReply' | 'io.edgefl.inference.InferenceRequest' | 'io.edgefl.device.MessageAck' | 'io.edgefl.model.ModelVersionCreated' | 'io.edgefl.ota.OtaStatus' | 'io.edgefl.registry.ReleaseEvent' | 'io.edgefl.telemetry.RolloutHealth' | 'io.edgefl.telemetry.SloAlert';

@@ -31,6 +31,8 @@ export interface FleetDeviceSpec {
   readonly network?: NetworkProfile;
   /** An attacking device: it trains and speaks the protocol like any other, but sends the attack's update. */
   readonly attack?: AttackSpec;
+  /** Device group / cohort label its heartbeats carry (DeviceTelemetry.group); none by default. */
+  readonly group?: string;
 }
 
 export interface FleetOptions {
@@ -145,6 +147,7 @@ export class VirtualDevice {
       keyFile: join(dir, 'device.pem'),
       dataDir: dir,
       adminToken: options.adminToken,
+      ...(spec.group !== undefined ? { group: spec.group } : {}),
       hardware: {
         class: spec.hardware?.class ?? 'sim',
         ramBytes: spec.hardware?.ramBytes ?? 512 * 1024 * 1024,
