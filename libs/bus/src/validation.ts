@@ -169,3 +169,21 @@ export function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubs
 export function backoffDelay(backoff: Backoff, attempt: number): number {
   return Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** (attempt - 1));
 }
+
+/**
+ * The refusal of a partition count that differs from an existing topic's (both adapters): counts are fixed per topic
+ * version, since more partitions move existing keys to other partitions and break per-key order.
+ */
+export function partitionCountMismatch(
+  mismatched: ReadonlyArray<{ spec: TopicSpec; actual: number }>,
+): BusError {
+  return new BusError(
+    'partition_count_mismatch',
+    mismatched
+      .map(
+        ({ spec, actual }) =>
+          `topic ${spec.name} has ${actual} partition(s), the catalog says ${spec.partitions}: partition counts are fixed per topic version (changing one moves keys to other partitions and breaks per-key order); publish to a new version of the topic (…v2) instead`,
+      )
+      .join('; '),
+  );
+}

@@ -85,6 +85,13 @@ export interface EdgeDeviceOptions {
   /** Every OTA status, as reported (also buffered for `ota-status`). */
   onOtaStatus?: (status: OtaStatus) => void;
   onRound?: (outcome: RoundOutcome) => void;
+  /**
+   * Network conditions (a simulator's network profile, a test's faults): awaited before every buffered MQTT publish
+   * (FL updates, OTA statuses, telemetry, inference logs). A delay is the link's latency and transfer time; a
+   * rejection is a lost message: the record stays in the buffer and goes again at the next flush, as after a lost
+   * PUBACK.
+   */
+  beforePublish?: (topic: string, bytes: number) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -121,6 +128,8 @@ export class EdgeDevice {
   #logs: InferenceLog[] = [];
   #logTimer: NodeJS.Timeout | null = null;
   #stopping = false;
+  #offline = false;
+  #reconnect: (() => Promise<void>) | null = null;
 
   constructor(options: EdgeDeviceOptions) {
     this.options = options;
@@ -180,9 +189,11 @@ export class EdgeDevice {
           charging: battery.charging,
         };
       },
-      publish: (topic, payload) => {
+      publish: async (topic, payload) => {
+        if (!this.#link) throw new DeviceError('transport', 'not connected');
+        await this.options.beforePublish?.(topic, payload.byteLength);
         const link = this.#link;
-        if (!link) return Promise.reject(new DeviceError('transport', 'not connected'));
+        if (!link) throw new DeviceError('transport', 'not connected');
         return link.publish(topic, payload, 1);
       },
     });
@@ -531,10 +542,16 @@ export class EdgeDevice {
     // 0.5 s doubling up to the poll interval, not only at the next poll: a device offline for a minute misses rounds.
     const connect = (): Promise<void> =>
       (connecting ??= (async () => {
-        if (this.#link || this.#stopping || !this.options.mqttUrl) return;
+        if (this.#link || this.#stopping || this.#offline || !this.options.mqttUrl) return;
         try {
           await this.#connect();
           retryMs = 500;
+          if (this.#offline) {
+            // taken offline while connecting
+            const link = this.#link as MqttLink | null;
+            this.#link = null;
+            await link?.close().catch(() => {});
+          }
         } catch (error) {
           this.#log(
             `MQTT: ${(error as Error).message}; running offline, the buffer keeps everything; retrying in ${retryMs} ms`,
@@ -551,6 +568,7 @@ export class EdgeDevice {
       })().finally(() => {
         connecting = null;
       }));
+    this.#reconnect = connect;
     await connect();
     this.#sync.start();
     this.#heartbeat();
@@ -561,6 +579,7 @@ export class EdgeDevice {
     };
     every(this.options.heartbeatIntervalMs ?? 30_000, () => this.#heartbeat());
     every(pollMs, () => {
+      if (this.#offline) return;
       void connect();
       void this.ota.checkForUpdate();
     });
@@ -582,6 +601,32 @@ export class EdgeDevice {
     const outcome = await this.ota.checkForUpdate();
     if (this.#link) await this.#sync.flush();
     return outcome;
+  }
+
+  /** False while the device is held offline by setOnline(false). */
+  get online(): boolean {
+    return !this.#offline;
+  }
+
+  /**
+   * Takes the device off the network and back (airplane mode, a dead zone, a simulator's offline spell). Offline: the
+   * MQTT connection is closed and not retried, HTTP polls stop, rounds in progress cancel themselves at their
+   * deadline, and everything the device would send stays in its buffer; it still serves its installed model. Online
+   * again: it reconnects at once (the retained manifest brings any release it missed) and the buffer drains.
+   */
+  async setOnline(online: boolean): Promise<void> {
+    if (online === !this.#offline || this.#stopping) return;
+    this.#offline = !online;
+    if (!online) {
+      const link = this.#link;
+      this.#link = null;
+      await link?.close().catch(() => {});
+      this.#log('offline');
+      return;
+    }
+    this.#log('online');
+    await this.#reconnect?.();
+    if (this.#link) void this.#sync.flush();
   }
 
   /** Runs one input row through tiered inference. */

@@ -53,6 +53,7 @@ export type DeviceErrorCode =
   | 'rejected'
   | 'no-model'
   | 'bad-input'
+  | 'invalid-update'
   | 'dataset';
 
 /** Anything else the runtime refuses or cannot do, with a stable code. */

@@ -8,3 +8,7 @@ export * from './data/partition.js';
 export * from './random.js';
 export * from './fleet/fleet.js';
 export * from './fleet/probe.js';
+export * from './fleet/profiles.js';
+export * from './attacks/attacks.js';
+export * from './attacks/collusion.js';
+export * from './eval/metrics.js';

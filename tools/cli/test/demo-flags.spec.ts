@@ -59,15 +59,29 @@ describe('edgefl demo: bad flags and impossible combinations', () => {
     ['fractional rounds', ['--rounds', '2.5'], /--rounds must be an integer from 1 to 1000, got '2.5'/],
     ['--label with a built-in data set', ['--label', 'target'], /--label is for a CSV file/],
     [
-      'an attack model the simulator does not have yet',
-      ['--attackers', '0.2', '--attack', 'sign-flip'],
-      /no attack models yet/,
+      'an unknown attack',
+      ['--attackers', '0.2', '--attack', 'poison'],
+      /unknown --attack 'poison': one of sign-flip, scale, noise, alie, ipm, label-flip/,
+    ],
+    ['attackers without an attack', ['--attackers', '0.2'], /--attackers 0.2 needs --attack <sign-flip\|/],
+    ['an attack without attackers', ['--attack', 'ipm'], /--attack ipm needs --attackers FRACTION/],
+    [
+      'a fraction that rounds to no attacker',
+      ['--devices', '10', '--attackers', '0.01', '--attack', 'noise'],
+      /--attackers 0.01 of 10 devices is no attacker at all/,
+    ],
+    ['a negative norm bound', ['--max-norm', '-2'], /--max-norm must be positive, got '-2'/],
+    [
+      'a norm bound on masked updates',
+      ['--secure-aggregation', '--max-norm', '5'],
+      /masked updates cannot be norm-checked/,
     ],
     [
-      'secure aggregation before the aggregator runs it',
-      ['--secure-aggregation'],
-      /does not run secure-aggregation rounds yet/,
+      'central DP on masked rounds',
+      ['--secure-aggregation', '--dp-epsilon', '3'],
+      /--dp-epsilon with --secure-aggregation/,
     ],
+    ['secure aggregation with one device', ['--secure-aggregation', '--devices', '1'], /at least 2 devices/],
     [
       'more devices than rows',
       ['--devices', '5000', '--dataset', 'iris'],
@@ -107,6 +121,19 @@ describe('edgefl demo: bad flags and impossible combinations', () => {
       datasetPath: csv,
       label: 'fraud',
       dpEpsilon: 2.5,
+    });
+    expect(
+      parseDemoOptions({ attackers: '0.2', attack: 'alie', robust: 'multi-krum', maxNorm: '4' }),
+    ).toMatchObject({
+      attackers: 0.2,
+      attack: 'alie',
+      robust: 'multi-krum',
+      maxNorm: 4,
+      secureAggregation: false,
+    });
+    expect(parseDemoOptions({ secureAggregation: true, robust: 'trimmed-mean' })).toMatchObject({
+      secureAggregation: true,
+      maxNorm: null,
     });
   });
 });

@@ -9,6 +9,7 @@ import { FRAUD_MLP, parameterShapes } from '@edgefl/model';
 import { announceSkip, freePort, tempDir } from '@edgefl/testing';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STANDARD_SCORE_EDGES } from '../src/commands/device.js';
 import { buildCli, startCli, workspaceRoot } from './cli-process.js';
 import {
   onnxOf,
@@ -123,6 +124,9 @@ describe('npx edgefl device run', () => {
     const label = await runCli([...base('cli-x'), '--dataset', join(dir.path, 'none.csv'), '--label', 'y']);
     expect(label.status).toBe(2);
     expect(label.stderr).toMatch(/cannot read/);
+    const group = await runCli([...base('cli-x'), '--group', 'has space']);
+    expect(group.status).toBe(2);
+    expect(group.stderr).toMatch(/--group must be 1-128 printable ASCII/);
   });
 
   it('runs until stopped: inference on the data set rows, heartbeats, inference logs, and a sealed, signed federated update acknowledged by the gateway', async () => {
@@ -148,6 +152,9 @@ describe('npx edgefl device run', () => {
         'event-driven',
         '--cloud',
         'none',
+        '--group',
+        'eu-west',
+        '--feature-summaries',
       ],
       { REGISTRY_ADMIN_TOKEN: registry.adminToken },
       /ota ACTIVE v1/,
@@ -161,8 +168,27 @@ describe('npx edgefl device run', () => {
         .map((m) => codec.decode(m.payload, 'io.edgefl.device.DeviceTelemetry'))
         .find((t) => t.modelVersion === 1),
     );
-    expect(beat).toMatchObject({ modelId: 'fraud', modelVersion: 1, tenant: 'acme', deviceId: device });
+    expect(beat).toMatchObject({
+      modelId: 'fraud',
+      modelVersion: 1,
+      tenant: 'acme',
+      deviceId: device,
+      group: 'eu-west',
+    });
     expect(beat.ramTotalBytes).toBeGreaterThan(0);
+    // --feature-summaries: a later heartbeat summarises the rows inferred on since the one before, over z-score bins
+    const summarised = await until('a heartbeat with feature summaries', () =>
+      seen
+        .filter((m) => m.topic === topic('telemetry'))
+        .map((m) => codec.decode(m.payload, 'io.edgefl.device.DeviceTelemetry'))
+        .find((t) => t.featureSummaries !== null),
+    );
+    const first = summarised.featureSummaries![0]!;
+    expect(first).toMatchObject({ name: '0', binEdges: STANDARD_SCORE_EDGES });
+    expect(first.count).toBeGreaterThan(0);
+    expect(first.bins!.reduce((a, b) => a + b, 0)).toBe(first.count);
+    expect(first.min).toBeLessThanOrEqual(first.mean);
+    expect(first.mean).toBeLessThanOrEqual(first.max);
     await until('inference logs', () =>
       seen.some((m) => m.topic === topic('inference')) ? true : undefined,
     );

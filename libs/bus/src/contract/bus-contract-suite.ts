@@ -64,6 +64,20 @@ export function runBusContractSuite(
       await target?.cleanup();
     });
 
+    it("refuses to change an existing topic's partition count, and keeps the topic as it was", async () => {
+      const bus = await open();
+      const { topic } = await fresh(bus);
+      await bus.ensureTopics([{ name: topic, partitions: PARTITIONS, retentionMs: 3_600_000 }]); // a reboot: fine
+      for (const partitions of [PARTITIONS + 2, PARTITIONS - 1])
+        await expect(bus.ensureTopics([{ name: topic, partitions }])).rejects.toMatchObject({
+          code: 'partition_count_mismatch',
+          message: expect.stringContaining(`topic ${topic} has ${PARTITIONS} partition(s)`),
+        });
+      // keys still land where they did: the count is unchanged
+      const [placed] = await bus.publish([{ topic, key: 'device-a', value: Buffer.from('x') }]);
+      expect(placed!.partition).toBe(partitionForKey('device-a', PARTITIONS));
+    });
+
     it("keeps per-key order and places keys with Kafka's default partitioner", async () => {
       const bus = await open();
       const { topic, group } = await fresh(bus);

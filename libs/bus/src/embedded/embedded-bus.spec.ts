@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { eventually, tempDir } from '@edgefl/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +8,25 @@ import { BusError, type BusRecord } from '../port.js';
 import { partitionForKey } from '../partitioner.js';
 import { ProcessedEventStore } from '../processed-events.js';
 import { EmbeddedBus } from './embedded-bus.js';
+
+/**
+ * Grows a topic the way an operator would have to (ensureTopics refuses to change a count): straight in the store.
+ * The consumers must still follow it, as they follow a Kafka topic an operator grew.
+ */
+function growByHand(topic: string, partitions: number): void {
+  const db = new DatabaseSync(path);
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    db.prepare('UPDATE bus_topics SET partitions = ? WHERE name = ?').run(partitions, topic);
+    for (let p = 0; p < partitions; p++)
+      db.prepare('INSERT OR IGNORE INTO bus_partitions (topic, part, next_off) VALUES (?, ?, 0)').run(
+        topic,
+        p,
+      );
+  } finally {
+    db.close();
+  }
+}
 
 let dir: { path: string; remove: () => Promise<void> };
 let path: string;
@@ -263,7 +283,17 @@ describe('EmbeddedBus consumer loop', () => {
     await expect(Promise.all([bus.close(), bus.close()])).resolves.toEqual([undefined, undefined]);
   });
 
-  it('consumes partitions another process added to a topic after this member joined', async () => {
+  it('refuses to grow a topic through ensureTopics (keys would move)', async () => {
+    const bus = open();
+    await bus.ensureTopics([{ name: 'fixed', partitions: 2 }]);
+    await expect(bus.ensureTopics([{ name: 'fixed', partitions: 4 }])).rejects.toMatchObject({
+      code: 'partition_count_mismatch',
+    });
+    const [placed] = await bus.publish([{ topic: 'fixed', key: 'k', value: Buffer.from('x') }]);
+    expect(placed!.partition).toBe(partitionForKey('k', 2));
+  });
+
+  it('consumes partitions an operator added to a topic after this member joined', async () => {
     const consumerSide = open();
     await consumerSide.ensureTopics([{ name: 'grows', partitions: 2 }]);
     const got: BusRecord[] = [];
@@ -274,7 +304,7 @@ describe('EmbeddedBus consumer loop', () => {
       handler: (r) => void got.push(r),
     });
     const other = open();
-    await other.ensureTopics([{ name: 'grows', partitions: 4 }]);
+    growByHand('grows', 4);
     const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
     await other.publish(keys.map((key) => ({ topic: 'grows', key, value: Buffer.from(key) })));
     expect(keys.some((k) => partitionForKey(k, 4) >= 2)).toBe(true);
@@ -282,12 +312,12 @@ describe('EmbeddedBus consumer loop', () => {
     await sub.close();
   });
 
-  it('places a key where the other processes do after the topic grew', async () => {
+  it('places a key where the other processes do after an operator grew the topic', async () => {
     const stale = open();
     await stale.ensureTopics([{ name: 'grown', partitions: 2 }]);
     await stale.publish([{ topic: 'grown', key: 'warm', value: Buffer.from('x') }]); // caches 2 partitions
+    growByHand('grown', 5);
     const other = open();
-    await other.ensureTopics([{ name: 'grown', partitions: 5 }]);
     const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find(
       (k) => partitionForKey(k, 5) !== partitionForKey(k, 2),
     )!;

@@ -31,6 +31,7 @@ import {
   assertTopicName,
   assertTopicSpec,
   normaliseRecords,
+  partitionCountMismatch,
   resolveSubscribeOptions,
   type NormalisedRecord,
 } from '../validation.js';
@@ -124,12 +125,15 @@ export class EmbeddedBus implements EventBus, SubscriptionHost {
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     for (const spec of topics) assertTopicSpec(spec);
     await this.store.tx(() => {
+      // as the Kafka adapter: an existing topic's partition count is never changed (nor grown) silently
+      const mismatched = topics.flatMap((spec) => {
+        const row = this.store.stmt('SELECT partitions FROM bus_topics WHERE name = ?').get(spec.name) as
+          { partitions: number } | undefined;
+        return row && row.partitions !== spec.partitions ? [{ spec, actual: row.partitions }] : [];
+      });
+      if (mismatched.length > 0) throw partitionCountMismatch(mismatched);
       for (const spec of topics) {
-        const existing = this.store
-          .stmt('SELECT partitions FROM bus_topics WHERE name = ?')
-          .get(spec.name) as { partitions: number } | undefined;
-        // Like Kafka: partitions only grow (shrinking would move keys and lose order).
-        const partitions = Math.max(existing?.partitions ?? 0, spec.partitions);
+        const partitions = spec.partitions;
         const retention = spec.retentionMs === undefined || spec.retentionMs === -1 ? null : spec.retentionMs;
         this.store
           .stmt(

@@ -3,7 +3,7 @@
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
 import { BusError, type BusObserver, type PartitionLag, type TopicSpec } from '../port.js';
-import { assertTopicSpec } from '../validation.js';
+import { assertTopicSpec, partitionCountMismatch } from '../validation.js';
 import { stderrBusLogger, type BusLogger } from './kafka-logging.js';
 
 /** The topic-level settings the catalog sets, as Kafka names and writes them. */
@@ -118,17 +118,7 @@ export class KafkaTopics {
           actual: metadata.topics.find((m) => m.name === spec.name)?.partitions.length ?? 0,
         }))
         .filter(({ spec, actual }) => actual !== spec.partitions);
-      if (mismatched.length > 0) {
-        throw new BusError(
-          'partition_count_mismatch',
-          mismatched
-            .map(
-              ({ spec, actual }) =>
-                `topic ${spec.name} has ${actual} partition(s), the catalog says ${spec.partitions}: partition counts are fixed per topic version (changing one moves keys to other partitions and breaks per-key order); publish to a new version of the topic (…v2) instead`,
-            )
-            .join('; '),
-        );
-      }
+      if (mismatched.length > 0) throw partitionCountMismatch(mismatched);
       await this.reportDrift(admin, present);
     }
     for (const spec of topics) this.partitionCounts.delete(spec.name);

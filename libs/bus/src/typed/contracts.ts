@@ -71,7 +71,11 @@ export function catalogBus(bus: EventBus, registry: SchemaRegistry): TypedBus<Ka
 export type BusEndpoint =
   { adapter: 'embedded'; path: string } | { adapter: 'kafka'; brokers: string[]; schemaRegistryUrl: string };
 
-/** A bus client at `endpoint` and the catalog's typed layer over it (for tools and tests beside a service). */
+/**
+ * A bus client at `endpoint` and the catalog's typed layer over it (for tools and tests beside a service). It
+ * ensures the catalog's topics first, as a service does at boot: a client that came first must not auto-create a
+ * catalog topic with another partition count (ensureTopics refuses to change a count afterwards).
+ */
 export async function openCatalogBus(
   endpoint: BusEndpoint,
   clientId: string,
@@ -86,5 +90,11 @@ export async function openCatalogBus(
       ? { kind: 'remote', url: endpoint.schemaRegistryUrl }
       : { kind: 'embedded', path: endpoint.path },
   );
+  try {
+    await bus.ensureTopics(catalogTopics());
+  } catch (error) {
+    await bus.close();
+    throw error;
+  }
   return { bus, typed: catalogBus(bus, registry) };
 }

@@ -84,8 +84,38 @@ export interface SecAggChannel {
   sign(bytes: Uint8Array): Uint8Array;
 }
 
+/** What an update transform knows about the update it is given. */
+export interface UpdateTransformContext {
+  readonly roundId: string;
+  readonly round: RoundOpened;
+  readonly deviceId: string;
+  readonly spec: ModelSpec;
+  /** The base weights the update is relative to (the round's base version). */
+  readonly base: readonly NamedTensor[];
+  /** The local training data the update was trained on. */
+  readonly data: Dataset;
+  /** Wall time the local training took, in ms. */
+  readonly trainingMs: number;
+  /** Aborts with the round (deadline, RoundClosed, cancel): a transform that waits must stop waiting. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Replaces the update a device computed (trained − base weights, layers in spec order) before it is clipped,
+ * noised, compressed, sealed or masked and signed: what it returns goes through the same steps, so the round's clip
+ * norm and local DP still hold for what leaves the device. Must return layers of the same lengths with finite
+ * values (otherwise the round fails with `error`). Uses: custom local post-processing, a device's own regularisation
+ * of its updates, fault and attack models in simulations (libs/sim).
+ */
+export type UpdateTransform = (
+  update: Float32Array[],
+  context: UpdateTransformContext,
+) => Float32Array[] | Promise<Float32Array[]>;
+
 export interface FederatedOptions {
   policy?: EligibilityPolicy;
+  /** Replaces the computed update before clipping and noise (see UpdateTransform). */
+  updateTransform?: UpdateTransform;
   optimizer?: OptimizerName;
   compression?: UpdateCompression;
   /** Share of coordinates top-k keeps (default 0.1); error feedback keeps the rest for the next round. */
@@ -127,6 +157,28 @@ export type RoundOutcome =
 export function proximalMuOf(round: RoundOpened): number {
   const mu = round.strategyParams['mu'] ?? round.strategyParams['proximalMu'] ?? 0;
   return Number.isFinite(mu) && mu >= 0 ? mu : 0;
+}
+
+/** What an update transform returned must have the update's layer lengths and finite values. */
+function checkTransformed(update: unknown, shape: readonly number[]): asserts update is Float32Array[] {
+  if (!Array.isArray(update) || update.length !== shape.length)
+    throw new DeviceError(
+      'invalid-update',
+      `the update transform returned ${Array.isArray(update) ? update.length : typeof update} layers; the model has ${shape.length}`,
+    );
+  for (const [l, layer] of (update as unknown[]).entries()) {
+    if (!(layer instanceof Float32Array) || layer.length !== shape[l])
+      throw new DeviceError(
+        'invalid-update',
+        `the update transform's layer ${l} is not a Float32Array of ${shape[l]} values`,
+      );
+    for (let j = 0; j < layer.length; j++)
+      if (!Number.isFinite(layer[j]))
+        throw new DeviceError(
+          'invalid-update',
+          `the update transform's layer ${l} has a non-finite value at ${j}`,
+        );
+  }
 }
 
 /** The byte encodings of libs/fl (see its compression section). */
@@ -214,8 +266,9 @@ export class FederatedClient {
       const margin = this.#o.sendMarginMs ?? Math.max(200, left * 0.1);
       const trainStop = AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, Math.round(left - margin)))]);
       let norm = 0;
-      const computeUpdate = (): Float32Array[] => {
+      const computeUpdate = async (): Promise<Float32Array[]> => {
         const { training } = round;
+        const trainingStart = this.#now();
         const trainer = new Trainer(model.spec, training.batchSize);
         const result = trainer.train(model.weights, data, {
           epochs: training.localEpochs,
@@ -236,6 +289,25 @@ export class FederatedClient {
           for (let j = 0; j < w.length; j++) w[j] = w[j]! - b[j]!;
           return w;
         });
+        const transform = this.#o.updateTransform;
+        if (transform) {
+          const shape = update.map((l) => l.length);
+          update = await transform(update, {
+            roundId,
+            round,
+            deviceId: env.deviceId,
+            spec: model.spec,
+            base: model.weights,
+            data,
+            trainingMs: this.#now() - trainingStart,
+            signal: stop,
+          });
+          if (stop.aborted)
+            throw controller.signal.aborted || signal?.aborted
+              ? new DeviceError('cancelled', 'the round was cancelled')
+              : new DeviceError('timeout', 'the deadline passed during the update transform');
+          checkTransformed(update, shape);
+        }
         const { dp } = round;
         // the norm before clipping (reported; the update sent is at most clipNorm, plus the noise)
         norm = l2Norm(update);
@@ -254,7 +326,7 @@ export class FederatedClient {
         // the protocol's key phases run first; the update is computed when the masked input is asked for
         const ack = await this.#o.secureAggregation!.participate(
           { tenant: env.tenant, roundId, deviceId: env.deviceId, opened: round },
-          async () => computeUpdate(),
+          computeUpdate,
           this.#o.secAggChannel!,
           stop,
         );
@@ -277,7 +349,7 @@ export class FederatedClient {
       }
       let update: Float32Array[];
       try {
-        update = computeUpdate();
+        update = await computeUpdate();
       } catch (error) {
         if (error instanceof DeviceError && error.code === 'cancelled')
           return failed('cancelled', error.message);

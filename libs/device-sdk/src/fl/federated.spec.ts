@@ -139,4 +139,69 @@ describe('federated client', () => {
     expect(proximalMuOf(round({ strategyParams: { mu: 0.1 } }))).toBe(0.1);
     expect(proximalMuOf(round())).toBe(0);
   });
+
+  it('sends what the update transform returns, still clipped to the round clip norm, and tells it the round', async () => {
+    const sent: FlUpdate[] = [];
+    const seen: Array<{ roundId: string; rows: number; layers: number; trainingMs: number }> = [];
+    let honest: Float32Array[] = [];
+    const outcome = await setup(async (u) => (sent.push(u), ack(u)), {
+      compression: 'float32',
+      updateTransform: (update, ctx) => {
+        honest = update.map((l) => Float32Array.from(l));
+        seen.push({
+          roundId: ctx.roundId,
+          rows: ctx.data.rows,
+          layers: ctx.base.length,
+          trainingMs: ctx.trainingMs,
+        });
+        return update.map((l) => l.map((v) => -v));
+      },
+    }).onRoundOpened(
+      't1',
+      round({ dp: { clipNorm: 1e6, noiseMultiplier: 0, mode: 'CENTRAL', delta: 1e-5 } }),
+    );
+    expect(outcome).toMatchObject({ status: 'accepted' });
+    expect(seen).toEqual([
+      { roundId: 't1', rows, layers: (FRAUD_MLP.hidden.length + 1) * 2, trainingMs: expect.any(Number) },
+    ]);
+    const w = decodeUpdate(sent[0]!.payload).weights;
+    expect(w.map((l) => [...l])).toEqual(honest.map((l) => [...l].map((v) => -v)));
+    // a boosted update is still clipped to the round's clip norm
+    const boosted: FlUpdate[] = [];
+    await setup(async (u) => (boosted.push(u), ack(u)), {
+      compression: 'float32',
+      updateTransform: (update) => update.map((l) => l.map((v) => v * 1e4)),
+    }).onRoundOpened('t2', round());
+    const b = decodeUpdate(boosted[0]!.payload).weights;
+    expect(Math.sqrt(b.reduce((n, l) => n + l.reduce((a, v) => a + v * v, 0), 0))).toBeCloseTo(1, 4);
+  });
+
+  it('fails the round, sending nothing, when the update transform returns the wrong shape or a non-finite value', async () => {
+    const sent: FlUpdate[] = [];
+    const send = async (u: FlUpdate) => (sent.push(u), ack(u));
+    const short = await setup(send, { updateTransform: (u) => u.slice(1) }).onRoundOpened('t3', round());
+    expect(short).toMatchObject({
+      status: 'failed',
+      reason: 'error',
+      message: expect.stringMatching(/layers/),
+    });
+    const nan = await setup(send, {
+      updateTransform: (u) => u.map((l, i) => (i === 0 ? l.map(() => NaN) : l)),
+    }).onRoundOpened('t4', round());
+    expect(nan).toMatchObject({
+      status: 'failed',
+      reason: 'error',
+      message: expect.stringMatching(/non-finite/),
+    });
+    expect(sent).toHaveLength(0);
+  });
+
+  it('an update transform that waits stops at the deadline', async () => {
+    const outcome = await setup(async (u) => ack(u), {
+      sendMarginMs: 1,
+      updateTransform: (u, ctx) =>
+        new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(u))),
+    }).onRoundOpened('t5', round({ deadline: Date.now() + 300 }));
+    expect(outcome).toMatchObject({ status: 'failed', reason: 'deadline' });
+  });
 });

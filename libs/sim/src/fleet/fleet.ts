@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { OtaStatus } from '@edgefl/contracts/edge';
 import {
   EdgeDevice,
+  SecAggParticipant,
   targetsFromLabels,
   type Dataset,
   type EdgeDeviceOptions,
@@ -12,15 +13,26 @@ import {
   type SystemProbe,
 } from '@edgefl/device-sdk';
 import type { ModelSpec } from '@edgefl/model';
+import { flipLabels } from '../attacks/attacks.js';
+import { attackTransform, Collusion, type AttackSpec } from '../attacks/collusion.js';
 import type { Table } from '../data/types.js';
+import { stream } from '../random.js';
 import { virtualProbe, type VirtualHardware } from './probe.js';
+import { NetworkShaper, offlineSpells, slowTraining, type NetworkProfile } from './profiles.js';
 
 /** One virtual device of a fleet: its id, its private training partition, and the machine it pretends to be. */
 export interface FleetDeviceSpec {
   readonly id: string;
   /** The device's private training rows (its partition of the training split; never leaves the device). */
   readonly train: Table;
-  readonly hardware?: VirtualHardware;
+  /** The machine (a DEVICE_CLASSES entry or any VirtualHardware); `cpuSpeed` < 1 makes its training slower. */
+  readonly hardware?: VirtualHardware & { readonly cpuSpeed?: number };
+  /** The network it sits on (NETWORK_PROFILES): latency, loss and bandwidth on its MQTT and HTTP traffic, offline spells. */
+  readonly network?: NetworkProfile;
+  /** An attacking device: it trains and speaks the protocol like any other, but sends the attack's update. */
+  readonly attack?: AttackSpec;
+  /** Device group / cohort label its heartbeats carry (DeviceTelemetry.group); none by default. */
+  readonly group?: string;
 }
 
 export interface FleetOptions {
@@ -48,6 +60,16 @@ export interface FleetOptions {
   readonly onRound?: (deviceId: string, outcome: RoundOutcome) => void;
   readonly onStarted?: (started: number, total: number) => void;
   readonly log?: (deviceId: string, line: string) => void;
+  /**
+   * Take part in secure-aggregation rounds (privacyMode `secure-aggregation`): every device gets the SDK's
+   * SecAggParticipant, checking its peers' protocol signatures against the fleet's devices' registered keys (the
+   * PKI the protocol assumes; the fleet registered them), on its own `secagg` MQTT channel.
+   */
+  readonly secureAggregation?: boolean;
+  /** Seed of the simulated randomness (network draws, offline spells, attack noise); default 1. */
+  readonly seed?: number;
+  /** How far ahead offline spells are scheduled from the start (default 1 hour). */
+  readonly offlineHorizonMs?: number;
 }
 
 /** What the fleet costs this process, measured (not estimated) after the devices started. */
@@ -79,14 +101,43 @@ export class VirtualDevice {
   readonly id: string;
   readonly device: EdgeDevice;
   readonly trainRows: number;
+  readonly attack: AttackSpec | null;
+  /** The device's network shaper (null on an unshaped network). */
+  readonly network: NetworkShaper | null;
   #dataset: Dataset | null = null;
 
-  constructor(spec: FleetDeviceSpec, options: FleetOptions, probe: SystemProbe) {
+  constructor(
+    spec: FleetDeviceSpec,
+    options: FleetOptions,
+    probe: SystemProbe,
+    collusion: Collusion | null = null,
+    peerKeys: ((deviceId: string) => Uint8Array | null) | null = null,
+  ) {
     this.id = spec.id;
     this.trainRows = spec.train.rows;
+    this.attack = spec.attack ?? null;
     const dir = join(options.dataDir, spec.id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const seed = options.seed ?? 1;
+    this.network = spec.network ? new NetworkShaper(spec.network, stream(seed, `network:${spec.id}`)) : null;
+    const attack = spec.attack;
     const train = spec.train;
+    // label flip is data poisoning: the attacker trains on its rows with flipped labels
+    const trainOn = (modelSpec: ModelSpec): Table =>
+      attack?.kind === 'label-flip'
+        ? flipLabels(train, modelSpec.outputs === 1 ? 2 : modelSpec.outputs)
+        : train;
+    let transform = attack ? attackTransform(attack, collusion, seed) : undefined;
+    const cpuSpeed = spec.hardware?.cpuSpeed ?? 1;
+    if (cpuSpeed !== 1) transform = slowTraining(cpuSpeed, transform);
+    const federated =
+      options.federated || transform || peerKeys
+        ? {
+            ...options.federated,
+            ...(transform ? { updateTransform: transform } : {}),
+            ...(peerKeys ? { secureAggregation: new SecAggParticipant({ peerKeys }) } : {}),
+          }
+        : undefined;
     this.device = new EdgeDevice({
       registryUrl: options.registryUrl,
       mqttUrl: options.mqttUrl,
@@ -96,19 +147,21 @@ export class VirtualDevice {
       keyFile: join(dir, 'device.pem'),
       dataDir: dir,
       adminToken: options.adminToken,
+      ...(spec.group !== undefined ? { group: spec.group } : {}),
       hardware: {
         class: spec.hardware?.class ?? 'sim',
         ramBytes: spec.hardware?.ramBytes ?? 512 * 1024 * 1024,
         firmware: 'edgefl-sim/0.1.0',
       },
       // the trainer wants targets for the model's head: built once, on the first round, from the partition
-      data: (modelSpec: ModelSpec) => (this.#dataset ??= datasetOf(modelSpec, train)),
+      data: (modelSpec: ModelSpec) => (this.#dataset ??= datasetOf(modelSpec, trainOn(modelSpec))),
       probe,
       session: { intraOpThreads: 1, warmupRuns: 1 },
       sync: { strategy: 'event-driven', intervalMs: options.syncIntervalMs ?? 1_000 },
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
       pollIntervalMs: options.pollIntervalMs ?? 30_000,
-      ...(options.federated ? { federated: options.federated } : {}),
+      ...(federated ? { federated } : {}),
+      ...(this.network ? { fetch: this.network.fetch(), beforePublish: this.network.beforePublish } : {}),
       ...(options.inference ? { inference: options.inference } : {}),
       ...(options.onOtaStatus ? { onOtaStatus: (s: OtaStatus) => options.onOtaStatus!(spec.id, s) } : {}),
       ...(options.onRound ? { onRound: (o: RoundOutcome) => options.onRound!(spec.id, o) } : {}),
@@ -164,7 +217,13 @@ export class Fleet {
   /** The devices, in the order given (filled as they start). */
   readonly devices: VirtualDevice[] = [];
   readonly options: FleetOptions;
+  /** The colluding attackers' channel (ALIE, IPM), shared by every attacking device. */
+  readonly collusion: Collusion;
   #started = false;
+  #spellTimers: NodeJS.Timeout[] = [];
+  /** The devices' Ed25519 public keys, as registered: the secure-aggregation PKI. */
+  readonly #keys = new Map<string, Uint8Array>();
+  #offlineSpells = 0;
 
   private constructor(options: FleetOptions) {
     this.options = options;
@@ -173,6 +232,7 @@ export class Fleet {
       if (ids.has(spec.id)) throw new RangeError(`device id ${spec.id} appears twice in the fleet`);
       ids.add(spec.id);
     }
+    this.collusion = new Collusion(options.devices.filter((d) => d.attack).map((d) => d.id));
   }
 
   /**
@@ -188,7 +248,14 @@ export class Fleet {
       const indices = options.devices.map((_, i) => i);
       await pooled(indices, options.startConcurrency ?? 16, async (i) => {
         const spec = options.devices[i]!;
-        const device = new VirtualDevice(spec, options, virtualProbe(spec.hardware ?? {}, i));
+        const device = new VirtualDevice(
+          spec,
+          options,
+          virtualProbe(spec.hardware ?? {}, i),
+          fleet.collusion,
+          options.secureAggregation ? (id) => fleet.#keys.get(id) ?? null : null,
+        );
+        fleet.#keys.set(spec.id, device.device.identity.key.publicKey);
         slots[i] = device;
         try {
           await device.device.start();
@@ -199,12 +266,51 @@ export class Fleet {
       });
       fleet.devices.push(...(slots as VirtualDevice[]));
       fleet.#started = true;
+      fleet.#scheduleOfflineSpells();
     } catch (error) {
       fleet.devices.push(...slots.filter((d): d is VirtualDevice => d !== undefined));
       await fleet.stop();
       throw error;
     }
     return fleet;
+  }
+
+  /**
+   * Schedules every device's offline spells (its profile's, drawn from the seed), from now: at a spell's start the
+   * device goes offline (SDK setOnline(false): MQTT closed, HTTP refused, everything buffered), at its end back.
+   */
+  #scheduleOfflineSpells(): void {
+    const seed = this.options.seed ?? 1;
+    const horizon = this.options.offlineHorizonMs ?? 3_600_000;
+    for (const d of this.devices) {
+      const profile = this.options.devices.find((s) => s.id === d.id)?.network;
+      if (!profile?.offline || !d.network) continue;
+      const shaper = d.network;
+      for (const [start, end] of offlineSpells(profile, stream(seed, `offline:${d.id}`), horizon)) {
+        const off = setTimeout(() => {
+          shaper.offline = true;
+          this.#offlineSpells++;
+          void d.device.setOnline(false);
+        }, start);
+        const on = setTimeout(() => {
+          shaper.offline = false;
+          void d.device.setOnline(true);
+        }, end);
+        off.unref();
+        on.unref();
+        this.#spellTimers.push(off, on);
+      }
+    }
+  }
+
+  /** Offline spells begun so far. */
+  get offlineSpellsBegun(): number {
+    return this.#offlineSpells;
+  }
+
+  /** Ids of the attacking devices. */
+  attackers(): string[] {
+    return this.devices.filter((d) => d.attack).map((d) => d.id);
   }
 
   get started(): boolean {
@@ -290,6 +396,8 @@ export class Fleet {
 
   /** Stops every device (bounded flush of what it buffered), then removes their directories when asked. */
   async stop(options: { removeData?: boolean; flushTimeoutMs?: number } = {}): Promise<void> {
+    for (const t of this.#spellTimers) clearTimeout(t);
+    this.#spellTimers = [];
     await pooled(this.devices, 64, (d) => d.device.stop(options.flushTimeoutMs ?? 2_000).catch(() => {}));
     if (options.removeData) rmSync(this.options.dataDir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { prepareData } from '../demo/data.js';
 import {
+  DEMO_ATTACKS,
   DEMO_DATASETS,
   DEMO_DEFAULTS,
   parseDemoOptions,
@@ -31,9 +32,16 @@ export function register(program: Command): void {
       `Dirichlet label skew of the devices' partitions (default ${DEMO_DEFAULTS.dirichletAlpha})`,
     )
     .option('--attackers <fraction>', 'share of devices that attack, in [0, 1) (default 0)')
-    .option('--attack <kind>', 'what the attackers do')
+    .option('--attack <kind>', `what the attackers do: ${DEMO_ATTACKS.join(', ')}`)
     .option('--robust <rule>', `robust aggregation rule instead of FedAvg: ${ROBUST_RULES.join(', ')}`)
-    .option('--secure-aggregation', 'mask the updates with secure aggregation')
+    .option(
+      '--max-norm <n>',
+      'the aggregator rejects updates whose L2 norm exceeds n (norm bounding; not with --secure-aggregation)',
+    )
+    .option(
+      '--secure-aggregation',
+      'mask the updates with secure aggregation (SecAgg+ through the SDK; with --robust, bucketed)',
+    )
     .option('--dp-epsilon <e>', 'central differential privacy: total ε over all rounds (δ from --dp-delta)')
     .option('--dp-delta <d>', `δ of the privacy budget (default ${DEMO_DEFAULTS.dpDelta})`)
     .option(

@@ -31,7 +31,12 @@ export interface DeviceRunOptions {
   heartbeatMs?: string;
   pollMs?: string;
   cloud?: string;
+  group?: string;
+  featureSummaries?: boolean;
 }
+
+/** Bin edges of `--feature-summaries`: the data set's features are standardised, so these are z-scores. */
+export const STANDARD_SCORE_EDGES = [-3, -2, -1, -0.5, 0, 0.5, 1, 2, 3];
 
 const STRATEGIES: SyncStrategy[] = ['periodic', 'event-driven', 'opportunistic', 'adaptive'];
 
@@ -70,6 +75,8 @@ export function deviceOptions(o: DeviceRunOptions): {
     if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(value))
       throw new UsageError(`--${flag} must be 1-128 of [A-Za-z0-9._:-] starting with a letter or digit`);
   }
+  if (o.group !== undefined && !/^[\x21-\x7e]{1,128}$/.test(o.group))
+    throw new UsageError('--group must be 1-128 printable ASCII characters without spaces');
   if ((o.dataset === undefined) !== (o.label === undefined))
     throw new UsageError('--dataset and --label go together');
   if (o.sync !== undefined && !STRATEGIES.includes(o.sync as SyncStrategy))
@@ -106,6 +113,8 @@ export function deviceOptions(o: DeviceRunOptions): {
       keyFile: o.keyFile,
       dataDir: o.dataDir,
       ...(o.model ? { modelId: o.model } : {}),
+      ...(o.group !== undefined ? { group: o.group } : {}),
+      ...(o.featureSummaries ? { featureSummaries: { binEdges: STANDARD_SCORE_EDGES } } : {}),
       hardware: {
         ...(o.hardwareClass ? { class: o.hardwareClass } : {}),
         ...(o.firmware ? { firmware: o.firmware } : {}),
@@ -214,6 +223,14 @@ export function register(program: Command): void {
     .option('--model <id>', 'model id (default: the one the registry assigns)')
     .option('--hardware-class <class>', 'hardware class (checked against release manifests)')
     .option('--firmware <version>', 'firmware version reported in heartbeats')
+    .option(
+      '--group <label>',
+      'device group / cohort label reported in heartbeats (SLIs and rollout cohorts split by it)',
+    )
+    .option(
+      '--feature-summaries',
+      'attach per-feature summaries of the rows inferred on to heartbeats (z-score bins -3..3), for drift detection',
+    )
     .option(
       '--admin-token-file <path>',
       'registers an unknown device with this management token (or REGISTRY_ADMIN_TOKEN)',

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { STRATEGY_NAMES } from '@edgefl/fl';
-import { BUILTIN_DATASETS } from '@edgefl/sim';
+import { ATTACK_KINDS, BUILTIN_DATASETS, type AttackKind } from '@edgefl/sim';
 import { UsageError } from '../usage-error.js';
 
 /** Built-in data sets: `shared/datasets` (see its README) and libs/sim's synthetic card-payment fraud. */
@@ -8,6 +8,9 @@ export const DEMO_DATASETS = BUILTIN_DATASETS;
 
 /** Robust aggregation rules the aggregator runs (libs/fl), with the parameters the demo gives them. */
 export const ROBUST_RULES = STRATEGY_NAMES.filter((name) => name !== 'fedavg');
+
+/** What the attackers can do (libs/sim's attack models). */
+export const DEMO_ATTACKS = ATTACK_KINDS;
 
 /** What `edgefl demo` runs, after every flag was checked. */
 export interface DemoOptions {
@@ -18,8 +21,10 @@ export interface DemoOptions {
   datasetPath: string | null;
   label: string | null;
   attackers: number; // fraction in [0, 1)
-  attack: string | null;
+  attack: AttackKind | null;
   robust: string | null;
+  /** Updates whose L2 norm exceeds this are rejected by the aggregator (norm bounding by rejection). */
+  maxNorm: number | null;
   secureAggregation: boolean;
   dpEpsilon: number | null;
   dpDelta: number;
@@ -43,6 +48,7 @@ export interface DemoFlags {
   attackers?: string;
   attack?: string;
   robust?: string;
+  maxNorm?: string;
   secureAggregation?: boolean;
   dpEpsilon?: string;
   dpDelta?: string;
@@ -123,18 +129,34 @@ export function parseDemoOptions(flags: DemoFlags): DemoOptions {
     );
   if (Math.round(attackers * devices) >= devices)
     throw new UsageError(`--attackers ${attackers} of ${devices} devices leaves no honest device`);
-  const attack = flags.attack ?? null;
-  if (attackers > 0 || attack !== null)
-    // the attackers (sign flip, scaled update, noise, ALIE, IPM, label flip) come with libs/sim's attack models
-    throw new UsageError('--attackers/--attack: the simulator has no attack models yet');
+  let attack: AttackKind | null = null;
+  if (flags.attack !== undefined) {
+    if (!(DEMO_ATTACKS as readonly string[]).includes(flags.attack))
+      throw new UsageError(`unknown --attack '${flags.attack}': one of ${DEMO_ATTACKS.join(', ')}`);
+    attack = flags.attack as AttackKind;
+  }
+  if (attackers > 0 && attack === null)
+    throw new UsageError(`--attackers ${attackers} needs --attack <${DEMO_ATTACKS.join('|')}>`);
+  if (attack !== null && attackers === 0)
+    throw new UsageError(`--attack ${attack} needs --attackers FRACTION (the share of devices that attack)`);
+  if (attackers > 0 && Math.round(attackers * devices) === 0)
+    throw new UsageError(`--attackers ${attackers} of ${devices} devices is no attacker at all`);
 
   const robust = flags.robust ?? null;
   if (robust !== null && !(ROBUST_RULES as readonly string[]).includes(robust))
     throw new UsageError(`unknown --robust rule '${robust}': one of ${ROBUST_RULES.join(', ')}`);
 
-  if (flags.secureAggregation)
-    // the aggregator refuses secure-aggregation rounds until issue 14 plugs into it (unsupported-privacy-mode)
-    throw new UsageError('--secure-aggregation: the aggregator does not run secure-aggregation rounds yet');
+  const secureAggregation = flags.secureAggregation === true;
+  if (secureAggregation && devices < 2) throw new UsageError('--secure-aggregation needs at least 2 devices');
+  let maxNorm: number | null = null;
+  if (flags.maxNorm !== undefined) {
+    maxNorm = number(flags.maxNorm, 'max-norm');
+    if (!(maxNorm > 0)) throw new UsageError(`--max-norm must be positive, got '${flags.maxNorm}'`);
+    if (secureAggregation)
+      throw new UsageError(
+        '--max-norm with --secure-aggregation: masked updates cannot be norm-checked (secure aggregation bounds every coordinate instead)',
+      );
+  }
 
   let dpEpsilon: number | null = null;
   if (flags.dpEpsilon !== undefined) {
@@ -143,6 +165,10 @@ export function parseDemoOptions(flags: DemoFlags): DemoOptions {
     if (robust !== null)
       throw new UsageError(
         `--dp-epsilon with --robust ${robust}: central DP noises the FedAvg sum, a robust rule breaks its sensitivity`,
+      );
+    if (secureAggregation)
+      throw new UsageError(
+        '--dp-epsilon with --secure-aggregation: the demo runs central DP on sealed rounds only (not tried on masked ones)',
       );
   }
   const dpDelta = flags.dpDelta === undefined ? DEMO_DEFAULTS.dpDelta : number(flags.dpDelta, 'dp-delta');
@@ -170,7 +196,8 @@ export function parseDemoOptions(flags: DemoFlags): DemoOptions {
     attackers,
     attack,
     robust,
-    secureAggregation: false,
+    maxNorm,
+    secureAggregation,
     dpEpsilon,
     dpDelta,
     dirichletAlpha,

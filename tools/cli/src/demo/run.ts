@@ -5,10 +5,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { computeEpsilon } from '@edgefl/fl';
 import { buildOnnx, DIGITS_MLP, initWeights, mlp, readOnnxTensors, type ModelSpec } from '@edgefl/model';
-import { Fleet, type SplitDataset, type Table } from '@edgefl/sim';
+import {
+  centralizedBaseline,
+  chooseAttackers,
+  evaluate,
+  Fleet,
+  type SplitDataset,
+  type Table,
+} from '@edgefl/sim';
 import pino from 'pino';
 import { SERVICES, up, type Stack } from '../commands/up.js';
-import { accuracyOf, centralizedBaseline } from './evaluate.js';
 import type { DemoOptions } from './options.js';
 import {
   DEMO_SUMMARY_FORMAT,
@@ -25,6 +31,14 @@ const MODEL = 'demo-model';
 const STAGES = [10, 50, 100];
 const ROUND_DEADLINE_MS = 180_000;
 const ROLLOUT_TIMEOUT_MS = 180_000;
+/** The aggregator's default: an accepted update whose norm's robust z-score is above this is flagged an outlier. */
+const OUTLIER_Z = 3;
+/** Secure aggregation: every coordinate of an update in [-1, 1]; each phase waits at most 30 s for stragglers. */
+const SECAGG = { bound: 1, phaseTimeoutMs: 30_000 };
+/** The aggregator's default bucket size with a robust rule over secure aggregation (services/aggregator). */
+const SECAGG_BUCKET = 10;
+/** With --max-norm: how long a round stays open after half the fleet's updates were accepted. */
+const MAX_NORM_GRACE_MS = 8_000;
 const LATENCY_BOUNDS_MS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000];
 
 /** The model the demo trains for a data set: the digits MLP of DESIGN.md §8, else one hidden layer of 32. */
@@ -52,7 +66,7 @@ export function noiseForEpsilon(epsilon: number, delta: number, rounds: number):
 }
 
 /** The robust rules' parameters for a fleet of n with f suspected attackers (at least 1). */
-function ruleParams(rule: string | null, n: number, f: number): Record<string, number> {
+export function ruleParams(rule: string | null, n: number, f: number): Record<string, number> {
   const suspected = Math.max(1, f);
   switch (rule) {
     case 'trimmed-mean':
@@ -140,7 +154,8 @@ interface RoundReport {
   state: string;
   counts: { received: number; accepted: number; rejected: number };
   participants: string[];
-  rejections: Array<{ deviceId: string; reason: string }>;
+  rejections: Array<{ deviceId: string; reason: string; detail?: string | null }>;
+  outliers?: string[];
 }
 interface ReleaseView {
   id: string;
@@ -235,6 +250,10 @@ export async function runDemo(
     await registry('PUT', `/v1/tenants/${TENANT}/baseline`, { modelId: MODEL, version: initial.version });
 
     const ids = data.partitions.map((_, i) => `dev-${String(i).padStart(4, '0')}`);
+    // the attackers, chosen by the seed: they train and speak the protocol like the others, and send the attack
+    const attackerIds = o.attack === null ? new Set<string>() : chooseAttackers(ids, o.attackers, o.seed);
+    const attack = o.attack;
+    if (attack !== null) view.line(`attackers (${attack}): ${[...attackerIds].sort().join(', ')}`);
     const uploads = new Map<string, number>(); // round id → bytes of accepted updates
     const downloads = {
       delta: 0,
@@ -253,7 +272,13 @@ export async function runDemo(
       modelId: MODEL,
       adminToken: registryToken,
       dataDir: join(dataDir, 'fleet'),
-      devices: data.partitions.map((train, i) => ({ id: ids[i]!, train })),
+      devices: data.partitions.map((train, i) => ({
+        id: ids[i]!,
+        train,
+        ...(attack !== null && attackerIds.has(ids[i]!) ? { attack: { kind: attack } } : {}),
+      })),
+      seed: o.seed,
+      secureAggregation: o.secureAggregation,
       federated: { optimizer: 'sgd', compression: 'float32', seed: o.seed },
       inference: { cloud: 'mqtt', escalationThreshold: 0.6, escalationTimeoutMs: 300 },
       onStarted: (n, total) => view.phase('starting the fleet', n, total),
@@ -284,15 +309,23 @@ export async function runDemo(
       everyoneOn(initial.version) ? true : undefined,
     );
 
-    const baseline = centralizedBaseline(spec, data.dataset.train, data.dataset.test, {
-      epochs: Math.max(1, o.rounds * o.localEpochs),
+    // the centralized baseline: the same model on the whole training split, as many passes per round as a device
+    // makes over its own rows (the SDK's Trainer, the devices' optimizer and learning rate), evaluated per round
+    const baselines = centralizedBaseline(spec, data.dataset.train, data.dataset.test, data.dataset.task, {
+      rounds: o.rounds,
+      epochsPerRound: o.localEpochs,
       batchSize: o.batchSize,
-      learningRate: 0.01,
+      learningRate: o.learningRate,
+      optimizer: 'sgd',
       seed: o.seed,
+      initial: initWeights(spec, o.seed, 0.1),
     });
+    const baseline = baselines.at(-1)!;
     view.line(
-      `centralized baseline (same training split, ${o.rounds * o.localEpochs} epochs): ${(baseline.accuracy * 100).toFixed(1)}% on the test split`,
+      `centralized baseline (same training split, ${o.rounds * o.localEpochs} epochs): ${(baseline.accuracy * 100).toFixed(1)}% on the test split${baseline.rocAuc === null ? '' : `, ROC AUC ${baseline.rocAuc.toFixed(3)}`}`,
     );
+    const rule = o.robust ?? 'fedavg';
+    const params = ruleParams(o.robust, ids.length, Math.round(o.attackers * ids.length));
 
     const dp =
       o.dpEpsilon === null
@@ -321,11 +354,17 @@ export async function runDemo(
         modelId: MODEL,
         baseVersion: current,
         selectedDevices: ids,
-        quorum: ids.length,
+        // a norm bound rejects updates, which then never count towards a quorum of everyone: the round closes at
+        // half the fleet plus a grace for the rest (the fleet answers within seconds), not at the deadline
+        quorum: o.maxNorm === null ? ids.length : Math.ceil(ids.length / 2),
+        ...(o.maxNorm === null ? {} : { graceMs: MAX_NORM_GRACE_MS }),
         deadline: Date.now() + ROUND_DEADLINE_MS,
         training: { localEpochs: o.localEpochs, batchSize: o.batchSize, learningRate: o.learningRate },
-        strategy: o.robust ?? 'fedavg',
-        strategyParams: ruleParams(o.robust, ids.length, Math.round(o.attackers * ids.length)),
+        strategy: rule,
+        strategyParams: params,
+        outlierZ: OUTLIER_Z,
+        ...(o.maxNorm !== null ? { maxNorm: o.maxNorm } : {}),
+        ...(o.secureAggregation ? { privacyMode: 'secure-aggregation', secureAggregation: SECAGG } : {}),
         ...(dp
           ? {
               dp: {
@@ -358,7 +397,14 @@ export async function runDemo(
         ).map((u) => u.updateId),
       );
       intake.push({ roundId, ...done.counts, updateIds: updateIds.size });
-      for (const x of done.rejections) rejected.push({ round: r, deviceId: x.deviceId, reason: x.reason });
+      for (const x of done.rejections)
+        rejected.push({
+          round: r,
+          deviceId: x.deviceId,
+          reason: x.reason,
+          detail: x.detail ?? null,
+          attacker: attackerIds.has(x.deviceId),
+        });
       status.epsilon = dp ? round.epsilonTotal : null;
       status.stage = 'signing';
       view.round(status);
@@ -376,7 +422,8 @@ export async function runDemo(
         'GET',
         `/v1/models/${MODEL}/versions/${version.version}/artifact`,
       );
-      status.accuracy = accuracyOf(spec, readOnnxTensors(artifact), data.dataset.test);
+      const figures = evaluate(spec, readOnnxTensors(artifact), data.dataset.test, data.dataset.task);
+      status.accuracy = figures.accuracy;
       view.round(status);
 
       const release = await registry<ReleaseView>('POST', `/v1/models/${MODEL}/releases`, {
@@ -393,6 +440,11 @@ export async function runDemo(
           const on = f.devices.filter((d) => d.version === version.version).length;
           // devices running the version while each stage was the current one (the last reading of that stage)
           if (now.state === 'ROLLING_OUT') activeByStage.set(now.stages[now.stageIndex]!.percentage, on);
+          // a stage the poll never saw current (the rollout passed it between two readings, as on a loaded
+          // machine) gets this first later reading: at least the installs that let it advance
+          const passed = now.state === 'ROLLING_OUT' ? now.stageIndex : now.stages.length;
+          for (const stage of now.stages.slice(0, passed))
+            if (!activeByStage.has(stage.percentage)) activeByStage.set(stage.percentage, on);
           status.stage =
             now.state === 'ROLLING_OUT'
               ? `${now.stages[now.stageIndex]?.percentage ?? '?'}%`
@@ -427,8 +479,10 @@ export async function runDemo(
         roundId,
         participants: done.counts.accepted,
         rejected: done.counts.rejected,
-        accuracy: status.accuracy,
-        rocAuc: null,
+        accuracy: figures.accuracy,
+        rocAuc: figures.rocAuc,
+        baseline: baselines[r - 1]!,
+        outliers: done.outliers?.length ?? 0,
         epsilonSpent: status.epsilon,
         wallSeconds: (Date.now() - roundStart) / 1000,
         version: version.version,
@@ -472,14 +526,22 @@ export async function runDemo(
         task: data.dataset.task,
         attackers: o.attackers,
         attack: o.attack,
+        attackerIds: [...attackerIds].sort(),
         robust: o.robust,
+        defence: {
+          rule,
+          params,
+          maxNorm: o.maxNorm,
+          outlierZ: OUTLIER_Z,
+          bucketSize: o.secureAggregation && o.robust !== null ? SECAGG_BUCKET : null,
+        },
         secureAggregation: o.secureAggregation,
         dpEpsilon: o.dpEpsilon,
         dpDelta: o.dpEpsilon === null ? null : o.dpDelta,
         dirichletAlpha: o.dirichletAlpha,
         seed: o.seed,
       },
-      baseline: { accuracy: baseline.accuracy, rocAuc: null },
+      baseline: { accuracy: baseline.accuracy, rocAuc: baseline.rocAuc },
       rounds,
       rejectedUpdates: rejected,
       releases,

@@ -13,14 +13,35 @@ export interface DemoSummary {
   /** Centralized training on the same training split, evaluated on the same held-out test split. */
   readonly baseline: { readonly accuracy: number; readonly rocAuc: number | null };
   readonly rounds: readonly RoundFigures[];
-  /** Every update the aggregator refused, with its reason. */
-  readonly rejectedUpdates: readonly { round: number; deviceId: string; reason: string }[];
+  /** Every update the aggregator refused, with its reason (and whether the device was one of the attackers). */
+  readonly rejectedUpdates: readonly RejectedUpdate[];
   readonly releases: readonly ReleaseFigures[];
   readonly ota: OtaFigures;
   /** Inference latency on the device (edge) and for escalations answered by the cloud tier. */
   readonly latency: { readonly edge: Histogram; readonly cloud: Histogram };
   /** Model version → number of devices on it at the end. */
   readonly fleetVersionMix: Readonly<Record<string, number>>;
+}
+
+export interface RejectedUpdate {
+  readonly round: number;
+  readonly deviceId: string;
+  readonly reason: string;
+  readonly detail?: string | null;
+  readonly attacker?: boolean;
+}
+
+/** How the run defended itself (summary format v1 readers before this field ignore it). */
+export interface DefenceSettings {
+  /** The aggregation rule: `fedavg` or a robust rule of libs/fl. */
+  readonly rule: string;
+  readonly params: Readonly<Record<string, number>>;
+  /** Norm bounding by rejection (the aggregator's maxNorm); null = none. */
+  readonly maxNorm: number | null;
+  /** Robust z-score of the update norm above which the aggregator flags an update as an outlier. */
+  readonly outlierZ: number;
+  /** Devices per secure-aggregation bucket (robust rules over bucket sums); null without buckets. */
+  readonly bucketSize: number | null;
 }
 
 export interface DemoSettings {
@@ -31,7 +52,10 @@ export interface DemoSettings {
   readonly task: 'binary' | 'multiclass';
   readonly attackers: number; // fraction in [0, 1)
   readonly attack: string | null;
+  /** The attacking devices' ids (chosen by the seed). */
+  readonly attackerIds?: readonly string[];
   readonly robust: string | null; // aggregation rule; null = FedAvg
+  readonly defence?: DefenceSettings;
   readonly secureAggregation: boolean;
   readonly dpEpsilon: number | null;
   readonly dpDelta: number | null;
@@ -46,6 +70,10 @@ export interface RoundFigures {
   readonly rejected: number;
   readonly accuracy: number; // global model on the held-out test split
   readonly rocAuc: number | null; // binary tasks only
+  /** The centralized baseline after as many passes over the training split (round × local epochs). */
+  readonly baseline?: { readonly accuracy: number; readonly rocAuc: number | null };
+  /** Accepted updates the aggregator flagged as norm outliers (robust z-score above outlierZ). */
+  readonly outliers?: number;
   readonly epsilonSpent: number | null; // cumulative
   readonly wallSeconds: number;
   /** The registry version the round's result became. */

@@ -94,6 +94,24 @@ const reference = (
   pointStyle: 'line',
 });
 
+/**
+ * The centralized baseline's line: per round when every round carries it (trained as many epochs as the fleet by
+ * then), else the final baseline as a flat reference.
+ */
+function baselineLine(
+  s: DemoSummary,
+  pick: (b: { accuracy: number; rocAuc: number | null }) => number | null,
+  final: number,
+): ChartDataset<'line', (number | null)[]> {
+  if (s.rounds.length > 0 && s.rounds.every((r) => r.baseline !== undefined))
+    return {
+      ...reference('centralized baseline', 0, 0, COLOURS.orange),
+      data: s.rounds.map((r) => pick(r.baseline!)),
+      pointRadius: 2,
+    };
+  return reference('centralized baseline', final, s.rounds.length, COLOURS.orange);
+}
+
 export function accuracyChart(s: DemoSummary): ChartSpec {
   const labels = s.rounds.map((r) => String(r.round));
   return {
@@ -106,7 +124,7 @@ export function accuracyChart(s: DemoSummary): ChartSpec {
           'federated model',
           s.rounds.map((r) => round2(r.accuracy * 100)),
         ),
-        reference('centralized baseline', round2(s.baseline.accuracy * 100), labels.length, COLOURS.orange),
+        baselineLine(s, (b) => round2(b.accuracy * 100), round2(s.baseline.accuracy * 100)),
       ],
       'round',
       'test accuracy (%)',
@@ -126,7 +144,13 @@ export function rocAucChart(s: DemoSummary): ChartSpec | null {
     ),
   ];
   if (s.baseline.rocAuc !== null) {
-    datasets.push(reference('centralized baseline', s.baseline.rocAuc, labels.length, COLOURS.orange));
+    datasets.push(
+      baselineLine(
+        s,
+        (b) => (b.rocAuc === null ? null : Math.round(b.rocAuc * 1000) / 1000),
+        s.baseline.rocAuc,
+      ),
+    );
   }
   return {
     id: 'roc-auc',

@@ -49,6 +49,8 @@ const round = z.object({
   rejected: count,
   accuracy: fraction,
   rocAuc: fraction.nullable(),
+  baseline: z.object({ accuracy: fraction, rocAuc: fraction.nullable() }).optional(),
+  outliers: count.optional(),
   epsilonSpent: z.number().min(0).nullable(),
   wallSeconds: z.number().min(0),
   version: z.int().min(1).nullable(),
@@ -82,7 +84,17 @@ export const demoSummarySchema = z
       task: z.enum(['binary', 'multiclass']),
       attackers: z.number().min(0).lt(1),
       attack: z.string().nullable(),
+      attackerIds: z.array(z.string()).optional(),
       robust: z.string().nullable(),
+      defence: z
+        .object({
+          rule: z.string().min(1),
+          params: z.record(z.string(), z.number()),
+          maxNorm: z.number().positive().nullable(),
+          outlierZ: z.number().positive(),
+          bucketSize: z.int().min(2).nullable(),
+        })
+        .optional(),
       secureAggregation: z.boolean(),
       dpEpsilon: z.number().positive().nullable(),
       dpDelta: z.number().gt(0).lt(1).nullable(),
@@ -91,7 +103,15 @@ export const demoSummarySchema = z
     }),
     baseline: z.object({ accuracy: fraction, rocAuc: fraction.nullable() }),
     rounds: z.array(round),
-    rejectedUpdates: z.array(z.object({ round: z.int().min(1), deviceId: z.string(), reason: z.string() })),
+    rejectedUpdates: z.array(
+      z.object({
+        round: z.int().min(1),
+        deviceId: z.string(),
+        reason: z.string(),
+        detail: z.string().nullable().optional(),
+        attacker: z.boolean().optional(),
+      }),
+    ),
     releases: z.array(release),
     ota: z.object({
       deltaDownloads: count,

@@ -192,4 +192,35 @@ describe('renderReport', () => {
         expect(page.attr(canvas, 'aria-label')).toMatch(/^[A-Z]\S+( \S+){3,}/);
     }
   });
+
+  it('shows the defence, the attacking devices, per-round baselines and each rejection’s detail and sender', () => {
+    const s = binarySummary();
+    s.settings.attackerIds = ['dev-0003', 'dev-0007'];
+    s.settings.defence = {
+      rule: 'multi-krum',
+      params: { f: 2, m: 8 },
+      maxNorm: 4,
+      outlierZ: 3,
+      bucketSize: null,
+    };
+    s.rounds.forEach((r, i) => (r.baseline = { accuracy: 0.9 + i * 0.001, rocAuc: 0.8 + i * 0.01 }));
+    s.rejectedUpdates[0]!.detail = `L2 norm 9.1 exceeds the bound 4 ${HOSTILE}`;
+    s.rejectedUpdates[0]!.attacker = true;
+    const page = parsed(s);
+    expect(page.parseErrors).toEqual([]);
+    const settings = page.section('settings');
+    expect(settings).toContain('f = 2, m = 8');
+    expect(settings).toMatch(/norm bound \(reject above\)\s*4/);
+    expect(settings).toContain('dev-0003, dev-0007');
+    const rejected = page.section('rejected');
+    expect(rejected).toContain('L2 norm 9.1 exceeds the bound 4');
+    expect(rejected).toContain('yes');
+    expect(page.html).not.toContain('<img src=x');
+    // the baseline is drawn per round, not as a flat line, when every round carries it
+    const charts = reportCharts(s);
+    const accuracy = charts.find((c) => c.id === 'accuracy')!.config.data.datasets[1]!.data;
+    expect(accuracy).toEqual(s.rounds.map((r) => Math.round(r.baseline!.accuracy * 100 * 100) / 100));
+    const auc = charts.find((c) => c.id === 'roc-auc')!.config.data.datasets[1]!.data;
+    expect(auc).toEqual(s.rounds.map((r) => Math.round(r.baseline!.rocAuc! * 1000) / 1000));
+  });
 });

@@ -145,6 +145,27 @@ function settingsSection(s: DemoSummary): string {
     ],
     ['attack', set.attack ?? 'none'],
     ['aggregation rule', ruleName(set.robust)],
+    ...(set.defence
+      ? ([
+          [
+            'rule parameters',
+            Object.entries(set.defence.params)
+              .map(([k, v]) => `${k} = ${v}`)
+              .join(', ') || 'none',
+          ],
+          ['norm bound (reject above)', set.defence.maxNorm === null ? 'none' : String(set.defence.maxNorm)],
+          ['outlier flag (robust z of the norm)', `above ${set.defence.outlierZ}`],
+          ...(set.defence.bucketSize !== null
+            ? ([['secure-aggregation buckets', `${set.defence.bucketSize} devices each`]] as [
+                string,
+                string,
+              ][])
+            : []),
+        ] as [string, string][])
+      : []),
+    ...(set.attackerIds && set.attackerIds.length > 0
+      ? ([['attacking devices', set.attackerIds.join(', ')]] as [string, string][])
+      : []),
     ['secure aggregation', set.secureAggregation ? 'on' : 'off'],
     [
       'differential privacy',
@@ -210,8 +231,14 @@ function rejectedSection(s: DemoSummary, charts: Map<string, ChartSpec>): string
         new Set([1]),
       ),
       `<details><summary>${esc(`all ${plural(rejected.length, 'rejected update')}`)}</summary><div class="scroll">${table(
-        ['round', 'device', 'reason'],
-        rejected.map((r) => [esc(r.round), esc(r.deviceId), esc(r.reason)]),
+        ['round', 'device', 'attacker', 'reason', 'detail'],
+        rejected.map((r) => [
+          esc(r.round),
+          esc(r.deviceId),
+          esc(r.attacker === undefined ? '—' : r.attacker ? 'yes' : 'no'),
+          esc(r.reason),
+          esc(r.detail ?? ''),
+        ]),
       )}</div></details>`,
     );
   }
