@@ -163,7 +163,7 @@ describe('rollout gates on telemetry health (registry + telemetry on one embedde
     return created.body.id;
   };
 
-  it('advances a healthy canary through every stage to COMPLETED', async () => {
+  it('advances a healthy canary through every stage to COMPLETED', { timeout: 180_000 }, async () => {
     const id = await release(2);
     const done = await drive(
       id,
@@ -180,26 +180,30 @@ describe('rollout gates on telemetry health (registry + telemetry on one embedde
     expect(seen.release).toMatchObject({ state: 'COMPLETED', version: 2 });
   });
 
-  it('rolls back a canary slower than its baseline cohort (the release has no baseline of its own)', async () => {
-    const id = await release(3);
-    // v3 answers in 3× the time of v2, the stable version the rest of the group runs
-    const done = await drive(
-      id,
-      3,
-      (v) => (v === 3 ? 15 : 5),
-      (r) => r.state === 'ROLLED_BACK' || r.state === 'COMPLETED',
-    );
-    expect(done.state).toBe('ROLLED_BACK');
-    const failure = done.transitions.find((t) => t.toState === 'HALTED');
-    expect(failure?.reason).toMatch(/p95Latency .* × baseline 5\.\d+/);
-    const health = (
-      await call<{ canary: { version: number }; baseline: { version: number } | null }>(
-        telemetry.url,
-        'GET',
-        `/v1/releases/${id}`,
-      )
-    ).body;
-    expect(health.canary.version).toBe(3);
-    expect(health.baseline?.version).toBe(2);
-  });
+  it(
+    'rolls back a canary slower than its baseline cohort (the release has no baseline of its own)',
+    { timeout: 180_000 },
+    async () => {
+      const id = await release(3);
+      // v3 answers in 3× the time of v2, the stable version the rest of the group runs
+      const done = await drive(
+        id,
+        3,
+        (v) => (v === 3 ? 15 : 5),
+        (r) => r.state === 'ROLLED_BACK' || r.state === 'COMPLETED',
+      );
+      expect(done.state).toBe('ROLLED_BACK');
+      const failure = done.transitions.find((t) => t.toState === 'HALTED');
+      expect(failure?.reason).toMatch(/p95Latency .* × baseline 5\.\d+/);
+      const health = (
+        await call<{ canary: { version: number }; baseline: { version: number } | null }>(
+          telemetry.url,
+          'GET',
+          `/v1/releases/${id}`,
+        )
+      ).body;
+      expect(health.canary.version).toBe(3);
+      expect(health.baseline?.version).toBe(2);
+    },
+  );
 });

@@ -16,7 +16,6 @@ import type { TelemetryConfig } from '../config.js';
 import { TelemetryMetrics, type EventKind } from '../metrics/telemetry-metrics.js';
 import {
   binOf,
-  cloneRollup,
   CONFIDENCE_BINS,
   emptyRollup,
   addFeature,
@@ -60,23 +59,26 @@ const OTA_OUTCOME: Record<string, 'active' | 'failed' | 'rolled_back'> = {
   ROLLED_BACK: 'rolled_back',
 };
 
+/** A batch's contribution to one bucket: counts, and latencies as values (recorded into the bucket's histogram). */
+type Delta = Rollup & { latencies: number[] };
+
 /** What one batch's effects gather before they are written in its transaction. */
 class BatchScratch {
-  readonly rollups = new Map<string, { key: SeriesKey; delta: Rollup }>();
+  readonly rollups = new Map<string, { key: SeriesKey; delta: Delta }>();
   readonly devices = new Map<string, DeviceRecord>();
   /** Metric increments, applied once the batch committed. */
   readonly after: Array<() => void> = [];
 
   /** The delta of a series' bucket at both resolutions (1 minute and 1 hour) for an event at `ts`. */
-  deltas(series: Omit<SeriesKey, 'res' | 'bucket'>, ts: number): Rollup[] {
-    const out: Rollup[] = [];
+  deltas(series: Omit<SeriesKey, 'res' | 'bucket'>, ts: number): Delta[] {
+    const out: Delta[] = [];
     for (const res of Object.keys(RESOLUTIONS) as Resolution[]) {
       const size = RESOLUTIONS[res];
       const key: SeriesKey = { ...series, res, bucket: Math.floor(ts / size) * size };
       const k = seriesKeyString(key);
       let entry = this.rollups.get(k);
       if (!entry) {
-        entry = { key, delta: emptyRollup() };
+        entry = { key, delta: Object.assign(emptyRollup(), { latencies: [] as number[] }) };
         this.rollups.set(k, entry);
       }
       out.push(entry.delta);
@@ -150,7 +152,7 @@ export class IntakeService {
         const latencyUs = Math.max(1, Math.round(e.latencyMs * 1000));
         for (const d of s.deltas(series, e.timestamp)) {
           d.inferences++;
-          d.latency.recordValue(latencyUs);
+          d.latencies.push(latencyUs);
           if (e.source === 'CLOUD') d.escalations++;
           if (e.source === 'EDGE_FALLBACK') d.fallbacks++;
           if (failed) {
@@ -567,7 +569,11 @@ export class IntakeService {
     });
   }
 
-  /** Adds the batch's deltas to the stored buckets (cached, else read) and writes them. */
+  /**
+   * Adds the batch's deltas to the stored buckets (cached, else read) and writes them. The cached buckets are updated
+   * in place (latencies recorded one by one: an HDR `add` per bucket and batch cost more than the rest of intake);
+   * if the transaction fails, the caller drops the touched buckets from the cache, so they are read again.
+   */
   private async mergeRollups(
     tx: TelemetryStore,
     scratch: BatchScratch,
@@ -578,10 +584,11 @@ export class IntakeService {
     const stored = missing.length > 0 ? await tx.getRollups(missing) : new Map<string, Rollup>();
     const records = [];
     for (const [k, { key, delta }] of scratch.rollups) {
-      const cached = this.rollups.get(k);
-      const base = cached ? cloneRollup(cached) : (stored.get(k) ?? emptyRollup());
-      const next = mergeInto(base, delta);
-      merged.set(k, next);
+      const next = this.rollups.get(k) ?? stored.get(k) ?? emptyRollup();
+      merged.set(k, next); // before any change: a failure from here on drops it from the cache
+      const { latencies, ...counts } = delta;
+      mergeInto(next, counts);
+      for (const us of latencies) next.latency.recordValue(us);
       records.push({ ...key, rollup: next });
     }
     await tx.putRollups(records);

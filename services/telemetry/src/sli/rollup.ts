@@ -32,13 +32,17 @@ export interface Rollup {
   features: Record<string, FeatureSummary>;
 }
 
-/** HDR histograms of microseconds from 1 µs to 1 h, 3 significant digits, packed (memory grows with values used). */
+/**
+ * HDR histograms of microseconds, 1 µs to 60 s (auto-resized beyond), 2 significant digits (values within 1 %),
+ * packed: memory grows with the values used, and merging (`add`) walks ~2,400 buckets rather than ~23,000 at 3 digits
+ * up to an hour (the cost that dominated intake and queries when measured).
+ */
 export function newLatencyHistogram(): Histogram {
   return hdr.build({
     bitBucketSize: 'packed',
     lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 3,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 2,
     autoResize: true,
   });
 }
@@ -156,8 +160,11 @@ export function encodeRollup(r: Rollup): EncodedRollup {
 }
 
 export function decodeRollup(row: EncodedRollup): Rollup {
-  const latency = newLatencyHistogram();
-  if (row.latency !== '') latency.add(hdr.decodeFromCompressedBase64(row.latency, 'packed'));
+  let latency = newLatencyHistogram();
+  if (row.latency !== '') {
+    latency = hdr.decodeFromCompressedBase64(row.latency, 'packed');
+    latency.autoResize = true;
+  }
   return {
     inferences: Number(row.inferences),
     errors: Number(row.errors),
