@@ -305,5 +305,11 @@ export const SAMPLES: { [N in SchemaName]: RecordTypes[N] } = {
     accuracy: null,
     meanConfidence: 0.88,
     driftScore: 0.04,
+    baselineVersion: null,
+    baselineDevicesReporting: null,
+    baselineInferenceErrorRate: null,
+    baselineP95LatencyMs: null,
+    baselineAccuracy: null,
+    baselineMeanConfidence: null,
   },
 };

@@ -14,3 +14,4 @@ export * from './bootstrap.js';
 export * from './entry.js';
 export * from './keys/keys.module.js';
 export * from './bus/bus-wiring.module.js';
+export * from './storage/index.js';

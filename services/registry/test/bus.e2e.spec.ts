@@ -126,6 +126,12 @@ describeOnBuses('registry on the bus', () => {
       accuracy: null,
       meanConfidence: 0.9,
       driftScore: 0.01,
+      baselineVersion: null,
+      baselineDevicesReporting: null,
+      baselineInferenceErrorRate: null,
+      baselineP95LatencyMs: null,
+      baselineAccuracy: null,
+      baselineMeanConfidence: null,
     });
     // pos-1 (the only device of the model: always in the first stage) is offered v2 and installs it
     expect((await call(url, 'GET', '/v1/devices/pos-1/manifest')).body).toMatchObject({

@@ -1,4 +1,4 @@
 import { runServiceBasicsSuite } from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 
-runServiceBasicsSuite('telemetry', bootstrap, ['bus'], { openApiTitle: 'edgefl telemetry' });
+runServiceBasicsSuite('telemetry', bootstrap, ['bus', 'store'], { openApiTitle: 'edgefl telemetry' });

@@ -10,7 +10,7 @@ import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { BusMetrics } from '../metrics.js';
 import { BusError, type BusRecord, type EventBus, type Subscription } from '../port.js';
 import { catalogTopics } from '../typed/contracts.js';
-import type { TypedBus } from '../typed/typed-bus.js';
+import type { TypedBus, UndecodableRecord } from '../typed/typed-bus.js';
 import type { BusModuleOptions } from './bus-module-options.js';
 import type { OnEventMetadata } from './on-event.decorator.js';
 import {
@@ -54,15 +54,31 @@ export class BusLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApp
   async onApplicationBootstrap(): Promise<void> {
     const subscribing = [...this.handlers()].map(async ({ instance, method, metadata }) => {
       const handler = (instance[method] as Handler).bind(instance);
-      const { raw, ...options } = { ...this.options.defaults, ...metadata.options };
-      const sub =
-        this.typed && !raw
-          ? await this.typed.subscribe({ ...options, topics: metadata.topics, handler })
-          : await this.bus.subscribe({
-              ...options,
-              topics: metadata.topics,
-              handler: handler as (r: BusRecord) => Promise<void>,
-            });
+      const { raw, batch, ...options } = { ...this.options.defaults, ...metadata.options };
+      const topics = metadata.topics;
+      let sub: Subscription;
+      if (batch && this.typed && !raw)
+        sub = await this.typed.subscribeBatch({
+          ...options,
+          topics,
+          handler: handler as unknown as (
+            records: unknown[],
+            undecodable: UndecodableRecord[],
+          ) => Promise<void>,
+        });
+      else if (batch)
+        sub = await this.bus.subscribe({
+          ...options,
+          topics,
+          batchHandler: handler as unknown as (records: BusRecord[]) => Promise<void>,
+        });
+      else if (this.typed && !raw) sub = await this.typed.subscribe({ ...options, topics, handler });
+      else
+        sub = await this.bus.subscribe({
+          ...options,
+          topics,
+          handler: handler as (r: BusRecord) => Promise<void>,
+        });
       this.subscriptions.push(sub);
       this.metrics?.trackLag(options.group, metadata.topics);
       this.logger.log(

@@ -190,3 +190,31 @@ it('rejects an invalid value before anything is written', async () => {
   ).rejects.toThrow();
   expect(await bus.consumerLag('nobody', ['edgefl.test.update.v1'])).toEqual([]);
 });
+
+it('subscribeBatch hands decoded records of a batch together and the undecodable ones apart (none dead-lettered)', async () => {
+  await typed.publish('edgefl.test.update.v1', [
+    { value: { eventId: 'a', roundId: 'r', n: 1 } },
+    { value: { eventId: 'b', roundId: 'r', n: 2 } },
+  ]);
+  await bus.publish([{ topic: 'edgefl.test.update.v1', key: 'r', value: Buffer.from('junk') }]);
+  await typed.publish('edgefl.test.update.v1', [{ value: { eventId: 'c', roundId: 'r', n: 3 } }]);
+  const batches: Array<{ ns: number[]; bad: string[] }> = [];
+  const sub = await typed.subscribeBatch({
+    group: 'batcher',
+    topics: ['edgefl.test.update.v1'],
+    fromBeginning: true,
+    handler: (records, undecodable) => {
+      batches.push({ ns: records.map((r) => r.value.n), bad: undecodable.map((u) => u.code) });
+    },
+  });
+  await eventually(
+    'all four records',
+    () => batches.flatMap((b) => [...b.ns, ...b.bad]).length === 4,
+    10_000,
+  );
+  await sub.close();
+  // one partition (one key), published before the subscription: one fetch, one batch
+  expect(batches).toEqual([{ ns: [1, 2, 3], bad: ['BAD_MAGIC'] }]);
+  const dead = await bus.consumerLag('batcher', [DEAD_LETTER_TOPIC]).catch(() => []);
+  expect(dead.every((p) => p.lag === 0)).toBe(true);
+});

@@ -52,6 +52,22 @@ export interface TypedSubscribeOptions<C, T extends keyof C & string> extends Om
   handler: (record: TypedRecord<C, T>) => Promise<void> | void;
 }
 
+/** A record of a typed batch whose bytes did not decode: its raw record and the codec's error. */
+export interface UndecodableRecord {
+  record: BusRecord;
+  code: string;
+  message: string;
+}
+
+export interface TypedBatchSubscribeOptions<C, T extends keyof C & string> extends Omit<
+  SubscribeOptions,
+  'topics' | 'handler' | 'batchHandler'
+> {
+  topics: readonly T[];
+  /** Consecutive records of one partition, decoded; those that did not decode come apart in `undecodable`. */
+  handler: (records: TypedRecord<C, T>[], undecodable: UndecodableRecord[]) => Promise<void> | void;
+}
+
 export interface TypedBusOptions<C> {
   /** The record key of a value (libs/contracts' kafkaKey uses the catalog's keyField). Default: no key. */
   keyOf?: <T extends keyof C & string>(topic: T, value: C[T]) => string | null;
@@ -120,6 +136,39 @@ export class TypedBus<C> {
           );
         }
         await handler({ ...record, topic, value, raw: record.value });
+      },
+    });
+  }
+
+  /**
+   * Batches of one partition decoded (a batch handler's throw retries, then dead-letters, the whole batch, so a
+   * record that does not decode is handed to the handler in `undecodable` instead of failing its batch).
+   */
+  subscribeBatch<T extends keyof C & string>(
+    options: TypedBatchSubscribeOptions<C, T>,
+  ): Promise<Subscription> {
+    const { handler, topics, ...rest } = options;
+    return this.bus.subscribe({
+      ...rest,
+      topics,
+      batchHandler: async (records) => {
+        const decoded: TypedRecord<C, T>[] = [];
+        const undecodable: UndecodableRecord[] = [];
+        for (const record of records) {
+          const topic = record.topic as T;
+          try {
+            const value = await this.codec.decode(topic, record.value);
+            decoded.push({ ...record, topic, value, raw: record.value });
+          } catch (error) {
+            const raw = (error as { code?: unknown } | null)?.code;
+            undecodable.push({
+              record,
+              code: typeof raw === 'string' ? raw : 'DECODE_FAILED',
+              message: `cannot decode a record of ${record.topic}: ${(error as Error).message}`,
+            });
+          }
+        }
+        await handler(decoded, undecodable);
       },
     });
   }

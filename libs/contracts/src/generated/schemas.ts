@@ -2028,6 +2028,57 @@ export const SCHEMAS: Readonly<Record<SchemaName, JsonValue>> = {
         "name": "driftScore",
         "type": "double",
         "doc": "Population stability index of the confidence distribution vs the baseline."
+      },
+      {
+        "name": "baselineVersion",
+        "type": [
+          "null",
+          "int"
+        ],
+        "default": null,
+        "doc": "The stable version the baseline cohort runs (devices of the same groups, same window); null: none."
+      },
+      {
+        "name": "baselineDevicesReporting",
+        "type": [
+          "null",
+          "int"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineInferenceErrorRate",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null,
+        "doc": "0..1"
+      },
+      {
+        "name": "baselineP95LatencyMs",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineAccuracy",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null
+      },
+      {
+        "name": "baselineMeanConfidence",
+        "type": [
+          "null",
+          "double"
+        ],
+        "default": null,
+        "doc": "0..1"
       }
     ]
   },

@@ -885,6 +885,27 @@ export interface RolloutHealth {
   meanConfidence: number;
   /** Population stability index of the confidence distribution vs the baseline. */
   driftScore: number;
+  /**
+   * The stable version the baseline cohort runs (devices of the same groups, same window); null: none.
+   * Default null (readers of older data).
+   */
+  baselineVersion: null | number;
+  /** Default null (readers of older data). */
+  baselineDevicesReporting: null | number;
+  /**
+   * 0..1
+   * Default null (readers of older data).
+   */
+  baselineInferenceErrorRate: null | number;
+  /** Default null (readers of older data). */
+  baselineP95LatencyMs: null | number;
+  /** Default null (readers of older data). */
+  baselineAccuracy: null | number;
+  /**
+   * 0..1
+   * Default null (readers of older data).
+   */
+  baselineMeanConfidence: null | number;
 }
 
 // ---- slo-alert.avsc ----

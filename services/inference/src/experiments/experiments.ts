@@ -290,6 +290,12 @@ export class Experiments {
         accuracy: stats.samples === 0 ? null : 1 - stats.disagreementRate,
         meanConfidence: stats.samples === 0 ? 0 : w.confidenceSum / stats.samples,
         driftScore: 0,
+        baselineVersion: null,
+        baselineDevicesReporting: null,
+        baselineInferenceErrorRate: null,
+        baselineP95LatencyMs: null,
+        baselineAccuracy: null,
+        baselineMeanConfidence: null,
       });
     }
     if (records.length === 0 || !this.bus) return;

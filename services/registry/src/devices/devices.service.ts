@@ -16,7 +16,7 @@ import type { KeyProvider } from '@edgefl/keys';
 import type { Logger } from 'pino';
 import type { RegistryConfig } from '../config.js';
 import { enqueueEvent } from '../events/outbox.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { Device } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';

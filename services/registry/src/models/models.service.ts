@@ -26,7 +26,7 @@ import {
 import type { Readable } from 'node:stream';
 import type { EncryptedBlobStore } from '../artifacts/blob-store.js';
 import type { RegistryConfig } from '../config.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { Delta, Model, ModelVersion } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { BLOB_STORE, REGISTRY_CONFIG, REGISTRY_STORE } from '../tokens.js';

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { BlobTamperedError, type EncryptedBlobStore } from '../artifacts/blob-store.js';
 import { enqueueEvent } from '../events/outbox.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { Delta, Model, ModelVersion, VersionOrigin } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { BLOB_STORE, REGISTRY_STORE } from '../tokens.js';

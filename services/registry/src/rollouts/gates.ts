@@ -53,6 +53,24 @@ export function defaultGates(rollout: {
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 /**
+ * The baseline the ML gates compare against, per SLI: the release's own (its body, a `baseline` window, the
+ * previous version's metrics) where it has one, else the baseline cohort telemetry measured in the same window
+ * (devices of the same groups still on the stable version: `baselineP95LatencyMs`, `baselineAccuracy`,
+ * `baselineMeanConfidence` of the health window).
+ */
+export function baselineOf(
+  own: Release['baseline'],
+  health: Pick<HealthReport, 'baselineP95LatencyMs' | 'baselineAccuracy' | 'baselineMeanConfidence'> | null,
+): NonNullable<Release['baseline']> | null {
+  const merged = {
+    p95LatencyMs: own?.p95LatencyMs ?? health?.baselineP95LatencyMs ?? null,
+    accuracy: own?.accuracy ?? health?.baselineAccuracy ?? null,
+    meanConfidence: own?.meanConfidence ?? health?.baselineMeanConfidence ?? null,
+  };
+  return Object.values(merged).every((x) => x === null) ? null : merged;
+}
+
+/**
  * The rollout gates of one stage (pure; the rollout engine persists and acts on the verdict):
  *   min soak time, min devices reporting, OTA failure rate (telemetry's and the registry's own count, which includes
  *   devices that timed out), inference error rate, p95 latency ≤ k × baseline, and the ML health gates — accuracy,
@@ -120,7 +138,7 @@ export function evaluateGates({ release, health, devices, now, installedSoFar = 
     limit('otaFailureRate', health.otaFailureRate, g.maxOtaFailureRate);
     limit('inferenceErrorRate', health.inferenceErrorRate, g.maxInferenceErrorRate);
     limit('driftScore', health.driftScore, g.maxDriftScore, (x) => x.toFixed(3));
-    const base = release.baseline;
+    const base = baselineOf(release.baseline, health);
     if (base?.p95LatencyMs != null && base.p95LatencyMs > 0) {
       const max = g.maxLatencyRatio * base.p95LatencyMs;
       add(

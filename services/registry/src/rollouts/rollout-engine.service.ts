@@ -5,7 +5,7 @@ import { Counter, type Registry } from 'prom-client';
 import { OutboxRelay } from '../events/outbox-relay.service.js';
 import { ManifestSigner } from '../manifest/manifest-signer.service.js';
 import { VersionWriter, type PreparedVersion } from '../models/version-writer.service.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { Release, Targeting } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_STORE } from '../tokens.js';

@@ -18,6 +18,12 @@ const window: RolloutHealth = {
   accuracy: null,
   meanConfidence: 0.8,
   driftScore: 0.05,
+  baselineVersion: null,
+  baselineDevicesReporting: null,
+  baselineInferenceErrorRate: null,
+  baselineP95LatencyMs: null,
+  baselineAccuracy: null,
+  baselineMeanConfidence: null,
 };
 
 describe('the one rollout-health check (bus and HTTP)', () => {

@@ -24,6 +24,13 @@ const slis = {
   accuracy: rate.nullable(),
   meanConfidence: rate,
   driftScore: z.number().min(0),
+  // the baseline cohort's SLIs over the same window (telemetry sends them; null when it has no baseline cohort)
+  baselineVersion: z.number().int().min(0).nullable().default(null),
+  baselineDevicesReporting: z.number().int().min(0).nullable().default(null),
+  baselineInferenceErrorRate: rate.nullable().default(null),
+  baselineP95LatencyMs: z.number().min(0).nullable().default(null),
+  baselineAccuracy: rate.nullable().default(null),
+  baselineMeanConfidence: rate.nullable().default(null),
 };
 
 const windowInOrder = (h: { windowStart: number; windowEnd: number }) => h.windowEnd >= h.windowStart;

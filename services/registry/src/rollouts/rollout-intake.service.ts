@@ -53,6 +53,12 @@ export class RolloutIntake {
       accuracy: h.accuracy,
       meanConfidence: h.meanConfidence,
       driftScore: h.driftScore,
+      baselineVersion: h.baselineVersion ?? null,
+      baselineDevicesReporting: h.baselineDevicesReporting ?? null,
+      baselineInferenceErrorRate: h.baselineInferenceErrorRate ?? null,
+      baselineP95LatencyMs: h.baselineP95LatencyMs ?? null,
+      baselineAccuracy: h.baselineAccuracy ?? null,
+      baselineMeanConfidence: h.baselineMeanConfidence ?? null,
       receivedAt: now,
     });
     if (!fresh) return true;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, ConflictError, NotFoundError, UnprocessableError, type Clock } from '@edgefl/service-kit';
 import type { RegistryConfig } from '../config.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import {
   LIVE_STATES,
   type BaselineSlis,

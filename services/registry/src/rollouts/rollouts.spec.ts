@@ -87,6 +87,12 @@ const healthy: HealthReport = {
   accuracy: 0.9,
   meanConfidence: 0.8,
   driftScore: 0.05,
+  baselineVersion: null,
+  baselineDevicesReporting: null,
+  baselineInferenceErrorRate: null,
+  baselineP95LatencyMs: null,
+  baselineAccuracy: null,
+  baselineMeanConfidence: null,
   receivedAt: 10,
 };
 const release = {
@@ -163,6 +169,47 @@ describe('rollout gates', () => {
     const verdict = evaluateGates({ release, health: healthy, devices, now: 5000 });
     expect(verdict.decision).toBe('fail');
     expect(verdict.reason).toMatch(/timed out/);
+  });
+
+  it("judges against the window's baseline cohort when the release has no baseline of its own", () => {
+    const cohort = {
+      ...healthy,
+      baselineVersion: 1,
+      baselineDevicesReporting: 40,
+      baselineP95LatencyMs: 4,
+      baselineAccuracy: null,
+      baselineMeanConfidence: 0.82,
+    };
+    const own = { ...release, baseline: null };
+    const ok = evaluateGates({ release: own, health: cohort, devices: installed, now: 5000 });
+    expect(ok.decision).toBe('advance');
+    expect(ok.checks.find((c) => c.gate === 'p95Latency')).toMatchObject({ status: 'pass' });
+    expect(ok.checks.find((c) => c.gate === 'accuracy')).toMatchObject({ status: 'skipped' });
+    const slow = evaluateGates({
+      release: own,
+      health: { ...cohort, p95LatencyMs: 6.1 },
+      devices: installed,
+      now: 5000,
+    });
+    expect(slow.decision).toBe('fail');
+    expect(slow.reason).toMatch(/p95Latency 6\.10 ms \(max 1\.5 × baseline 4\.00/);
+    const unsure = evaluateGates({
+      release: own,
+      health: { ...cohort, meanConfidence: 0.7 },
+      devices: installed,
+      now: 5000,
+    });
+    expect(unsure.checks.find((c) => c.gate === 'meanConfidence')).toMatchObject({ status: 'fail' });
+    // the release's own baseline wins where it has one: 1.5 × 10 ms allows 6.1 ms
+    const mine = { ...release, baseline: { p95LatencyMs: 10, accuracy: null, meanConfidence: null } };
+    const verdict = evaluateGates({
+      release: mine,
+      health: { ...cohort, p95LatencyMs: 6.1 },
+      devices: installed,
+      now: 5000,
+    });
+    expect(verdict.checks.find((c) => c.gate === 'p95Latency')).toMatchObject({ status: 'pass' });
+    expect(verdict.checks.find((c) => c.gate === 'meanConfidence')?.detail).toMatch(/baseline − 0\.05/);
   });
 
   it('skips gates without a baseline and says so', () => {

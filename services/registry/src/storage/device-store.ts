@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { isUniqueViolation } from './errors.js';
+import { isUniqueViolation } from '@edgefl/service-kit';
 import { type Device } from './records.js';
 import { insertOrConflict, toDevice } from './rows.js';
 import type { DeviceTable, RegistryDatabase } from './schema.js';

@@ -1,13 +1,12 @@
 import { sql, type Kysely } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
-
-export type DatabaseKind = 'sqlite' | 'postgres';
+import type { Migration } from 'kysely/migration';
+import type { DatabaseKind } from '@edgefl/service-kit';
 
 /**
  * The registry's migrations, one list for both engines (Kysely's schema builder writes each engine's DDL). The
  * only engine-specific detail is the outbox's auto-increment key.
  */
-function migrations(kind: DatabaseKind): Record<string, Migration> {
+export function registryMigrations(kind: DatabaseKind): Record<string, Migration> {
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>) {
@@ -229,26 +228,19 @@ function migrations(kind: DatabaseKind): Record<string, Migration> {
         await db.schema.alterTable('devices').addColumn('tokens_not_before', 'bigint').execute();
       },
     },
+    '0006_health_baseline': {
+      async up(db: Kysely<unknown>) {
+        // telemetry's windows carry the baseline cohort's SLIs (same groups, stable version, same window)
+        for (const [column, type] of [
+          ['baseline_version', 'integer'],
+          ['baseline_devices_reporting', 'integer'],
+          ['baseline_inference_error_rate', 'double precision'],
+          ['baseline_p95_latency_ms', 'double precision'],
+          ['baseline_accuracy', 'double precision'],
+          ['baseline_mean_confidence', 'double precision'],
+        ] as const)
+          await db.schema.alterTable('health_reports').addColumn(column, type).execute();
+      },
+    },
   };
-}
-
-class InCodeMigrations implements MigrationProvider {
-  constructor(private readonly kind: DatabaseKind) {}
-  getMigrations(): Promise<Record<string, Migration>> {
-    return Promise.resolve(migrations(this.kind));
-  }
-}
-
-/** Brings the schema up to date; throws with the failing migration's name on error. */
-export async function migrateToLatest(db: Kysely<unknown>, kind: DatabaseKind): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrations(kind) });
-  const { error, results } = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error !== undefined || failed) {
-    throw new Error(
-      `registry store migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`,
-      { cause: error },
-    );
-  }
-  return (results ?? []).map((r) => r.migrationName);
 }

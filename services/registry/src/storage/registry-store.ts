@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, Transaction } from 'kysely';
 import { CatalogStore } from './catalog-store.js';
 import { DeviceStore } from './device-store.js';
-import type { DatabaseKind } from './migrations.js';
+import type { DatabaseKind } from '@edgefl/service-kit';
 import { OutboxStore } from './outbox-store.js';
 import { ReleaseStore } from './release-store.js';
 import type { RegistryDatabase } from './schema.js';

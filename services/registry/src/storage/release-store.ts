@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { isUniqueViolation } from './errors.js';
+import { isUniqueViolation } from '@edgefl/service-kit';
 import {
   LIVE_STATES,
   type DeviceRollout,
@@ -233,6 +233,12 @@ export class ReleaseStore {
           accuracy: h.accuracy,
           mean_confidence: h.meanConfidence,
           drift_score: h.driftScore,
+          baseline_version: h.baselineVersion,
+          baseline_devices_reporting: h.baselineDevicesReporting,
+          baseline_inference_error_rate: h.baselineInferenceErrorRate,
+          baseline_p95_latency_ms: h.baselineP95LatencyMs,
+          baseline_accuracy: h.baselineAccuracy,
+          baseline_mean_confidence: h.baselineMeanConfidence,
           received_at: h.receivedAt,
         })
         .execute();

@@ -1,6 +1,6 @@
 // Rows ↔ records: how each table's row reads as the record the service sees (parsed JSON, camelCase).
 import type { Selectable } from 'kysely';
-import { isUniqueViolation, StoreConflictError } from './errors.js';
+import { isUniqueViolation, StoreConflictError } from '@edgefl/service-kit';
 import type {
   BaselineSlis,
   Delta,
@@ -153,6 +153,12 @@ export const toHealth = (r: Selectable<HealthReportTable>): HealthReport => ({
   accuracy: r.accuracy,
   meanConfidence: r.mean_confidence,
   driftScore: r.drift_score,
+  baselineVersion: r.baseline_version,
+  baselineDevicesReporting: r.baseline_devices_reporting,
+  baselineInferenceErrorRate: r.baseline_inference_error_rate,
+  baselineP95LatencyMs: r.baseline_p95_latency_ms,
+  baselineAccuracy: r.baseline_accuracy,
+  baselineMeanConfidence: r.baseline_mean_confidence,
   receivedAt: r.received_at,
 });
 

@@ -148,6 +148,12 @@ export interface HealthReportTable {
   accuracy: number | null;
   mean_confidence: number;
   drift_score: number;
+  baseline_version: number | null;
+  baseline_devices_reporting: number | null;
+  baseline_inference_error_rate: number | null;
+  baseline_p95_latency_ms: number | null;
+  baseline_accuracy: number | null;
+  baseline_mean_confidence: number | null;
   received_at: number;
 }
 

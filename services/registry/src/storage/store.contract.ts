@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreConflictError } from './errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { OpenedDatabase } from './database.js';
 import type { ModelVersion, Release } from './records.js';
 import { RegistryStore } from './registry-store.js';
@@ -315,6 +315,12 @@ export function runRegistryStoreSuite(
         accuracy: null,
         meanConfidence: 0.8,
         driftScore: 0.01,
+        baselineVersion: null,
+        baselineDevicesReporting: null,
+        baselineInferenceErrorRate: null,
+        baselineP95LatencyMs: null,
+        baselineAccuracy: null,
+        baselineMeanConfidence: null,
         receivedAt: 11,
       };
       expect(await store.releases.insertHealth(h)).toBe(true);
@@ -324,6 +330,26 @@ export function runRegistryStoreSuite(
       ).toBe(true);
       expect((await store.releases.latestHealth('r-b', 'canary', 0))?.devicesReporting).toBe(7);
       expect(await store.releases.latestHealth('r-b', 'canary', 21)).toBeNull();
+      // the baseline cohort's SLIs of a window are kept with it
+      await store.releases.insertHealth({
+        ...h,
+        eventId: 'e3',
+        windowEnd: 30,
+        baselineVersion: 1,
+        baselineDevicesReporting: 40,
+        baselineInferenceErrorRate: 0.02,
+        baselineP95LatencyMs: 4.5,
+        baselineAccuracy: 0.9,
+        baselineMeanConfidence: 0.75,
+      });
+      expect(await store.releases.latestHealth('r-b', 'canary', 0)).toMatchObject({
+        baselineVersion: 1,
+        baselineDevicesReporting: 40,
+        baselineInferenceErrorRate: 0.02,
+        baselineP95LatencyMs: 4.5,
+        baselineAccuracy: 0.9,
+        baselineMeanConfidence: 0.75,
+      });
     });
 
     it('keeps an ordered outbox until events are marked published', async () => {

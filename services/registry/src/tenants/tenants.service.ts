@@ -9,7 +9,7 @@ import {
 } from '@edgefl/service-kit';
 import type { KeyProvider } from '@edgefl/keys';
 import { tenantKekName } from '../artifacts/blob-store.js';
-import { StoreConflictError } from '../storage/errors.js';
+import { StoreConflictError } from '@edgefl/service-kit';
 import type { Tenant } from '../storage/records.js';
 import type { RegistryStore } from '../storage/registry-store.js';
 import { REGISTRY_STORE } from '../tokens.js';
