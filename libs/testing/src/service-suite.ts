@@ -121,7 +121,10 @@ export async function testBusEnv(
         }
       : {
           adapter: 'embedded',
-          path: env['EDGEFL_BUS_PATH'] ? resolve(env['EDGEFL_BUS_PATH']) : join(dataDir, 'bus.sqlite'),
+          // the service's data directory: `dataDir`, unless the caller's variables move it
+          path: env['EDGEFL_BUS_PATH']
+            ? resolve(env['EDGEFL_BUS_PATH'])
+            : join(env['EDGEFL_DATA_DIR'] ?? dataDir, 'bus.sqlite'),
         };
   return { env, target };
 }

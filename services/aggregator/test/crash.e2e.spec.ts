@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundResult } from '@edgefl/contracts';
 import { createFedAvgAccumulator } from '@edgefl/fl';
-import { eventually, freePort, httpClient, tempDir } from '@edgefl/testing';
+import { describeOnBuses, eventually, freePort, httpClient, tempDir, testBusEnv } from '@edgefl/testing';
 import { BASE, TestBus, delta, fakeRegistry, sealedUpdate, type SimDevice } from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -14,7 +14,12 @@ const N = 24;
 const api = httpClient({ authorization: `Bearer ${TestBus.ADMIN_TOKEN}` });
 
 /** The aggregator as its own process (what kill -9 needs), on the given data directory. */
-async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: string) {
+async function startProcess(
+  dataDir: string,
+  busEnv: Record<string, string>,
+  registryUrl: string,
+  faultKillAt?: string,
+) {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
     env: {
@@ -22,6 +27,7 @@ async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: 
       HOST: '127.0.0.1',
       PORT: String(port),
       EDGEFL_DATA_DIR: dataDir,
+      ...busEnv,
       LOG_LEVEL: 'warn',
       AGGREGATOR_REGISTRY_URL: registryUrl,
       AGGREGATOR_TICK_MS: '50',
@@ -51,17 +57,20 @@ async function startProcess(dataDir: string, registryUrl: string, faultKillAt?: 
 const ready = existsSync(MAIN);
 if (!ready) console.warn(`SKIPPED aggregator crash suite: ${MAIN} is not built (npm run build)`);
 
-describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)', () => {
+(ready ? describeOnBuses : describe.skip)('aggregator crash recovery (kill -9 of the real process)', () => {
   let registry: Awaited<ReturnType<typeof fakeRegistry>>;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let bus: TestBus;
   let devices: SimDevice[];
   let current: Awaited<ReturnType<typeof startProcess>> | undefined;
+  let busEnv: Record<string, string> = {};
 
   beforeAll(async () => {
     registry = await fakeRegistry();
     dir = await tempDir('edgefl-aggregator-crash-');
-    bus = await TestBus.open(dir.path);
+    const on = await testBusEnv(dir.path);
+    busEnv = on.env;
+    bus = await TestBus.open(on.target);
     devices = await bus.register(
       TENANT,
       Array.from({ length: N }, (_, i) => `c${i}`),
@@ -77,7 +86,7 @@ describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)
 
   for (const point of ['intake-half', 'aggregation-half', 'result-stored'] as const) {
     it(`killed at ${point}: the restarted process publishes the same aggregate once, no update counted twice`, async () => {
-      current = await startProcess(dir.path, registry.url, point);
+      current = await startProcess(dir.path, busEnv, registry.url, point);
       await bus.devicesKnown();
       const roundId = `crash-${point}-${randomUUID()}`;
       const res = await api(current.url, 'POST', '/v1/rounds', {
@@ -102,7 +111,7 @@ describe.skipIf(!ready)('aggregator crash recovery (kill -9 of the real process)
         ),
       );
       expect(await current.exited).toBe('SIGKILL');
-      current = await startProcess(dir.path, registry.url);
+      current = await startProcess(dir.path, busEnv, registry.url);
       const resultEvent = await eventually('RoundResult', () => bus.of(roundId, 'RoundResult')[0], 90_000);
       const result = (resultEvent.event as { 'io.edgefl.fl.RoundResult': RoundResult })[
         'io.edgefl.fl.RoundResult'

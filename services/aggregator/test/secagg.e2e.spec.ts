@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { MessageAck, RoundResult, SecAggMessage } from '@edgefl/contracts';
 import { SecAggParticipant, type SecAggChannel } from '@edgefl/device-sdk';
 import { createRule } from '@edgefl/fl';
-import { eventually, expectProblem, httpClient, startTestService, tempDir } from '@edgefl/testing';
+import {
+  describeOnBuses,
+  eventually,
+  expectProblem,
+  httpClient,
+  startTestService,
+  tempDir,
+} from '@edgefl/testing';
 import { bootstrap } from '../src/main.js';
 import { BASE, TestBus, delta, fakeRegistry, roundRequest, type SimDevice } from './harness.js';
 
@@ -106,7 +113,7 @@ function resultWeights(bus: TestBus, roundId: string): Float32Array[] {
   });
 }
 
-describe('secure-aggregation rounds (real app, embedded bus, devices running the SDK participant)', () => {
+describeOnBuses('secure-aggregation rounds (real app, devices running the SDK participant)', () => {
   let registry: Awaited<ReturnType<typeof fakeRegistry>>;
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let app: Awaited<ReturnType<typeof startTestService>>;
@@ -128,7 +135,7 @@ describe('secure-aggregation rounds (real app, embedded bus, devices running the
     registry = await fakeRegistry();
     dir = await tempDir('edgefl-agg-secagg-');
     app = await startTestService(bootstrap, env());
-    bus = await TestBus.open(dir.path);
+    bus = await TestBus.open(app.bus);
     net = new BusDevices(bus);
     await net.listen();
     devices = await bus.register(

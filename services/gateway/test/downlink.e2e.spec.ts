@@ -1,5 +1,6 @@
+import { describeOnBuses } from '@edgefl/testing';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   KAFKA_TOPICS,
   mqttBroadcastTopic,
@@ -53,7 +54,7 @@ function manifestEvent(
   };
 }
 
-describe('gateway down-bridge', () => {
+describeOnBuses('gateway down-bridge', () => {
   let issuer: TestIssuer;
   let gw: TestGateway;
   const connect = async (id: string, group: string | null = null) =>

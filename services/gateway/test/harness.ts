@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { SingleObjectCodec, type KafkaTopicName, type RecordName, type RecordTypes } from '@edgefl/contracts';
 import { TYPED_BUS, type BusRecord, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
-import { eventually, freePort, LogSink, tempDir } from '@edgefl/testing';
+import { eventually, freePort, LogSink, tempDir, testBusEnv } from '@edgefl/testing';
 import { expect } from 'vitest';
 import { UP_ROUTES } from '../src/uplink/channels.js';
 import type { MqttChannel } from '@edgefl/contracts';
@@ -102,6 +102,8 @@ export async function startGateway(
 ): Promise<TestGateway> {
   const dir = dataDir ? null : await tempDir('edgefl-gw-');
   const logs = new LogSink();
+  // the bus of the enclosing describeOnBuses (or EDGEFL_BUS), as every service suite runs on it
+  const bus = await testBusEnv(dataDir ?? dir!.path, env);
   const gateway = await bootstrap({
     env: {
       PATH: process.env['PATH'],
@@ -111,19 +113,20 @@ export async function startGateway(
       LOG_LEVEL: 'info',
       GATEWAY_MQTT_PORT: '0',
       GATEWAY_JWKS_URL: jwksUrl,
+      ...bus.env,
       ...env,
     },
     shutdownHooks: false,
     logDestination: logs,
   });
-  const bus = gateway.app.get<symbol, TypedBus<KafkaTopicValues>>(TYPED_BUS);
+  const typed = gateway.app.get<symbol, TypedBus<KafkaTopicValues>>(TYPED_BUS);
   await eventually(
     'the gateway is ready',
     async () => (await fetch(`${gateway.url}/health/ready`).catch(() => undefined))?.ok,
   );
   return {
     gateway,
-    bus,
+    bus: typed,
     logs,
     dataDir: dataDir ?? dir!.path,
     async stop() {

@@ -1,7 +1,8 @@
+import { describeOnBuses } from '@edgefl/testing';
 // The cross-tenant / cross-device matrix: every channel of the catalog × {own, other device of the same tenant, other
 // tenant} × {publish, subscribe}, each cell's outcome asserted against the real gateway.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MQTT_CHANNELS, mqttBroadcastTopic, mqttDeviceTopic, type MqttChannel } from '@edgefl/contracts';
 import type { MqttClient } from 'mqtt';
 import { UP_ROUTES } from '../src/uplink/channels.js';
@@ -36,7 +37,7 @@ function expectedPublish(who: Who, channel: MqttChannel): string {
   return MQTT_CHANNELS[channel].direction === 'down' ? 'not_an_up_channel' : 'accepted';
 }
 
-describe('cross-tenant / cross-device isolation matrix', () => {
+describeOnBuses('cross-tenant / cross-device isolation matrix', () => {
   let issuer: TestIssuer;
   let gw: TestGateway;
   let me: MqttClient;

@@ -5,9 +5,9 @@ import { createPrivateKey, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Ed25519SigningKey } from '@edgefl/keys';
-import { freePort, tempDir } from '@edgefl/testing';
+import { describeOnBuses, freePort, tempDir } from '@edgefl/testing';
 import {
   connackCode,
   connectDevice,
@@ -22,7 +22,7 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const REGISTRY_MAIN = `${root}services/registry/dist/main.js`;
 const ADMIN = `gateway-test-admin-${randomUUID()}`;
 
-describe('gateway with the real registry (tokens and JWKS over HTTP)', () => {
+describeOnBuses('gateway with the real registry (tokens and JWKS over HTTP)', () => {
   let registry: ChildProcess;
   let registryUrl: string;
   let dir: Awaited<ReturnType<typeof tempDir>>;

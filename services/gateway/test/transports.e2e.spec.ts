@@ -3,9 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KAFKA_TOPICS, type DeviceLifecycle } from '@edgefl/contracts';
-import { announceSkip, freePorts, tempDir } from '@edgefl/testing';
+import { announceSkip, describeOnBuses, freePorts, tempDir } from '@edgefl/testing';
 import {
   TestIssuer,
   connackCode,
@@ -20,7 +20,7 @@ const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => exist
 if (!OPENSSL) announceSkip('gateway TLS suite', 'no openssl binary to make test certificates');
 const T = `tls-${randomUUID().slice(0, 8)}`;
 
-describe('gateway transports: TLS, mutual TLS, WebSocket', () => {
+describeOnBuses('gateway transports: TLS, mutual TLS, WebSocket', () => {
   let issuer: TestIssuer;
   let gw: TestGateway;
   let dir: Awaited<ReturnType<typeof tempDir>>;

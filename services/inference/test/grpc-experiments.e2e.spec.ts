@@ -2,8 +2,8 @@ import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { forward, FRAUD_MLP, type NamedTensor } from '@edgefl/model';
-import { eventually, expectProblem } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, eventually, expectProblem } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROTO_OPTIONS, PROTO_PATH } from '../src/grpc/grpc.server.js';
 import {
   acme,
@@ -30,7 +30,7 @@ const W = new Map<number, NamedTensor[]>([
   [2, weights(FRAUD_MLP, 32)],
 ]);
 
-describe('inference over gRPC (inference.GRPCInferenceService) and experiments (A/B, shadow)', () => {
+describeOnBuses('inference over gRPC (inference.GRPCInferenceService) and experiments (A/B, shadow)', () => {
   let stack: Stack;
   let inference: Running & { grpcPort: number };
   let client: Client;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { forward, FRAUD_MLP, type NamedTensor } from '@edgefl/model';
 import type { ReleaseEvent } from '@edgefl/contracts';
-import { eventually } from '@edgefl/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBuses, eventually } from '@edgefl/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { acme, call, collect, inferBody, rowsOf, Stack, weights, type Running } from './stack.js';
 
 type InferAnswer = {
@@ -29,7 +29,7 @@ async function metric(url: string, pattern: RegExp): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-describe('inference: refused releases, hot swap under load, escalations and logs on the bus', () => {
+describeOnBuses('inference: refused releases, hot swap under load, escalations and logs on the bus', () => {
   let stack: Stack;
   let inference: Running;
   let v1Release: ReleaseEvent;

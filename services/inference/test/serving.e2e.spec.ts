@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DIGITS_MLP, forward, FRAUD_MLP, type NamedTensor } from '@edgefl/model';
-import { eventually, expectProblem } from '@edgefl/testing';
+import { describeOnBuses, eventually, expectProblem } from '@edgefl/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acme, call, globex, inferBody, rowsOf, Stack, weights, type Running } from './stack.js';
 
@@ -19,7 +19,7 @@ function reference(w: NamedTensor[], rows: number[][], spec = FRAUD_MLP): number
   return Array.from(forward(spec, w, Float32Array.from(rows.flat()), rows.length));
 }
 
-describe('inference serves registry versions over the Open Inference Protocol (HTTP)', () => {
+describeOnBuses('inference serves registry versions over the Open Inference Protocol (HTTP)', () => {
   let stack: Stack;
   let inference: Running;
   const infer = (body: unknown, headers: Record<string, string> = acme, path = '/v2/models/fraud/infer') =>

@@ -1,13 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import {
-  catalogBus,
-  createBus,
-  createSchemaRegistry,
-  type EventBus,
-  type KafkaTopicValues,
-  type TypedBus,
-} from '@edgefl/bus';
+import { openCatalogBus, type EventBus, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { buildOnnx, initWeights, type ModelSpec, type NamedTensor } from '@edgefl/model';
 import {
   eventually,
@@ -57,7 +50,7 @@ export function weights(spec: ModelSpec, seed: number, nudge = 0): NamedTensor[]
 
 export type Running = Awaited<ReturnType<typeof startTestService>>;
 
-/** A real registry and a real inference app on free ports, sharing one embedded bus file. */
+/** A real registry and real inference apps on free ports, on one bus (the enclosing describeOnBuses' mode). */
 export class Stack {
   registry!: Running;
   readonly inferences: Running[] = [];
@@ -78,8 +71,9 @@ export class Stack {
       REGISTRY_MIN_SOAK_MS: '0',
       REGISTRY_MIN_DEVICES: '0',
     });
-    stack.bus = await createBus({ adapter: 'embedded', path: stack.busPath });
-    stack.typed = catalogBus(stack.bus, createSchemaRegistry({ kind: 'embedded', path: stack.busPath }));
+    const { bus, typed } = await openCatalogBus(stack.registry.bus, 'edgefl-inference-test');
+    stack.bus = bus;
+    stack.typed = typed;
     return stack;
   }
 

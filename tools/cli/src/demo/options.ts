@@ -70,7 +70,7 @@ export const DEMO_DEFAULTS = {
   seed: 42,
   dirichletAlpha: 0.5,
   dpDelta: 1e-5,
-  localEpochs: 2,
+  localEpochs: 5,
   learningRate: 0.1,
   batchSize: 16,
 } as const;
