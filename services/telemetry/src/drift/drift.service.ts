@@ -6,6 +6,7 @@ import { LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { driftBetween, klDivergence, psi } from '../analysis/drift.js';
 import { AnalysisError } from '../analysis/errors.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import type { TelemetryConfig } from '../config.js';
 import { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { SliService } from '../sli/sli.service.js';
@@ -42,8 +43,7 @@ const total = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
  */
 @Injectable()
 export class DriftService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<DriftFinding[]> | null = null;
+  private readonly task: PeriodicTask<DriftFinding[]>;
 
   constructor(
     @Inject(TELEMETRY_STORE) private readonly store: TelemetryStore,
@@ -52,31 +52,21 @@ export class DriftService implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly slis: SliService,
     private readonly metrics: TelemetryMetrics,
-  ) {}
+  ) {
+    this.task = new PeriodicTask('drift evaluation', () => this.evaluateAll(), [], logger);
+  }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.tick(), this.config.own.drift.intervalMs);
-    this.timer.unref();
+    this.task.start(this.config.own.drift.intervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Evaluates every active version and publishes the alerts (one run at a time). */
   tick(): Promise<DriftFinding[]> {
-    if (this.running) return this.running.then(() => []);
-    const run = this.evaluateAll()
-      .catch((error: unknown) => {
-        this.logger.error({ err: error }, 'drift evaluation failed; retried at the next tick');
-        return [];
-      })
-      .finally(() => {
-        this.running = null;
-      });
-    this.running = run;
-    return run;
+    return this.task.tick();
   }
 
   private async evaluateAll(): Promise<DriftFinding[]> {

@@ -5,6 +5,7 @@ import { TYPED_BUS, type KafkaTopicValues, type TypedBus } from '@edgefl/bus';
 import { LOGGER } from '@edgefl/service-kit';
 import type { Logger } from 'pino';
 import { psi } from '../analysis/drift.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import type { TelemetryConfig } from '../config.js';
 import { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { SliService, type OtaSlis } from '../sli/sli.service.js';
@@ -45,8 +46,7 @@ export interface ReleaseHealthView {
  */
 @Injectable()
 export class RolloutHealthService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
+  private readonly task: PeriodicTask<number>;
 
   constructor(
     @Inject(TELEMETRY_STORE) private readonly store: TelemetryStore,
@@ -55,47 +55,37 @@ export class RolloutHealthService implements OnApplicationBootstrap, OnApplicati
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly slis: SliService,
     private readonly metrics: TelemetryMetrics,
-  ) {}
+  ) {
+    this.task = new PeriodicTask('rollout health computation', () => this.publishAll(), 0, logger);
+  }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.tick(), this.config.own.health.intervalMs);
-    this.timer.unref();
+    this.task.start(this.config.own.health.intervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Computes and publishes the health of every release rolling out (one run at a time); how many it published. */
   tick(): Promise<number> {
-    if (this.running) return this.running.then(() => 0);
-    const run = this.publishAll().finally(() => {
-      this.running = null;
-    });
-    this.running = run;
-    return run;
+    return this.task.tick();
   }
 
   private async publishAll(): Promise<number> {
-    try {
-      const live = await this.store.listReleases({ states: ['ROLLING_OUT'] });
-      const events: RolloutHealth[] = [];
-      for (const release of live) {
-        const view = await this.compute(release);
-        if (view?.health) events.push(view.health);
-      }
-      if (events.length === 0) return 0;
-      await this.bus.publish(
-        HEALTH,
-        events.map((value) => ({ value })),
-      );
-      this.metrics.published.inc({ topic: HEALTH }, events.length);
-      return events.length;
-    } catch (error) {
-      this.logger.error({ err: error }, 'rollout health computation failed; retried at the next tick');
-      return 0;
+    const live = await this.store.listReleases({ states: ['ROLLING_OUT'] });
+    const events: RolloutHealth[] = [];
+    for (const release of live) {
+      const view = await this.compute(release);
+      if (view?.health) events.push(view.health);
     }
+    if (events.length === 0) return 0;
+    await this.bus.publish(
+      HEALTH,
+      events.map((value) => ({ value })),
+    );
+    this.metrics.published.inc({ topic: HEALTH }, events.length);
+    return events.length;
   }
 
   /** The release's cohorts over the current window; null for a release whose version is not known yet. */

@@ -11,6 +11,7 @@ import {
   type BurnRateEvaluation,
   type SloObjective,
 } from '../analysis/burn-rate.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import type { SloSpec, TelemetryConfig } from '../config.js';
 import { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { fractionAtOrBelow } from '../sli/rollup.js';
@@ -41,8 +42,6 @@ const objectiveKey = (s: { tenant: string; sli: SloSli; modelId: string | null }
  */
 @Injectable()
 export class SloService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<SloStatus[]> | null = null;
   /** Last evaluation and firing severities per objective (bounded: objectives are few; the LRU caps it anyway). */
   private readonly status = new LRUCache<
     string,
@@ -51,6 +50,8 @@ export class SloService implements OnApplicationBootstrap, OnApplicationShutdown
     max: 10_000,
   });
 
+  private readonly task: PeriodicTask<SloStatus[]>;
+
   constructor(
     @Inject(TELEMETRY_STORE) private readonly store: TelemetryStore,
     @Inject(TELEMETRY_CONFIG) private readonly config: TelemetryConfig,
@@ -58,18 +59,18 @@ export class SloService implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly slis: SliService,
     private readonly metrics: TelemetryMetrics,
-  ) {}
+  ) {
+    this.task = new PeriodicTask('SLO evaluation', () => this.evaluateAll(), [], logger);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const now = this.slis.now();
     for (const s of this.config.own.slo.objectives) await this.store.putSlo({ ...s, updatedAt: now });
-    this.timer = setInterval(() => void this.tick(), this.config.own.slo.intervalMs);
-    this.timer.unref();
+    this.task.start(this.config.own.slo.intervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   async put(spec: SloSpec): Promise<SloRecord> {
@@ -102,17 +103,7 @@ export class SloService implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Evaluates every objective and publishes the alerts that changed (one run at a time). */
   tick(): Promise<SloStatus[]> {
-    if (this.running) return this.running.then(() => []);
-    const run = this.evaluateAll()
-      .catch((error: unknown) => {
-        this.logger.error({ err: error }, 'SLO evaluation failed; retried at the next tick');
-        return [];
-      })
-      .finally(() => {
-        this.running = null;
-      });
-    this.running = run;
-    return run;
+    return this.task.tick();
   }
 
   private async evaluateAll(): Promise<SloStatus[]> {
