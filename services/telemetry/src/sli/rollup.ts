@@ -126,7 +126,11 @@ export function cloneRollup(r: Rollup): Rollup {
   return mergeInto(emptyRollup(), r);
 }
 
-/** The rollup as stored: counts as JSON, the histogram as compressed base64. */
+/**
+ * The rollup as stored (the `rollups` table's value columns): bins as JSON arrays of counts over equal bins of
+ * [0, 1] (predictions: the argmax class, or bins for one output), the latency HDR histogram in microseconds as
+ * compressed base64 (hdr-histogram-js), features as a JSON object of merged summaries.
+ */
 export interface EncodedRollup {
   inferences: number;
   errors: number;

@@ -1,3 +1,5 @@
+import type { EncodedRollup } from '../sli/rollup.js';
+
 /** The telemetry store's tables (snake_case columns; epoch milliseconds in bigint columns). */
 export interface TelemetryDatabase {
   /** The transactional inbox: event ids a consumer group processed, written in the transaction of the effects. */
@@ -25,23 +27,7 @@ export interface TelemetryDatabase {
     version: number;
     grp: string;
     bucket: number;
-    inferences: number;
-    errors: number;
-    escalations: number;
-    fallbacks: number;
-    labeled: number;
-    correct: number;
-    confidence_sum: number;
-    /** JSON array of counts over equal bins of [0, 1]. */
-    confidence_bins: string;
-    /** JSON array of counts: the predicted class (argmax) or, for one output, equal bins of [0, 1]. */
-    prediction_bins: string;
-    /** HDR histogram of latencies in microseconds, compressed base64 (hdr-histogram-js). */
-    latency: string;
-    heartbeats: number;
-    /** JSON object: feature name → merged summary (bins or moments) from heartbeats. */
-    features: string;
-  };
+  } & EncodedRollup;
   /** One OTA of one device to one version: its progress and outcome. */
   ota: {
     device_id: string;
